@@ -1,0 +1,190 @@
+// Package bus attaches to a shmif bus file: it opens or creates the file,
+// checks that it is a bus, maps it, and runs code against the mapping under
+// the bus lock with protection against the file being truncated under it.
+//
+// Errors are syscall.Errno values (golang.org/x/sys/unix), so callers can
+// compare them directly and hand them to C unchanged.
+package bus
+
+import (
+	"errors"
+	"runtime/debug"
+	"sync/atomic"
+
+	"github.com/libshmif/libshmif/core/buslock"
+	"github.com/libshmif/libshmif/core/ring"
+	"github.com/libshmif/libshmif/core/shm"
+	"github.com/libshmif/libshmif/core/wake"
+	"golang.org/x/sys/unix"
+)
+
+// DefaultMode is the permission a new bus file gets (before the umask), as
+// NetBSD's rumpuser_open gives it.
+const DefaultMode = 0o644
+
+// Bus is one attachment to a bus file: an open descriptor and a shared
+// mapping of its first megabyte. A Bus is safe for concurrent use.
+type Bus struct {
+	fd     int
+	path   string
+	bytes  []byte
+	mem    *shm.Mem
+	broken atomic.Bool // the mapping faulted: the file was truncated or replaced
+}
+
+// Open attaches to the bus file at path, creating it with mode (subject to
+// the umask) if it does not exist. Symbolic links are followed.
+//
+// Errors: ENOENT for an empty path; the open(2) errors (EACCES, EISDIR,
+// ENOENT, ENAMETOOLONG, ...); EINVAL for a FIFO, socket or device; ENOEXEC
+// for a file that is not a shmif bus of this host's byte order, which is left
+// unchanged.
+func Open(path string, mode uint32) (*Bus, error) {
+	if path == "" {
+		return nil, unix.ENOENT
+	}
+	// O_NONBLOCK so that a FIFO cannot block the open; it has no effect
+	// on the regular files we keep.
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC|unix.O_NONBLOCK, mode)
+	if err != nil {
+		return nil, err
+	}
+	b, err := attach(fd, path)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return b, nil
+}
+
+func attach(fd int, path string) (*Bus, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, unix.EINVAL
+	}
+	if err := checkForeign(fd, st.Size); err != nil {
+		return nil, err
+	}
+	if st.Size < shm.BusSize {
+		// Never shrink: a longer file with the magic keeps its tail.
+		if err := unix.Ftruncate(fd, shm.BusSize); err != nil {
+			return nil, err
+		}
+	}
+	mapping, err := unix.Mmap(fd, 0, shm.BusSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		return nil, err
+	}
+	b := &Bus{fd: fd, path: path, bytes: mapping, mem: shm.NewMem(mapping)}
+	err = b.Guard(func(m *shm.Mem) error {
+		if err := buslock.Lock(m); err != nil {
+			return err
+		}
+		defer buslock.Unlock(m)
+		switch m.Magic() {
+		case 0:
+			ring.Init(m)
+		case shm.Magic:
+		default:
+			return unix.ENOEXEC
+		}
+		return nil
+	})
+	if err != nil {
+		unix.Munmap(mapping)
+		return nil, err
+	}
+	return b, nil
+}
+
+// checkForeign refuses, without changing it, a non-empty file that is not a
+// bus: one whose magic is neither ours nor zero, or whose magic is zero but
+// which holds data anyway.
+func checkForeign(fd int, size int64) error {
+	if size == 0 {
+		return nil
+	}
+	head := make([]byte, min(size, shm.BusSize))
+	n, err := unix.Pread(fd, head, 0)
+	if err != nil {
+		return err
+	}
+	head = head[:n]
+	if len(head) >= 4 && shm.NativeEndian.Uint32(head) == shm.Magic {
+		return nil
+	}
+	for _, c := range head {
+		if c != 0 {
+			return unix.ENOEXEC
+		}
+	}
+	return nil
+}
+
+// Path returns the path the bus was opened with.
+func (b *Bus) Path() string { return b.path }
+
+// Fd returns the bus file's descriptor.
+func (b *Bus) Fd() int { return b.fd }
+
+// Mem returns the mapping. Code that touches it must run inside Guard or
+// WithLock, which turn a fault on a truncated file into EIO.
+func (b *Bus) Mem() *shm.Mem { return b.mem }
+
+// errBroken is returned once the mapping has faulted.
+var errBroken = unix.EIO
+
+// Guard runs fn, turning a memory fault on the mapping (the file was
+// truncated by someone) into EIO. Once that has happened every later call
+// fails with EIO at once: detach and attach again.
+func (b *Bus) Guard(fn func(m *shm.Mem) error) (err error) {
+	if b.broken.Load() {
+		return errBroken
+	}
+	old := debug.SetPanicOnFault(true)
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if r := recover(); r != nil {
+			if _, fault := r.(interface{ Addr() uintptr }); !fault {
+				panic(r)
+			}
+			b.broken.Store(true)
+			err = errBroken
+		}
+	}()
+	return fn(b.mem)
+}
+
+// WithLock runs fn with the bus lock held, inside Guard.
+func (b *Bus) WithLock(fn func(m *shm.Mem) error) error {
+	return b.Guard(func(m *shm.Mem) error {
+		if err := buslock.Lock(m); err != nil {
+			return err
+		}
+		defer buslock.Unlock(m)
+		if m.Magic() != shm.Magic {
+			return unix.ENOEXEC
+		}
+		return fn(m)
+	})
+}
+
+// Notify wakes every reader of the bus (the 4-byte write at offset 4).
+func (b *Bus) Notify() error {
+	if b.broken.Load() {
+		return errBroken
+	}
+	return wake.Notify(b.fd)
+}
+
+// NewWatcher returns a watcher for wake-ups on this bus.
+func (b *Bus) NewWatcher() (*wake.Watcher, error) { return wake.NewWatcher(b.fd) }
+
+// Close unmaps the bus and closes its file, which stays where it is.
+func (b *Bus) Close() error {
+	err := unix.Munmap(b.bytes)
+	return errors.Join(err, unix.Close(b.fd))
+}

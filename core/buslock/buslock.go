@@ -1,0 +1,120 @@
+// Package buslock implements the shmif bus lock (spec §3): a spin lock on the
+// shared word at offset 24, 0 unlocked and 1 locked, taken by compare-and-swap
+// with 1001 attempts between 1 ms naps and released by an atomic swap to 0.
+// NetBSD rump kernels take the same word the same way, so they and libshmif
+// exclude each other.
+//
+// NetBSD's lock is wedged for good when a holder dies. libshmif also records
+// the holder's process id in the spare header word at offset 28 (NetBSD
+// leaves that word alone) so that waiters can tell a dead holder from a slow
+// one and take the lock over; see Lock.
+package buslock
+
+import (
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/libshmif/libshmif/core/shm"
+	"golang.org/x/sys/unix"
+)
+
+const (
+	cooldown = 1001                 // failed attempts before a nap (NetBSD's LOCK_COOLDOWN)
+	nap      = time.Millisecond     // the nap
+	probe    = 10 * time.Millisecond // how often a waiter checks whether the holder is alive
+)
+
+// Tunables, variables so that tests can shorten them.
+var (
+	// UnknownHolderTimeout is how long a waiter tolerates a holder that left
+	// no process id (a NetBSD peer, or a libshmif process killed in the
+	// instant between taking the lock and recording itself) before it takes
+	// the lock over. NetBSD peers hold the lock for microseconds.
+	UnknownHolderTimeout = 2 * time.Second
+	// GiveUpTimeout bounds the wait for a holder that is alive but never
+	// lets go (a stopped process, or a damaged lock word): Lock then fails
+	// with EDEADLK instead of hanging its caller.
+	GiveUpTimeout = 10 * time.Second
+)
+
+var self = uint32(os.Getpid())
+
+// Lock takes the bus lock. It returns nil when the caller holds the lock, and
+// EDEADLK when it could not be had within GiveUpTimeout.
+func Lock(m *shm.Mem) error {
+	w, spare := m.LockWord(), m.SpareWord()
+	for tries := 0; tries <= cooldown; tries++ {
+		if atomic.CompareAndSwapUint32(w, 0, 1) {
+			atomic.StoreUint32(spare, self)
+			return nil
+		}
+	}
+	return lockSlow(w, spare)
+}
+
+func lockSlow(w, spare *uint32) error {
+	start := time.Now()
+	lastProbe := start
+	for {
+		for tries := 0; tries <= cooldown; tries++ {
+			if atomic.CompareAndSwapUint32(w, 0, 1) {
+				atomic.StoreUint32(spare, self)
+				return nil
+			}
+			// NetBSD proceeds without the lock when the word holds
+			// anything but 0 or 1; we repair the word and take it.
+			if v := atomic.LoadUint32(w); v > 1 && atomic.CompareAndSwapUint32(w, v, 1) {
+				atomic.StoreUint32(spare, self)
+				return nil
+			}
+		}
+		time.Sleep(nap)
+		now := time.Now()
+		if now.Sub(lastProbe) < probe {
+			continue
+		}
+		lastProbe = now
+		if takeOver(w, spare, now.Sub(start)) {
+			return nil
+		}
+		if now.Sub(start) > GiveUpTimeout {
+			return unix.EDEADLK
+		}
+	}
+}
+
+// takeOver takes the lock from a holder that is gone: one whose recorded
+// process no longer exists, or one that recorded nothing and has held the
+// lock for UnknownHolderTimeout. Of several waiters only the one whose
+// compare-and-swap of the spare word succeeds becomes the holder.
+func takeOver(w, spare *uint32, waited time.Duration) bool {
+	holder := atomic.LoadUint32(spare)
+	switch {
+	case holder == self:
+		return false // another thread of this process: alive by definition
+	case holder == 0 || holder > 1<<22: // PID_MAX_LIMIT
+		if waited < UnknownHolderTimeout {
+			return false
+		}
+	default:
+		if unix.Kill(int(holder), 0) != unix.ESRCH {
+			return false
+		}
+	}
+	if !atomic.CompareAndSwapUint32(spare, holder, self) {
+		return false
+	}
+	if atomic.CompareAndSwapUint32(w, 1, 1) {
+		return true
+	}
+	// The word was released meanwhile: we only own the spare word.
+	atomic.CompareAndSwapUint32(spare, self, 0)
+	return false
+}
+
+// Unlock releases the bus lock taken by Lock.
+func Unlock(m *shm.Mem) {
+	atomic.StoreUint32(m.SpareWord(), 0)
+	atomic.SwapUint32(m.LockWord(), 0)
+}

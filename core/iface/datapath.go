@@ -1,0 +1,324 @@
+package iface
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/libshmif/libshmif/core/ring"
+	"github.com/libshmif/libshmif/core/shm"
+	"golang.org/x/sys/unix"
+)
+
+type shmMem = shm.Mem
+
+// DefaultSpin is how long a receiver with nothing to read keeps looking at
+// the bus before it blocks, unless changed with SetSpin. A short spin turns a
+// cross-CPU hand-off from tens of microseconds (a blocking wake-up) into
+// about one; it is bounded, so idle interfaces cost no CPU.
+const DefaultSpin = 50 * time.Microsecond
+
+// recheck is the longest a receiver blocks before it looks at the bus again
+// even without a wake-up: a safety net, since NetBSD never relies on timing.
+const recheck = time.Second
+
+// Frame is one frame for RecvBatch: Buf is where it goes; Len, Csum, Sec and
+// Usec describe what arrived.
+type Frame struct {
+	Buf  []byte
+	Len  int    // length of the frame received
+	Csum uint32 // receive checksum status (CsumIPv4, ...) when RX offload is enabled
+	Sec  uint32 // sender's timestamp
+	Usec uint32
+}
+
+// Stats are the interface counters. Lost and Corrupt are libshmif's own:
+// frames overwritten before this interface read them, and records skipped
+// because they could not be frames.
+type Stats struct {
+	Ipackets, Ibytes, Imcasts uint64
+	Opackets, Obytes, Omcasts uint64
+	Oerrors                   uint64
+	Lost, Corrupt             uint64
+}
+
+type counters struct {
+	ipackets, ibytes, imcasts atomic.Uint64
+	opackets, obytes, omcasts atomic.Uint64
+	oerrors                   atomic.Uint64
+}
+
+// Stats returns the counters.
+func (i *Interface) Stats() Stats {
+	s := Stats{
+		Ipackets: i.stats.ipackets.Load(), Ibytes: i.stats.ibytes.Load(), Imcasts: i.stats.imcasts.Load(),
+		Opackets: i.stats.opackets.Load(), Obytes: i.stats.obytes.Load(), Omcasts: i.stats.omcasts.Load(),
+		Oerrors: i.stats.oerrors.Load(),
+	}
+	i.rx.Lock()
+	s.Lost, s.Corrupt = i.reader.Lost, i.reader.Corrupt
+	i.rx.Unlock()
+	return s
+}
+
+// SetSpin sets how long a receiver spins before blocking (0: never spins).
+func (i *Interface) SetSpin(d time.Duration) { i.spin.Store(int64(max(d, 0))) }
+
+// Spin returns the spin time set by SetSpin.
+func (i *Interface) Spin() time.Duration { return time.Duration(i.spin.Load()) }
+
+// checkFrame returns the error for a frame the bus cannot carry.
+func checkFrame(f []byte) error {
+	switch {
+	case len(f) > shm.MaxFrame:
+		return unix.EMSGSIZE
+	case len(f) < shm.MinFrame:
+		return unix.EINVAL
+	}
+	return nil
+}
+
+// Send puts one Ethernet frame (14 to 1514 bytes: destination, source,
+// type, payload; no FCS) on the bus and wakes its readers.
+// Errors: EMSGSIZE over 1514 bytes, EINVAL under 14, ENXIO if destroyed,
+// ENETDOWN if down, EIO if the bus file was truncated, EDEADLK if the bus
+// lock could not be had.
+func (i *Interface) Send(frame []byte) error {
+	frames := [1][]byte{frame}
+	_, err := i.SendBatch(frames[:])
+	return err
+}
+
+// SendBatch puts frames on the bus under one lock acquisition with one
+// wake-up. Every frame is checked first: if one is refused, none is sent.
+// It returns how many frames were sent.
+func (i *Interface) SendBatch(frames [][]byte) (int, error) {
+	for _, f := range frames {
+		if err := checkFrame(f); err != nil {
+			return 0, err
+		}
+	}
+	i.cfg.RLock()
+	defer i.cfg.RUnlock()
+	if err := i.sendable(); err != nil {
+		return 0, err
+	}
+	return i.put(frames)
+}
+
+// sendable needs cfg held.
+func (i *Interface) sendable() error {
+	switch {
+	case i.destroyed:
+		return unix.ENXIO
+	case !i.up:
+		return unix.ENETDOWN
+	}
+	return nil
+}
+
+// put writes checked frames and counts them. Needs cfg held (read).
+func (i *Interface) put(frames [][]byte) (int, error) {
+	if len(frames) == 0 {
+		return 0, nil
+	}
+	var bytes, mcasts uint64
+	for _, f := range frames {
+		bytes += uint64(len(f))
+		if f[0]&1 != 0 {
+			mcasts++
+		}
+	}
+	if i.link != LinkDown {
+		now := time.Now()
+		h := shm.FrameHeader{Sec: uint32(now.Unix()), Usec: uint32(now.Nanosecond() / 1000), Sender: i.sender}
+		err := i.bus.WithLock(func(m *shm.Mem) error {
+			for _, f := range frames {
+				h.Len = uint32(len(f))
+				ring.Append(m, &h, f)
+			}
+			return nil
+		})
+		if err == nil {
+			err = i.bus.Notify()
+		}
+		if err != nil {
+			i.stats.oerrors.Add(uint64(len(frames)))
+			return 0, err
+		}
+	}
+	// With media none NetBSD drops the frames but still counts them.
+	i.stats.opackets.Add(uint64(len(frames)))
+	i.stats.obytes.Add(bytes)
+	i.stats.omcasts.Add(mcasts)
+	return len(frames), nil
+}
+
+// Recv receives one frame into buf and returns its length. timeout < 0
+// waits without limit, 0 only looks. A frame larger than buf is not
+// consumed: Recv returns EMSGSIZE and the length needed (a buffer of 1514
+// bytes always suffices).
+// Errors: EAGAIN (timeout 0, nothing there), ETIMEDOUT, EMSGSIZE, ENETDOWN
+// (down, also when taken down during the wait), ENXIO (destroyed), EIO,
+// EDEADLK.
+func (i *Interface) Recv(buf []byte, timeout time.Duration) (int, error) {
+	frames := [1]Frame{{Buf: buf}}
+	_, err := i.RecvBatch(frames[:], timeout)
+	return frames[0].Len, err
+}
+
+// RecvBatch receives up to len(frames) frames under one lock acquisition,
+// waiting as Recv does until at least one is there. It returns how many
+// frames it filled in; on EMSGSIZE frames[0].Len is the length needed.
+func (i *Interface) RecvBatch(frames []Frame, timeout time.Duration) (int, error) {
+	if len(frames) == 0 {
+		return 0, nil
+	}
+	var deadline time.Time
+	if timeout > 0 {
+		deadline = time.Now().Add(timeout)
+	}
+	for {
+		n, err := i.recvOnce(frames, timeout, deadline)
+		if n > 0 || err != nil {
+			return n, err
+		}
+	}
+}
+
+// recvOnce reads what is there and, if that is nothing, waits once.
+// It returns 0, nil when the caller should look again.
+func (i *Interface) recvOnce(frames []Frame, timeout time.Duration, deadline time.Time) (int, error) {
+	i.cfg.RLock()
+	defer i.cfg.RUnlock()
+	if err := i.receivable(); err != nil {
+		return 0, err
+	}
+	n, idle, err := i.read(frames)
+	if n > 0 || err != nil {
+		return n, err
+	}
+	if timeout == 0 {
+		return 0, unix.EAGAIN
+	}
+	if i.spinFor(idle) {
+		return 0, nil
+	}
+	// Forget old wake-ups, then look once more: a frame written after
+	// this look wakes the Wait below.
+	i.watch.Drain()
+	if n, _, err = i.read(frames); n > 0 || err != nil {
+		return n, err
+	}
+	wait := recheck
+	if timeout > 0 {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return 0, unix.ETIMEDOUT
+		}
+		wait = min(wait, left)
+	}
+	i.watch.Wait(wait)
+	return 0, nil
+}
+
+// receivable needs cfg held.
+func (i *Interface) receivable() error {
+	switch {
+	case i.destroyed:
+		return unix.ENXIO
+	case !i.up:
+		return unix.ENETDOWN
+	}
+	return nil
+}
+
+// idleMark is where the bus stood when a reader found nothing.
+type idleMark struct {
+	gen  uint64
+	last uint32
+}
+
+// spinFor watches the bus without the lock for up to the spin time and
+// reports whether it changed since idle.
+func (i *Interface) spinFor(idle idleMark) bool {
+	spin := time.Duration(i.spin.Load())
+	if spin <= 0 {
+		return false
+	}
+	changed := false
+	i.bus.Guard(func(m *shm.Mem) error {
+		start := time.Now()
+		for k := 0; ; k++ {
+			if m.Last() != idle.last || m.Gen() != idle.gen {
+				changed = true
+				return nil
+			}
+			if k%64 == 63 && time.Since(start) > spin {
+				return nil
+			}
+		}
+	})
+	return changed
+}
+
+// read copies out accepted frames. Needs cfg held (read).
+func (i *Interface) read(frames []Frame) (n int, idle idleMark, err error) {
+	i.rx.Lock()
+	defer i.rx.Unlock()
+	var ipackets, ibytes, imcasts uint64
+	err = i.bus.WithLock(func(m *shm.Mem) error {
+		for n < len(frames) {
+			f := &frames[n]
+			h, st := i.reader.Next(m, f.Buf)
+			switch st {
+			case ring.Empty:
+				idle = idleMark{gen: m.Gen(), last: m.Last()}
+				return nil
+			case ring.TooSmall:
+				if n == 0 {
+					f.Len = int(h.Len)
+					return unix.EMSGSIZE
+				}
+				return nil
+			}
+			frame := f.Buf[:h.Len]
+			if !i.accept(h.Sender, frame) {
+				continue
+			}
+			f.Len, f.Sec, f.Usec, f.Csum = int(h.Len), h.Sec, h.Usec, 0
+			ipackets++
+			ibytes += uint64(h.Len)
+			if frame[0]&1 != 0 {
+				imcasts++
+			}
+			n++
+		}
+		return nil
+	})
+	if ipackets > 0 {
+		i.stats.ipackets.Add(ipackets)
+		i.stats.ibytes.Add(ibytes)
+		i.stats.imcasts.Add(imcasts)
+	}
+	if n > 0 && i.capenable&rxCaps != 0 {
+		for k := range frames[:n] {
+			frames[k].Csum = rxStatus(i.capenable, frames[k].Buf[:frames[k].Len])
+		}
+	}
+	return n, idle, err
+}
+
+// accept is NetBSD's receive filter (spec §5.3). Needs cfg held.
+func (i *Interface) accept(sender uint64, frame []byte) bool {
+	switch {
+	case i.link == LinkDown:
+		return false
+	case sender == i.sender:
+		return false // our own transmission
+	case [6]byte(frame[:6]) == i.mac:
+		return true
+	case frame[0]&1 != 0:
+		return true // broadcast and multicast: the stack filters groups
+	}
+	return i.promisc
+}

@@ -1,0 +1,190 @@
+package ring
+
+import "github.com/libshmif/libshmif/core/shm"
+
+// Status says what Reader.Next found.
+type Status int
+
+const (
+	Frame    Status = iota // a frame was copied out
+	Empty                  // the reader has caught up with the writers
+	TooSmall               // the next frame does not fit the buffer; it was not consumed
+)
+
+// Reader follows the ring from one position (NetBSD's per-interface
+// nextpacket and devgen). The zero value is not ready: call Start.
+type Reader struct {
+	next uint32 // data offset of the next record header to read
+	gen  uint64 // generation that next belongs to
+	seq  uint32 // Seq of the last record consumed
+
+	// Counters, only ever incremented.
+	Lost     uint64 // frames overwritten before this reader got to them
+	Overruns uint64 // times this reader was lapped
+	Corrupt  uint64 // records skipped because they could not be frames
+
+	// Where the bus stood when the reader last caught up; see Idle.
+	idleGen  uint64
+	idleLast uint32
+}
+
+// Start positions the reader at the newest record on the bus, as NetBSD does
+// on attach and on every interface up: that record is read again.
+func (r *Reader) Start(m *shm.Mem) {
+	if !headerSane(m) {
+		r.next, r.gen = 0, m.Gen()
+		return
+	}
+	r.next = m.Last()
+	r.gen = m.Gen()
+	if h, _, _, ok := readHeader(m.Data(), r.next); ok {
+		r.seq = h.Seq - 1
+	}
+}
+
+// caughtUp is NetBSD's test for "nothing new": same generation and the
+// reader sits at the next write position.
+func (r *Reader) caughtUp(m *shm.Mem) bool {
+	return r.gen == m.Gen() && nextWrite(m) == r.next
+}
+
+// Pending reports whether Next would find something to consume.
+func (r *Reader) Pending(m *shm.Mem) bool {
+	return !headerSane(m) || !r.caughtUp(m)
+}
+
+// Idle reports, without the lock, that the bus has not changed since the
+// reader last caught up: a cheap test for spinning waiters. A false answer
+// only means "look again under the lock".
+func (r *Reader) Idle(m *shm.Mem) bool {
+	return m.Last() == r.idleLast && m.Gen() == r.idleGen
+}
+
+// stillValid reports whether the record at the reader's position has not
+// been overwritten (NetBSD's stillvalid_p).
+func (r *Reader) stillValid(m *shm.Mem) bool {
+	gendiff := uint32(m.Gen() - r.gen)
+	if gendiff > 1 {
+		return false
+	}
+	first := m.First()
+	dev := r.next
+	lastoff := nextWrite(m)
+	if first >= lastoff {
+		// The valid region wraps: [first, end) from the previous
+		// generation, then [0, lastoff) from this one.
+		lastoff += dataSize
+		if gendiff == 0 {
+			dev += dataSize
+		}
+	} else if gendiff != 0 {
+		return false
+	}
+	return first <= dev && dev <= lastoff
+}
+
+// overrun moves a lapped reader to the oldest surviving record. Unlike
+// NetBSD (spec §2.5) the generation is chosen by comparing first with the
+// next write position, not with last: when the newest record straddles the
+// end of the data area NetBSD's choice is one generation too high.
+func (r *Reader) overrun(m *shm.Mem) {
+	first := m.First()
+	r.next = first
+	if first >= nextWrite(m) {
+		r.gen = m.Gen() - 1
+	} else {
+		r.gen = m.Gen()
+	}
+	r.Overruns++
+}
+
+// resync gives up on the current position after damage and waits for the
+// next record written.
+func (r *Reader) resync(m *shm.Mem) {
+	r.next = nextWrite(m)
+	r.gen = m.Gen()
+	r.Corrupt++
+}
+
+// maxRecords bounds one Next call: the most records a ring can hold.
+const maxRecords = dataSize/hdrSize + 1
+
+// Next copies the next frame into dst and returns its header. Records
+// shorter than an Ethernet header (such as the dummy record) are consumed
+// and skipped. When lapped, the reader resumes at the oldest surviving
+// record and adds the frames it missed to Lost (exact when every writer is
+// libshmif, which numbers its records; at least one otherwise).
+func (r *Reader) Next(m *shm.Mem, dst []byte) (shm.FrameHeader, Status) {
+	data := m.Data()
+	lapped := false
+	for range maxRecords {
+		if !headerSane(m) || m.Gen() < r.gen {
+			// Damaged header or a generation that went backwards.
+			r.resync(m)
+			break
+		}
+		if r.caughtUp(m) {
+			break
+		}
+		if !r.stillValid(m) {
+			r.overrun(m)
+			lapped = true
+		}
+		h, off, wrap, ok := readHeader(data, r.next)
+		if !ok {
+			r.resync(m)
+			break
+		}
+		if h.Len > uint32(len(dst)) && h.Len >= shm.MinFrame {
+			if lapped {
+				r.countLost(h.Seq)
+			}
+			return h, TooSmall
+		}
+		var wrap2 bool
+		if h.Len < shm.MinFrame {
+			off, wrap2 = skip(off, h.Len)
+		} else {
+			off, wrap2 = busRead(data, off, dst[:h.Len])
+		}
+		r.next = off
+		if wrap || wrap2 {
+			r.gen++
+		}
+		if lapped {
+			r.countLost(h.Seq)
+			lapped = false
+		}
+		r.seq = h.Seq
+		if h.Len < shm.MinFrame {
+			continue
+		}
+		return h, Frame
+	}
+	if lapped {
+		r.Lost++
+	}
+	r.idleGen, r.idleLast = m.Gen(), m.Last()
+	return shm.FrameHeader{}, Empty
+}
+
+// countLost adds the records between the last one consumed and seq, the
+// first one found after an overrun. A number no ring could have held means
+// the sequence came from a writer that does not number records (NetBSD
+// leaves the word uninitialised): then at least one frame was lost.
+func (r *Reader) countLost(seq uint32) {
+	missed := seq - r.seq - 1
+	if missed == 0 || missed > 2*maxRecords {
+		missed = 1
+	}
+	r.Lost += uint64(missed)
+}
+
+// skip is busRead without the copy.
+func skip(off, n uint32) (next uint32, wrap bool) {
+	end := off + n
+	if end >= dataSize {
+		return end - dataSize, true
+	}
+	return end, false
+}

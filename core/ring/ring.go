@@ -1,0 +1,94 @@
+// Package ring implements the shmif ring walk of NetBSD's shmif_busops.c and
+// if_shmem.c (spec §2) over a bus in memory: how a writer appends records,
+// how a reader follows them, notices that it has been lapped and resumes at
+// the oldest surviving record.
+//
+// Every function here must be called with the bus lock held. Every offset and
+// length read from the bus is checked before it is used: a corrupt bus makes
+// a reader skip and count records, never read outside the bus or loop forever.
+//
+// A record is a frame header (shm.FrameHeaderSize bytes) followed by the frame.
+// Records follow each other without alignment and may be split across the
+// end of the data area. Offset 0 of a fresh bus holds an empty "dummy" record.
+package ring
+
+import "github.com/libshmif/libshmif/core/shm"
+
+const (
+	hdrSize  = uint32(shm.FrameHeaderSize)
+	dataSize = uint32(shm.DataSize)
+)
+
+// advance moves off by delta bytes around the ring.
+func advance(off, delta uint32) uint32 {
+	off += delta
+	if off >= dataSize {
+		off -= dataSize
+	}
+	return off
+}
+
+// busRead copies len(dst) bytes from data offset off, continuing at offset 0
+// if the end is reached. wrap is set when the read touches the end of the
+// data area (NetBSD's shmif_busread). off may equal dataSize, which reads as 0.
+func busRead(data []byte, off uint32, dst []byte) (next uint32, wrap bool) {
+	n := uint32(len(dst))
+	chunk := min(n, dataSize-off)
+	copy(dst, data[off:off+chunk])
+	wrap = off+chunk == dataSize
+	if chunk == n {
+		return (off + chunk) % dataSize, wrap
+	}
+	copy(dst[chunk:], data[:n-chunk])
+	return n - chunk, wrap
+}
+
+// readHeader decodes the record header at off. ok is false when the record
+// cannot be a frame NetBSD would write (longer than shm.MaxFrame).
+func readHeader(data []byte, off uint32) (h shm.FrameHeader, next uint32, wrap, ok bool) {
+	var b [shm.FrameHeaderSize]byte
+	next, wrap = busRead(data, off, b[:])
+	h.Decode(b[:])
+	return h, next, wrap, h.Len <= shm.MaxFrame
+}
+
+// nextPktOff returns the offset of the record after the one at off
+// (NetBSD's shmif_nextpktoff). ok is false if the record at off is corrupt.
+func nextPktOff(data []byte, off uint32) (uint32, bool) {
+	h, _, _, ok := readHeader(data, off)
+	if !ok {
+		return off, false
+	}
+	return advance(off, hdrSize+h.Len), true
+}
+
+// nextWrite returns where the next record goes: just after the newest record
+// at last. If that record is corrupt the next record overwrites it, so that
+// writers and readers agree on one position whatever the bus holds.
+func nextWrite(m *shm.Mem) uint32 {
+	off, _ := nextPktOff(m.Data(), m.Last())
+	return off
+}
+
+// headerSane reports whether first and last lie inside the data area. A bus
+// whose header fails this was damaged by someone other than a shmif driver.
+func headerSane(m *shm.Mem) bool {
+	return m.First() <= dataSize && m.Last() < dataSize
+}
+
+// Init sets up an uninitialised bus (magic 0): magic and first. gen, last and
+// version stay as they are (zero on a new file), exactly as NetBSD does.
+func Init(m *shm.Mem) {
+	m.SetMagic(shm.Magic)
+	m.SetFirst(dataSize)
+}
+
+// reset reinitialises the ring of a bus whose header is damaged beyond
+// repair: it becomes an empty ring one generation later, so that readers see
+// that they have been lapped and resynchronise.
+func reset(m *shm.Mem) {
+	clear(m.Data()[:hdrSize])
+	m.SetLast(0)
+	m.SetFirst(dataSize)
+	m.SetGen(m.Gen() + 1)
+}

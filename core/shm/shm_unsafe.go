@@ -1,0 +1,68 @@
+package shm
+
+import (
+	"encoding/binary"
+	"sync/atomic"
+	"unsafe"
+)
+
+// pkthdr mirrors NetBSD's struct shmif_pkthdr so that the compiler, not us,
+// decides its size and padding on this ABI.
+type pkthdr struct {
+	len    uint32
+	sec    uint32
+	usec   uint32
+	sender uint64
+}
+
+// FrameHeaderSize is sizeof(struct shmif_pkthdr) on this ABI.
+const FrameHeaderSize = int(unsafe.Sizeof(pkthdr{}))
+
+// NativeEndian is the byte order of every integer on the bus.
+var NativeEndian = binary.NativeEndian
+
+// Mem is a view of one bus: BusSize bytes, normally a MAP_SHARED mapping of
+// the bus file. Header words are accessed atomically because other processes
+// change them concurrently; the data area is plain bytes, copied under the
+// bus lock.
+type Mem struct {
+	b []byte
+}
+
+// NewMem wraps b, which must be BusSize bytes long and 8-byte aligned (a
+// mapping or a heap slice of that size is both).
+func NewMem(b []byte) *Mem {
+	if len(b) != BusSize {
+		panic("shm: NewMem needs exactly BusSize bytes")
+	}
+	if uintptr(unsafe.Pointer(&b[0]))%8 != 0 {
+		panic("shm: bus memory is not 8-byte aligned")
+	}
+	return &Mem{b: b}
+}
+
+// Bytes returns the whole bus.
+func (m *Mem) Bytes() []byte { return m.b }
+
+// Data returns the ring data area, DataSize bytes.
+func (m *Mem) Data() []byte { return m.b[HeaderSize:] }
+
+func (m *Mem) u32(off int) *uint32 { return (*uint32)(unsafe.Pointer(&m.b[off])) }
+func (m *Mem) u64(off int) *uint64 { return (*uint64)(unsafe.Pointer(&m.b[off])) }
+
+func (m *Mem) Magic() uint32       { return atomic.LoadUint32(m.u32(OffMagic)) }
+func (m *Mem) SetMagic(v uint32)   { atomic.StoreUint32(m.u32(OffMagic), v) }
+func (m *Mem) Version() uint32     { return atomic.LoadUint32(m.u32(OffVersion)) }
+func (m *Mem) Gen() uint64         { return atomic.LoadUint64(m.u64(OffGen)) }
+func (m *Mem) SetGen(v uint64)     { atomic.StoreUint64(m.u64(OffGen), v) }
+func (m *Mem) First() uint32       { return atomic.LoadUint32(m.u32(OffFirst)) }
+func (m *Mem) SetFirst(v uint32)   { atomic.StoreUint32(m.u32(OffFirst), v) }
+func (m *Mem) Last() uint32        { return atomic.LoadUint32(m.u32(OffLast)) }
+func (m *Mem) SetLast(v uint32)    { atomic.StoreUint32(m.u32(OffLast), v) }
+func (m *Mem) SetVersion(v uint32) { atomic.StoreUint32(m.u32(OffVersion), v) }
+
+// LockWord is the shared spin-lock word at offset 24.
+func (m *Mem) LockWord() *uint32 { return m.u32(OffLock) }
+
+// SpareWord is the unused header word at offset 28.
+func (m *Mem) SpareWord() *uint32 { return m.u32(OffSpare) }

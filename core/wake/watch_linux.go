@@ -1,0 +1,84 @@
+package wake
+
+import (
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Watcher waits for wake-ups on one bus file. One Watcher may be waited on
+// by several goroutines at once. Callers must Drain before they check the
+// ring and Wait only after the check found nothing, so no wake-up is lost.
+type Watcher struct {
+	ino  int // inotify instance watching the bus file
+	kick int // eventfd that ends every Wait while it is set
+}
+
+// NewWatcher watches the file open as busFd. The watch follows the open
+// file, not its name: /proc/self/fd/N resolves to the file itself.
+func NewWatcher(busFd int) (*Watcher, error) {
+	ino, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := unix.InotifyAddWatch(ino, "/proc/self/fd/"+strconv.Itoa(busFd), unix.IN_MODIFY); err != nil {
+		unix.Close(ino)
+		return nil, err
+	}
+	kick, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(ino)
+		return nil, err
+	}
+	return &Watcher{ino: ino, kick: kick}, nil
+}
+
+// Fd returns a descriptor that becomes readable when the bus is written to.
+func (w *Watcher) Fd() int { return w.ino }
+
+// Drain forgets the wake-ups received so far.
+func (w *Watcher) Drain() {
+	var buf [4096]byte
+	for {
+		n, err := unix.Read(w.ino, buf[:])
+		if n <= 0 || err != nil {
+			return
+		}
+	}
+}
+
+// Wait blocks until the bus is written to, Kick is called, or timeout
+// passes (a negative timeout waits without limit). It reports whether it
+// ended because of Kick.
+func (w *Watcher) Wait(timeout time.Duration) (kicked bool) {
+	ms := -1
+	if timeout >= 0 {
+		ms = int((timeout + time.Millisecond - 1) / time.Millisecond)
+	}
+	fds := []unix.PollFd{{Fd: int32(w.ino), Events: unix.POLLIN}, {Fd: int32(w.kick), Events: unix.POLLIN}}
+	for {
+		_, err := unix.Poll(fds, ms)
+		if err != unix.EINTR {
+			return fds[1].Revents&unix.POLLIN != 0
+		}
+	}
+}
+
+// Kick ends every Wait, now and until Unkick.
+func (w *Watcher) Kick() {
+	var one = [8]byte{1}
+	unix.Write(w.kick, one[:])
+}
+
+// Unkick undoes Kick.
+func (w *Watcher) Unkick() {
+	var buf [8]byte
+	unix.Read(w.kick, buf[:])
+}
+
+// Close releases the watcher's descriptors. No Wait may be running.
+func (w *Watcher) Close() error {
+	unix.Close(w.kick)
+	return unix.Close(w.ino)
+}
