@@ -20,8 +20,8 @@ import (
 )
 
 const (
-	cooldown = 1001                 // failed attempts before a nap (NetBSD's LOCK_COOLDOWN)
-	nap      = time.Millisecond     // the nap
+	cooldown = 1001                  // failed attempts before a nap (NetBSD's LOCK_COOLDOWN)
+	nap      = time.Millisecond      // the nap
 	probe    = 10 * time.Millisecond // how often a waiter checks whether the holder is alive
 )
 

@@ -1,6 +1,8 @@
 package iface
 
 import (
+	"os"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -16,6 +18,17 @@ type shmMem = shm.Mem
 // cross-CPU hand-off from tens of microseconds (a blocking wake-up) into
 // about one; it is bounded, so idle interfaces cost no CPU.
 const DefaultSpin = 50 * time.Microsecond
+
+// SpinEnv names the environment variable that overrides DefaultSpin, in
+// microseconds, for interfaces created after it is set.
+const SpinEnv = "SHMIF_SPIN_US"
+
+func spinFromEnv() time.Duration {
+	if v, err := strconv.Atoi(os.Getenv(SpinEnv)); err == nil && v >= 0 {
+		return time.Duration(v) * time.Microsecond
+	}
+	return DefaultSpin
+}
 
 // recheck is the longest a receiver blocks before it looks at the bus again
 // even without a wake-up: a safety net, since NetBSD never relies on timing.
@@ -196,6 +209,15 @@ func (i *Interface) recvOnce(frames []Frame, timeout time.Duration, deadline tim
 	n, idle, err := i.read(frames)
 	if n > 0 || err != nil {
 		return n, err
+	}
+	if i.poll != nil {
+		// Clear the poll descriptor only after finding nothing, then
+		// look again: what arrives later signals it anew.
+		i.poll.clear()
+		if n, idle, err = i.read(frames); n > 0 || err != nil {
+			i.poll.signal()
+			return n, err
+		}
 	}
 	if timeout == 0 {
 		return 0, unix.EAGAIN

@@ -74,6 +74,7 @@ type Interface struct {
 	up        bool
 	bus       *bus.Bus
 	watch     *wake.Watcher
+	poll      *poller // nil until PollFd is called
 	linkstr   string
 	media     Media
 	link      LinkState
@@ -104,7 +105,7 @@ func Create(unit int) (*Interface, error) {
 		mac:       [6]byte{0xb2, 0xa0, r[0], r[1], r[2], r[3]},
 		capenable: capEnableFromEnv(),
 	}
-	i.spin.Store(int64(DefaultSpin))
+	i.spin.Store(int64(spinFromEnv()))
 	u, err := reserve(unit, i)
 	if err != nil {
 		return nil, err
@@ -212,6 +213,10 @@ func (i *Interface) UnsetLinkstr() error {
 func (i *Interface) detach() {
 	if i.bus == nil {
 		return
+	}
+	if i.poll != nil {
+		i.poll.close()
+		i.poll = nil
 	}
 	i.watch.Close()
 	i.bus.Close()

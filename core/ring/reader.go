@@ -18,6 +18,10 @@ type Reader struct {
 	gen  uint64 // generation that next belongs to
 	seq  uint32 // Seq of the last record consumed
 
+	// Offset is the data offset of the header of the record that Next
+	// returned last.
+	Offset uint32
+
 	// Counters, only ever incremented.
 	Lost     uint64 // frames overwritten before this reader got to them
 	Overruns uint64 // times this reader was lapped
@@ -37,9 +41,35 @@ func (r *Reader) Start(m *shm.Mem) {
 	}
 	r.next = m.Last()
 	r.gen = m.Gen()
-	if h, _, _, ok := readHeader(m.Data(), r.next); ok {
-		r.seq = h.Seq - 1
+	r.seq = seqBefore(m, r.next)
+}
+
+// StartOldest positions the reader at the oldest record still on the bus,
+// so that Next returns everything the bus holds, as shmif_dumpbus shows it.
+func (r *Reader) StartOldest(m *shm.Mem) {
+	if !headerSane(m) {
+		r.next, r.gen = 0, m.Gen()
+		return
 	}
+	if m.First() == dataSize {
+		// Never wrapped: everything from the dummy record at 0.
+		r.next, r.gen = 0, m.Gen()
+	} else {
+		r.overrun(m)
+		r.Overruns--
+	}
+	r.seq = seqBefore(m, r.next)
+}
+
+// seqBefore returns the sequence number to count losses from for a reader
+// about to read the record at off: the one before it, or its own if it is
+// not a frame (the dummy record).
+func seqBefore(m *shm.Mem, off uint32) uint32 {
+	h, _, _, ok := readHeader(m.Data(), off)
+	if !ok || h.Len < shm.MinFrame {
+		return h.Seq
+	}
+	return h.Seq - 1
 }
 
 // caughtUp is NetBSD's test for "nothing new": same generation and the
@@ -60,12 +90,20 @@ func (r *Reader) Idle(m *shm.Mem) bool {
 	return m.Last() == r.idleLast && m.Gen() == r.idleGen
 }
 
-// stillValid reports whether the record at the reader's position has not
-// been overwritten (NetBSD's stillvalid_p).
-func (r *Reader) stillValid(m *shm.Mem) bool {
+// position classifies the reader's position against the valid region of
+// the ring (NetBSD's stillvalid_p, which knows only valid and lapped).
+type position int
+
+const (
+	valid  position = iota
+	lapped          // the writers overwrote the record at the position
+	ahead           // the position lies past the next write: the bus was damaged
+)
+
+func (r *Reader) position(m *shm.Mem) position {
 	gendiff := uint32(m.Gen() - r.gen)
 	if gendiff > 1 {
-		return false
+		return lapped
 	}
 	first := m.First()
 	dev := r.next
@@ -78,9 +116,15 @@ func (r *Reader) stillValid(m *shm.Mem) bool {
 			dev += dataSize
 		}
 	} else if gendiff != 0 {
-		return false
+		return lapped
 	}
-	return first <= dev && dev <= lastoff
+	switch {
+	case dev < first:
+		return lapped
+	case dev > lastoff:
+		return ahead
+	}
+	return valid
 }
 
 // overrun moves a lapped reader to the oldest surviving record. Unlike
@@ -116,7 +160,7 @@ const maxRecords = dataSize/hdrSize + 1
 // libshmif, which numbers its records; at least one otherwise).
 func (r *Reader) Next(m *shm.Mem, dst []byte) (shm.FrameHeader, Status) {
 	data := m.Data()
-	lapped := false
+	wasLapped := false
 	for range maxRecords {
 		if !headerSane(m) || m.Gen() < r.gen {
 			// Damaged header or a generation that went backwards.
@@ -126,17 +170,22 @@ func (r *Reader) Next(m *shm.Mem, dst []byte) (shm.FrameHeader, Status) {
 		if r.caughtUp(m) {
 			break
 		}
-		if !r.stillValid(m) {
+		switch r.position(m) {
+		case lapped:
 			r.overrun(m)
-			lapped = true
+			wasLapped = true
+		case ahead:
+			r.resync(m)
+			continue
 		}
-		h, off, wrap, ok := readHeader(data, r.next)
+		pos := r.next
+		h, off, wrap, ok := readHeader(data, pos)
 		if !ok {
 			r.resync(m)
 			break
 		}
 		if h.Len > uint32(len(dst)) && h.Len >= shm.MinFrame {
-			if lapped {
+			if wasLapped {
 				r.countLost(h.Seq)
 			}
 			return h, TooSmall
@@ -151,17 +200,18 @@ func (r *Reader) Next(m *shm.Mem, dst []byte) (shm.FrameHeader, Status) {
 		if wrap || wrap2 {
 			r.gen++
 		}
-		if lapped {
+		if wasLapped {
 			r.countLost(h.Seq)
-			lapped = false
+			wasLapped = false
 		}
 		r.seq = h.Seq
 		if h.Len < shm.MinFrame {
 			continue
 		}
+		r.Offset = pos
 		return h, Frame
 	}
-	if lapped {
+	if wasLapped {
 		r.Lost++
 	}
 	r.idleGen, r.idleLast = m.Gen(), m.Last()

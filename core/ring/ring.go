@@ -32,6 +32,7 @@ func advance(off, delta uint32) uint32 {
 // if the end is reached. wrap is set when the read touches the end of the
 // data area (NetBSD's shmif_busread). off may equal dataSize, which reads as 0.
 func busRead(data []byte, off uint32, dst []byte) (next uint32, wrap bool) {
+	off = inRing(off)
 	n := uint32(len(dst))
 	chunk := min(n, dataSize-off)
 	copy(dst, data[off:off+chunk])
@@ -66,7 +67,18 @@ func nextPktOff(data []byte, off uint32) (uint32, bool) {
 // at last. If that record is corrupt the next record overwrites it, so that
 // writers and readers agree on one position whatever the bus holds.
 func nextWrite(m *shm.Mem) uint32 {
-	off, _ := nextPktOff(m.Data(), m.Last())
+	off, _ := nextPktOff(m.Data(), inRing(m.Last()))
+	return off
+}
+
+// inRing folds an offset read from the bus into [0, dataSize]. Header words
+// are checked before use, but a process that ignores the lock can change
+// them between the check and the use: this keeps every access inside the
+// bus whatever they hold.
+func inRing(off uint32) uint32 {
+	if off > dataSize {
+		return off % dataSize
+	}
 	return off
 }
 

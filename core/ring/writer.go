@@ -26,6 +26,7 @@ func advanceFirst(m *shm.Mem, off, n uint32) {
 // data area, after moving first past what it overwrites (NetBSD's
 // shmif_buswrite). wrap is set when the write reaches the end.
 func busWrite(m *shm.Mem, off uint32, src []byte, wrap *bool) uint32 {
+	off = inRing(off)
 	data := m.Data()
 	n := uint32(len(src))
 	chunk := min(n, dataSize-off)
@@ -57,7 +58,7 @@ func Append(m *shm.Mem, hdr *shm.FrameHeader, frame []byte) {
 		reset(m)
 	}
 	data := m.Data()
-	last := m.Last()
+	last := inRing(m.Last()) % dataSize
 	prev, _, _, ok := readHeader(data, last)
 	off := last
 	if ok {

@@ -18,8 +18,8 @@ package shm
 
 // Sizes and offsets of the bus file (spec §1).
 const (
-	BusSize    = 1 << 20             // bytes in a bus file
-	HeaderSize = 32                  // bytes before the data area
+	BusSize    = 1 << 20              // bytes in a bus file
+	HeaderSize = 32                   // bytes before the data area
 	DataSize   = BusSize - HeaderSize // bytes in the ring: 0xFFFE0
 
 	Magic   = 0xCA11D054 // shm_magic

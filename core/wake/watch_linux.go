@@ -1,6 +1,7 @@
 package wake
 
 import (
+	"encoding/binary"
 	"strconv"
 	"time"
 
@@ -67,7 +68,8 @@ func (w *Watcher) Wait(timeout time.Duration) (kicked bool) {
 
 // Kick ends every Wait, now and until Unkick.
 func (w *Watcher) Kick() {
-	var one = [8]byte{1}
+	var one [8]byte
+	binary.NativeEndian.PutUint64(one[:], 1)
 	unix.Write(w.kick, one[:])
 }
 

@@ -1,0 +1,82 @@
+# libshmif: build, install and test.
+#   make            library, header, tools and C examples into $(BUILD)
+#   make demo       run two shmif-node processes on one bus (README)
+#   make test       the whole test suite (README)
+#   make install    PREFIX=/usr/local DESTDIR=
+.POSIX:
+
+BUILD   ?= build
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+GO      ?= go
+CC      ?= cc
+CFLAGS  ?= -O2 -g -Wall -Wextra -Werror
+SONAME  = libshmif.so.0
+VERSION = 0.1.0
+
+GOSRC   = $(shell find core capi cmd -name '*.go' -o -name '*.c' -o -name '*.map' 2>/dev/null) go.mod go.sum
+EXAMPLES = $(patsubst examples_c/%.c,$(BUILD)/%,$(wildcard examples_c/*.c))
+TOOLS    = $(BUILD)/shmif_dumpbus $(BUILD)/shmif_pcapin
+MAN3     = man/libshmif.3
+MAN1     = man/shmif_dumpbus.1 man/shmif_pcapin.1
+
+all: lib tools examples
+
+lib: $(BUILD)/libshmif.so
+
+# The cgo-generated header is not shipped: include/rump/rump.h is the API.
+$(BUILD)/$(SONAME): $(GOSRC)
+	@mkdir -p $(BUILD)
+	CGO_ENABLED=1 $(GO) build -buildmode=c-shared -trimpath \
+	    -ldflags "-s -extldflags '-Wl,--version-script=$(CURDIR)/capi/exports.map -Wl,-soname,$(SONAME)'" \
+	    -o $@ ./capi
+	rm -f $(BUILD)/$(SONAME:.0=).h $(BUILD)/libshmif.so.h
+
+$(BUILD)/libshmif.so: $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $@
+
+tools: $(TOOLS)
+
+$(BUILD)/shmif_dumpbus $(BUILD)/shmif_pcapin: $(GOSRC)
+	@mkdir -p $(BUILD)
+	$(GO) build -trimpath -o $@ ./cmd/$(@F)
+
+examples: $(EXAMPLES)
+
+$(BUILD)/%: examples_c/%.c include/rump/rump.h $(BUILD)/libshmif.so
+	$(CC) $(CFLAGS) -Iinclude -o $@ $< -L$(BUILD) -lshmif -Wl,-rpath,'$$ORIGIN' -lm
+
+demo: all
+	@sh scripts/demo.sh $(BUILD)
+
+test: all
+	SHMIF_BUILD=$(CURDIR)/$(BUILD) $(GO) test -race -count=1 ./...
+
+bench: all
+	@sh scripts/bench.sh $(BUILD)
+
+stress: all
+	SHMIF_BUILD=$(CURDIR)/$(BUILD) SHMIF_STRESS=full $(GO) test -count=1 -run 'Stress' -timeout 60m -v ./tests/...
+
+shmif.pc: shmif.pc.in
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	    -e 's|@INCDIR@|$(INCDIR)|g' -e 's|@VERSION@|$(VERSION)|g' shmif.pc.in > $(BUILD)/shmif.pc
+
+install: all shmif.pc
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)/rump \
+	    $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3
+	install -m 0755 $(BUILD)/$(SONAME) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libshmif.so
+	install -m 0644 include/rump/rump.h $(DESTDIR)$(INCDIR)/rump/rump.h
+	install -m 0644 $(BUILD)/shmif.pc $(DESTDIR)$(LIBDIR)/pkgconfig/shmif.pc
+	install -m 0755 $(TOOLS) $(DESTDIR)$(BINDIR)/
+	for m in $(MAN1); do [ ! -f $$m ] || install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/; done
+	for m in $(MAN3); do [ ! -f $$m ] || install -m 0644 $$m $(DESTDIR)$(MANDIR)/man3/; done
+
+clean:
+	rm -rf $(BUILD)
+
+.PHONY: all lib tools examples demo test bench stress install clean shmif.pc

@@ -1,0 +1,362 @@
+/*
+ * rump.h -- libshmif: the shmif virtual Ethernet bus of NetBSD rump kernels,
+ * as a library for ordinary processes.
+ *
+ * A shmif bus is a 1 MiB memory-mapped regular file. Every interface attached
+ * to it sees every frame on it; anyone with permission to the file may attach,
+ * with no root and no daemon. The file format, lock and wake-up are NetBSD's,
+ * so a NetBSD rump kernel and libshmif can share one bus.
+ *
+ * Conventions (like the rump kernel's own calls):
+ *   - Every function returns 0 on success or a positive errno value
+ *     (<errno.h>, host numbering) on failure. No function prints, aborts or
+ *     calls exit(); out parameters are written only on success unless a
+ *     function says otherwise.
+ *   - Interfaces are named by their unit number `ifnum` (interface
+ *     shmif<ifnum>), 0 to 32767. An unknown ifnum gives ENXIO.
+ *   - Frames are Ethernet frames of 14 to 1514 bytes: destination MAC, source
+ *     MAC, type, payload, with no FCS and no padding. The source MAC is not
+ *     checked or rewritten.
+ *   - Every function is thread-safe: any thread may call any function on any
+ *     interface at any time. Several threads may receive on one interface;
+ *     each frame goes to one of them.
+ *   - Timeouts are in milliseconds: 0 only looks, -1 waits without limit.
+ *
+ * Loading libshmif (a Go c-shared library) into a C process:
+ *   - The Go runtime starts a few threads when the library is loaded and
+ *     installs handlers for some signals (SIGSEGV, SIGBUS, SIGPROF, SIGURG
+ *     and others) with SA_ONSTACK, chaining to handlers the host installed
+ *     earlier. Handlers the host installs for SIGINT, SIGTERM, SIGHUP,
+ *     SIGUSR1, SIGPIPE and the like, before or after loading, keep working.
+ *   - fork() without exec() leaves a child in which only the forking thread
+ *     exists: do not call libshmif in such a child. fork()+exec() is fine.
+ *   - Memory faults on the bus mapping (the bus file truncated by another
+ *     process) are caught and reported as EIO; they do not kill the host.
+ *
+ * Common errors, not repeated below: ENXIO (no interface with that ifnum, or
+ * it was destroyed), EFAULT (a required pointer is NULL), EIO (the bus file
+ * was truncated or replaced under the mapping: unset and set the linkstr, or
+ * destroy and create the interface again), EDEADLK (the bus lock stayed held
+ * by a live process for 10 seconds).
+ */
+#ifndef LIBSHMIF_RUMP_H
+#define LIBSHMIF_RUMP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SHMIF_MINFRAME 14   /* Ethernet header */
+#define SHMIF_MAXFRAME 1514 /* Ethernet header + 1500-byte MTU */
+#define SHMIF_MTU 1500
+#define SHMIF_MAXUNITS 32768
+#define SHMIF_MAXLINKSTR 1024 /* longest bus path, counting its NUL */
+
+/* Interface flags (NetBSD's IFF_* values), from shmif_get_flags. */
+#define SHMIF_IFF_UP 0x0001
+#define SHMIF_IFF_BROADCAST 0x0002
+#define SHMIF_IFF_RUNNING 0x0040
+#define SHMIF_IFF_PROMISC 0x0100
+#define SHMIF_IFF_SIMPLEX 0x0800
+#define SHMIF_IFF_MULTICAST 0x8000
+
+/* Media words and link states (NetBSD's LINK_STATE_* values). */
+#define SHMIF_MEDIA_AUTO 0
+#define SHMIF_MEDIA_NONE 1
+#define SHMIF_LINK_UNKNOWN 0
+#define SHMIF_LINK_DOWN 1
+#define SHMIF_LINK_UP 2
+
+/* Offload capability bits (NetBSD's IFCAP_* values). */
+#define SHMIF_CAP_TSOv4 0x00080
+#define SHMIF_CAP_IPv4_Rx 0x00100
+#define SHMIF_CAP_IPv4_Tx 0x00200
+#define SHMIF_CAP_TCPv4_Rx 0x00400
+#define SHMIF_CAP_TCPv4_Tx 0x00800
+#define SHMIF_CAP_UDPv4_Rx 0x01000
+#define SHMIF_CAP_UDPv4_Tx 0x02000
+#define SHMIF_CAP_TCPv6_Rx 0x04000
+#define SHMIF_CAP_TCPv6_Tx 0x08000
+#define SHMIF_CAP_UDPv6_Rx 0x10000
+#define SHMIF_CAP_UDPv6_Tx 0x20000
+#define SHMIF_CAP_TSOv6 0x40000
+#define SHMIF_CAPABILITIES 0x7ff80 /* all of the above: what shmif offers */
+
+/*
+ * Checksum flags (NetBSD's M_CSUM_* values): work requested from
+ * shmif_send_offload, and checksum status reported by shmif_recv_batch
+ * while a receive capability is enabled.
+ */
+#define SHMIF_CSUM_TCPv4 0x0001
+#define SHMIF_CSUM_UDPv4 0x0002
+#define SHMIF_CSUM_TCP_UDP_BAD 0x0004 /* status: TCP/UDP checksum wrong */
+#define SHMIF_CSUM_TCPv6 0x0010
+#define SHMIF_CSUM_UDPv6 0x0020
+#define SHMIF_CSUM_IPv4 0x0040
+#define SHMIF_CSUM_IPv4_BAD 0x0080 /* status: IPv4 header checksum wrong */
+#define SHMIF_CSUM_TSOv4 0x0100
+#define SHMIF_CSUM_TSOv6 0x0200
+
+/*
+ * rump_init: the rump kernel's initialisation call, so that rump-style
+ * harness code links unchanged. libshmif needs no initialisation: it always
+ * returns 0, however often it is called. A weak symbol: a real rump kernel
+ * linked into the same program takes precedence.
+ */
+int rump_init(void);
+
+/*
+ * rump_pub_shmif_create: create interface shmif<N> with the lowest free unit
+ * N and attach it to the bus file at `path` (NetBSD's function of the same
+ * name). The file is created with mode 0644 (under the umask) if it does not
+ * exist; a relative path is relative to the working directory; symbolic links
+ * are followed. Unlike in a rump kernel, where a network stack would still
+ * have to bring it up, the interface is up and receiving from the moment
+ * this returns. With path == NULL the interface is created without a bus and
+ * stays down (attach one with shmif_set_linkstr, then shmif_up).
+ * The unit is stored in *ifnum unless ifnum is NULL.
+ * Returns:
+ *   EINVAL   path is "" (empty).
+ *   E2BIG    path is 1024 bytes or longer.
+ *   ENOEXEC  the file exists, is not empty and is not a shmif bus (a foreign
+ *            file, or a bus of the other byte order); it is left unchanged.
+ *   EISDIR   path is a directory.
+ *   EINVAL   path is a FIFO, socket or device.
+ *   EACCES, ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG, EROFS, ...: from open(2).
+ *   ENOSPC   all 32768 units are in use.
+ */
+int rump_pub_shmif_create(const char *path, int *ifnum);
+
+/*
+ * shmif_open: rump_pub_shmif_create with the permission bits `mode` for a
+ * bus file that does not exist yet (0600 makes a private bus). The mode of an
+ * existing file is not changed. Returns as rump_pub_shmif_create.
+ */
+int shmif_open(const char *path, unsigned int mode, int *ifnum);
+
+/*
+ * shmif_create: create interface shmif<unit> (`ifconfig shmifN create`),
+ * down and without a bus; unit -1 takes the lowest free unit. The unit is
+ * stored in *ifnum unless ifnum is NULL. The initial enabled capabilities
+ * come from the environment variable RUMP_SHMIF_CAPENABLE, as in a rump
+ * kernel (parsed like strtoul(s, NULL, 0), masked with SHMIF_CAPABILITIES).
+ * Returns:
+ *   EEXIST   that unit exists.
+ *   EINVAL   unit is below -1 or above 32767.
+ *   ENOSPC   unit -1 and all units are in use.
+ */
+int shmif_create(int unit, int *ifnum);
+
+/*
+ * shmif_destroy: destroy an interface (`ifconfig shmifN destroy`): take it
+ * down, detach the bus and free the unit. The bus file is not removed.
+ * Threads blocked in shmif_recv or shmif_recv_batch on it return ENXIO.
+ */
+int shmif_destroy(int ifnum);
+
+/*
+ * shmif_set_linkstr: attach the interface to the bus file at `path`
+ * (`ifconfig shmifN linkstr PATH`); the file is created with mode 0644 under
+ * the umask if needed. The link state becomes up (unless media is none).
+ * shmif_set_linkstr_mode: the same with the mode for a new file.
+ * Returns:
+ *   EBUSY    the interface is up, or already has a bus (unset it first).
+ *   EINVAL   path is "".
+ *   E2BIG    path is 1024 bytes or longer (with its NUL, over 1024).
+ *   and the file errors of rump_pub_shmif_create (ENOEXEC, EISDIR, ...).
+ */
+int shmif_set_linkstr(int ifnum, const char *path);
+int shmif_set_linkstr_mode(int ifnum, const char *path, unsigned int mode);
+
+/*
+ * shmif_unset_linkstr: detach the interface from its bus (`ifconfig shmifN
+ * -linkstr`); without a bus it does nothing. The link state becomes unknown.
+ * Returns: EBUSY if the interface is up.
+ */
+int shmif_unset_linkstr(int ifnum);
+
+/*
+ * shmif_get_linkstr: copy the bus path, as it was given, with its NUL into
+ * buf. *needed (unless NULL) is set to the size needed, counting the NUL,
+ * also when buf is too small.
+ * Returns:
+ *   ENOENT        no bus is attached.
+ *   ENAMETOOLONG  buflen is smaller than *needed; buf holds as much of the
+ *                 path as fits, NUL-terminated (if buflen > 0).
+ *   EFAULT        buf is NULL and buflen > 0.
+ */
+int shmif_get_linkstr(int ifnum, char *buf, size_t buflen, size_t *needed);
+
+/*
+ * shmif_up / shmif_down: bring the interface up (`ifconfig shmifN up`) or
+ * down. Every up restarts reception at the newest frame already on the bus,
+ * which is received again (as NetBSD does). Down stops reception; threads
+ * blocked in a receive on it return ENETDOWN.
+ * Returns: ENXIO (also: shmif_up without a bus).
+ */
+int shmif_up(int ifnum);
+int shmif_down(int ifnum);
+
+/*
+ * shmif_get_flags: the IFF_* flags (SHMIF_IFF_*): BROADCAST, SIMPLEX and
+ * MULTICAST always; UP and RUNNING while up; PROMISC when promiscuous.
+ * shmif_get_mtu: 1500.
+ */
+int shmif_get_flags(int ifnum, int *flags);
+int shmif_get_mtu(int ifnum, int *mtu);
+
+/*
+ * shmif_get_mac / shmif_set_mac: the interface's link address, initially
+ * b2:a0 and four random bytes. Reception filters on the current address.
+ * Returns (set): EINVAL for a multicast or broadcast address.
+ */
+int shmif_get_mac(int ifnum, uint8_t mac[6]);
+int shmif_set_mac(int ifnum, const uint8_t mac[6]);
+
+/*
+ * shmif_set_promisc: on != 0 receives unicast frames for any address too.
+ */
+int shmif_set_promisc(int ifnum, int on);
+
+/*
+ * shmif_set_media / shmif_get_media: SHMIF_MEDIA_AUTO (the default) or
+ * SHMIF_MEDIA_NONE (`ifconfig shmifN media none`): the link goes down, no
+ * frame is written to or received from the bus; transmissions still succeed
+ * and are counted, as NetBSD does.
+ * shmif_get_link_state: SHMIF_LINK_UP once a bus is attached, DOWN with
+ * media none, UNKNOWN otherwise.
+ * Returns (set): EINVAL for another media word.
+ */
+int shmif_set_media(int ifnum, int media);
+int shmif_get_media(int ifnum, int *media);
+int shmif_get_link_state(int ifnum, int *state);
+
+/* Interface counters. */
+struct shmif_stats {
+	uint64_t ipackets; /* frames received (accepted by the filter) */
+	uint64_t ibytes;
+	uint64_t imcasts; /* of which multicast or broadcast */
+	uint64_t opackets; /* frames sent */
+	uint64_t obytes;
+	uint64_t omcasts;
+	uint64_t oerrors; /* frames that could not be sent */
+	uint64_t lost;    /* frames overwritten on the bus before this
+	                     interface read them (it was lapped) */
+	uint64_t corrupt; /* bus records skipped because they were damaged */
+};
+
+/* shmif_get_stats: copy the counters into *st. */
+int shmif_get_stats(int ifnum, struct shmif_stats *st);
+
+/*
+ * shmif_send: put one frame on the bus and wake its readers.
+ * Returns:
+ *   EMSGSIZE  len > 1514.
+ *   EINVAL    len < 14.
+ *   ENETDOWN  the interface is down.
+ */
+int shmif_send(int ifnum, const void *frame, size_t len);
+
+/*
+ * shmif_recv: receive one frame into buf (buflen bytes) and store its length
+ * in *len, waiting up to timeout_ms for one. Frames sent by this interface,
+ * and unicast frames for other addresses unless promiscuous, are not
+ * received.
+ * Returns:
+ *   EAGAIN    timeout_ms == 0 and no frame is there.
+ *   ETIMEDOUT no frame arrived within timeout_ms.
+ *   EMSGSIZE  the next frame is longer than buflen; it is left on the bus
+ *             and *len is set to its length (1514 bytes always suffice).
+ *   ENETDOWN  the interface is down, or was taken down during the wait.
+ *   ENXIO     ... or was destroyed during the wait.
+ */
+int shmif_recv(int ifnum, void *buf, size_t buflen, size_t *len, int timeout_ms);
+
+/* One frame for the batch calls. */
+struct shmif_frame {
+	void *data;   /* send: the frame; receive: where to store it */
+	size_t len;   /* send: its length; receive: set to the frame's length */
+	size_t cap;   /* receive: size of data; send: ignored */
+	uint32_t csum; /* receive: SHMIF_CSUM_* status while an RX capability
+	                  is enabled, else 0 */
+	uint32_t sec;  /* receive: the sender's timestamp */
+	uint32_t usec;
+};
+
+/*
+ * shmif_send_batch: put n frames on the bus under one lock acquisition with
+ * one wake-up. All frames are checked first: if one is refused, none is
+ * sent. Returns as shmif_send; EFAULT also for a frame with data NULL.
+ */
+int shmif_send_batch(int ifnum, const struct shmif_frame *frames, size_t n);
+
+/*
+ * shmif_recv_batch: receive up to n frames under one lock acquisition,
+ * waiting up to timeout_ms for the first. *received (required) is set to the
+ * number of frames filled in, also on error (then 0). Returns as shmif_recv;
+ * on EMSGSIZE frames[0].len is the length needed.
+ */
+int shmif_recv_batch(int ifnum, struct shmif_frame *frames, size_t n,
+    size_t *received, int timeout_ms);
+
+/*
+ * shmif_get_pollfd: a file descriptor that polls readable (POLLIN) while a
+ * frame may be waiting for this interface, for poll/epoll/select and event
+ * loops. It stays owned by libshmif: never read or close it; it is closed by
+ * shmif_destroy and by shmif_unset_linkstr. It may be readable when the only
+ * waiting frames are ones the interface will not receive: receive with
+ * timeout 0 until EAGAIN, then poll again.
+ * Returns: ENETDOWN without a bus.
+ */
+int shmif_get_pollfd(int ifnum, int *fd);
+
+/*
+ * shmif_set_spin: how long, in microseconds, a receiver that finds nothing
+ * watches the bus before it blocks (0: never spins). Spinning trades CPU
+ * time for latency: a blocking hand-off between CPUs costs tens of
+ * microseconds, a spinning one about one. The default is 50, or the value of
+ * the environment variable SHMIF_SPIN_US when the interface is created.
+ * Returns: EINVAL for a negative value.
+ */
+int shmif_set_spin(int ifnum, int usec);
+
+/*
+ * Offload capabilities (NetBSD's if_capabilities and if_capenable).
+ * shmif_get_capabilities: SHMIF_CAPABILITIES.
+ * shmif_get_capenable / shmif_set_capenable: the enabled subset.
+ * Returns (set): EINVAL for bits outside SHMIF_CAPABILITIES.
+ */
+int shmif_get_capabilities(int ifnum, uint32_t *caps);
+int shmif_get_capenable(int ifnum, uint32_t *capenable);
+int shmif_set_capenable(int ifnum, uint32_t capenable);
+
+/*
+ * shmif_send_offload: send a frame whose checksums or segmentation were left
+ * to the interface, as a network stack does with a capable card. csum_flags
+ * is a set of SHMIF_CSUM_* requests: IPv4 fills the IPv4 header checksum;
+ * TCPv4, UDPv4, TCPv6, UDPv6 fill that checksum (a UDP checksum that comes
+ * out 0 is sent as 0xffff); TSOv4, TSOv6 split a TCP payload into segments of
+ * `mss` bytes (the last may be shorter), each with its own IP length, IPv4 id
+ * (+1 per segment), TCP sequence number and checksums. For TSO the frame may
+ * be longer than 1514 bytes (up to 65535 + headers) and the payload length
+ * is taken from len, not from the IP header. 802.1Q-tagged frames are
+ * handled. csum_flags == 0 is shmif_send.
+ * Returns:
+ *   EOPNOTSUPP  a requested capability is not enabled (shmif_set_capenable
+ *               or RUMP_SHMIF_CAPENABLE); counted in oerrors, nothing sent.
+ *   EINVAL      the frame does not match the request (not IPv4/IPv6, not
+ *               TCP for TSO, ...), or an unknown flag; counted in oerrors.
+ *   EMSGSIZE    a resulting frame would exceed 1514 bytes.
+ *   ENETDOWN    the interface is down.
+ */
+int shmif_send_offload(int ifnum, const void *frame, size_t len,
+    uint32_t csum_flags, uint32_t mss);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIBSHMIF_RUMP_H */
