@@ -271,7 +271,7 @@ func TestMediaNone(t *testing.T) {
 func TestStatsCount(t *testing.T) {
 	a, b := openPair(t)
 	buf := make([]byte, 1514)
-	a.Send(frameTo(broadcast, a.MAC(), "0123456789"))    // 24 bytes, mcast
+	a.Send(frameTo(broadcast, a.MAC(), "0123456789"))   // 24 bytes, mcast
 	a.Send(frameTo(b.MAC(), a.MAC(), "01234567890123")) // 28 bytes
 	for range 2 {
 		b.Recv(buf, time.Second)
