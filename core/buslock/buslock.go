@@ -7,7 +7,9 @@
 // NetBSD's lock is wedged for good when a holder dies. libshmif also records
 // the holder's process id in the spare header word at offset 28 (NetBSD
 // leaves that word alone) so that waiters can tell a dead holder from a slow
-// one and take the lock over; see Lock.
+// one and take the lock over; see Lock. Process ids are only meaningful to
+// peers in the same pid namespace: peers in different containers must not
+// share a bus if they may die holding the lock.
 package buslock
 
 import (
@@ -98,7 +100,7 @@ func takeOver(w, spare *uint32, waited time.Duration) bool {
 			return false
 		}
 	default:
-		if unix.Kill(int(holder), 0) != unix.ESRCH {
+		if alive(holder) {
 			return false
 		}
 	}
