@@ -140,3 +140,19 @@ func shmif_recv_batch(ifnum C.int, frames unsafe.Pointer, n C.size_t, received *
 	*received = C.size_t(got)
 	return errno(err)
 }
+
+//export shmif_send_offload
+func shmif_send_offload(ifnum C.int, frame unsafe.Pointer, length C.size_t, csum C.uint32_t, mss C.uint32_t) (rc C.int) {
+	defer catch(&rc)
+	i, rc := lookup(ifnum)
+	if rc != 0 {
+		return rc
+	}
+	if frame == nil {
+		return C.int(unix.EFAULT)
+	}
+	if length > iface.MaxOffloadFrame {
+		return C.int(unix.EMSGSIZE)
+	}
+	return errno(i.SendOffload(bytesOf(frame, uintptr(length)), uint32(csum), int(min(mss, 1<<16))))
+}

@@ -6,11 +6,6 @@ import (
 	"strings"
 )
 
-// Capabilities is the set of offload capabilities a shmif interface
-// advertises (NetBSD's IFCAP_* bits 0x80 to 0x40000: TSOv4, the IPv4, TCP and
-// UDP checksums in both directions for v4 and v6, and TSOv6).
-const Capabilities = 0x7FF80
-
 // CapEnableEnv is the environment variable read at each interface creation
 // for its initial capenable, as NetBSD's rump kernels read it.
 const CapEnableEnv = "RUMP_SHMIF_CAPENABLE"
