@@ -3,8 +3,6 @@
 #   make demo       run two shmif-node processes on one bus (README)
 #   make test       the whole test suite (README)
 #   make install    PREFIX=/usr/local DESTDIR=
-.POSIX:
-
 BUILD   ?= build
 PREFIX  ?= /usr/local
 LIBDIR  ?= $(PREFIX)/lib

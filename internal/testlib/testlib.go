@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 var (
@@ -37,9 +39,17 @@ func Build(t testing.TB) string {
 				return
 			}
 		}
-		d, err := os.MkdirTemp("", "libshmif-build-")
+		d := filepath.Join(os.TempDir(), "libshmif-test-build")
+		if buildErr = os.MkdirAll(d, 0o755); buildErr != nil {
+			return
+		}
+		lock, err := os.OpenFile(filepath.Join(d, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
 		if err != nil {
 			buildErr = err
+			return
+		}
+		defer lock.Close()
+		if buildErr = unix.Flock(int(lock.Fd()), unix.LOCK_EX); buildErr != nil {
 			return
 		}
 		cmd := exec.Command("make", "-C", Root(), "BUILD="+d, "all")
