@@ -2,7 +2,9 @@ package iface
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -68,5 +70,43 @@ func TestRecvWaitsForWakeup(t *testing.T) {
 	n, err := b.Recv(buf, 5*time.Second)
 	if err != nil || !bytes.HasSuffix(buf[:n], []byte("late")) {
 		t.Fatalf("got %q, %v", buf[:n], err)
+	}
+}
+
+// Spec §1.4: one 42-byte frame on a fresh bus file, as bytes in the file.
+func TestFirstFrameInBusFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bus")
+	a, err := Open(path, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Destroy()
+	arp := frameTo(broadcast, a.MAC(), string(make([]byte, 28)))
+	arp[12], arp[13] = 0x08, 0x06
+	if err := a.Send(arp); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	le := binary.NativeEndian
+	if len(b) != 1<<20 || le.Uint32(b[0:]) != 0xCA11D054 || le.Uint32(b[4:]) != 3 ||
+		le.Uint64(b[8:]) != 0 || le.Uint32(b[16:]) != 0xFFFE0 || le.Uint32(b[20:]) != 24 ||
+		le.Uint32(b[24:]) != 0 {
+		t.Fatalf("header % x", b[:32])
+	}
+	data := b[32:]
+	if !bytes.Equal(data[:24], make([]byte, 24)) {
+		t.Fatal("dummy record not zero")
+	}
+	if le.Uint32(data[24:]) != 42 || le.Uint64(data[40:]) != a.Sender() {
+		t.Fatalf("record header % x", data[24:48])
+	}
+	if !bytes.Equal(data[48:90], arp) {
+		t.Fatal("frame bytes")
+	}
+	if sec := le.Uint32(data[28:]); time.Since(time.Unix(int64(sec), 0)) > time.Minute {
+		t.Fatalf("timestamp %d is not now", sec)
 	}
 }
