@@ -55,10 +55,20 @@ func (r *Reader) StartOldest(m *shm.Mem) {
 		// Never wrapped: everything from the dummy record at 0.
 		r.next, r.gen = 0, m.Gen()
 	} else {
-		r.overrun(m)
+		v := look(m)
+		r.overrun(&v)
 		r.Overruns--
 	}
 	r.seq = seqBefore(m, r.next)
+}
+
+// Skip moves the reader past everything on the bus now: only records
+// written later will be read.
+func (r *Reader) Skip(m *shm.Mem) {
+	v := look(m)
+	r.next, r.gen = v.next, v.gen
+	h, _, _, _ := readHeader(m.Data(), inRing(v.last))
+	r.seq = h.Seq
 }
 
 // seqBefore returns the sequence number to count losses from for a reader
@@ -72,15 +82,34 @@ func seqBefore(m *shm.Mem, off uint32) uint32 {
 	return h.Seq - 1
 }
 
+// view is the bus header as one Next call sees it. Nobody else changes
+// the header while we hold the lock, so it is read once per call; a process
+// that ignores the lock can only make the view stale, never make an access
+// leave the bus (busRead folds every offset).
+type view struct {
+	gen         uint64
+	first, last uint32
+	next        uint32 // where the next record will be written
+	sane        bool
+}
+
+func look(m *shm.Mem) view {
+	v := view{gen: m.Gen(), first: m.First(), last: m.Last()}
+	v.sane = v.first <= dataSize && v.last < dataSize
+	v.next, _ = nextPktOff(m.Data(), inRing(v.last))
+	return v
+}
+
 // caughtUp is NetBSD's test for "nothing new": same generation and the
 // reader sits at the next write position.
-func (r *Reader) caughtUp(m *shm.Mem) bool {
-	return r.gen == m.Gen() && nextWrite(m) == r.next
+func (r *Reader) caughtUp(v *view) bool {
+	return r.gen == v.gen && v.next == r.next
 }
 
 // Pending reports whether Next would find something to consume.
 func (r *Reader) Pending(m *shm.Mem) bool {
-	return !headerSane(m) || !r.caughtUp(m)
+	v := look(m)
+	return !v.sane || !r.caughtUp(&v)
 }
 
 // Idle reports, without the lock, that the bus has not changed since the
@@ -100,14 +129,14 @@ const (
 	ahead           // the position lies past the next write: the bus was damaged
 )
 
-func (r *Reader) position(m *shm.Mem) position {
-	gendiff := uint32(m.Gen() - r.gen)
+func (r *Reader) position(v *view) position {
+	gendiff := uint32(v.gen - r.gen)
 	if gendiff > 1 {
 		return lapped
 	}
-	first := m.First()
+	first := v.first
 	dev := r.next
-	lastoff := nextWrite(m)
+	lastoff := v.next
 	if first >= lastoff {
 		// The valid region wraps: [first, end) from the previous
 		// generation, then [0, lastoff) from this one.
@@ -131,22 +160,21 @@ func (r *Reader) position(m *shm.Mem) position {
 // NetBSD (spec §2.5) the generation is chosen by comparing first with the
 // next write position, not with last: when the newest record straddles the
 // end of the data area NetBSD's choice is one generation too high.
-func (r *Reader) overrun(m *shm.Mem) {
-	first := m.First()
-	r.next = first
-	if first >= nextWrite(m) {
-		r.gen = m.Gen() - 1
+func (r *Reader) overrun(v *view) {
+	r.next = v.first
+	if v.first >= v.next {
+		r.gen = v.gen - 1
 	} else {
-		r.gen = m.Gen()
+		r.gen = v.gen
 	}
 	r.Overruns++
 }
 
 // resync gives up on the current position after damage and waits for the
 // next record written.
-func (r *Reader) resync(m *shm.Mem) {
-	r.next = nextWrite(m)
-	r.gen = m.Gen()
+func (r *Reader) resync(v *view) {
+	r.next = v.next
+	r.gen = v.gen
 	r.Corrupt++
 }
 
@@ -160,28 +188,29 @@ const maxRecords = dataSize/hdrSize + 1
 // libshmif, which numbers its records; at least one otherwise).
 func (r *Reader) Next(m *shm.Mem, dst []byte) (shm.FrameHeader, Status) {
 	data := m.Data()
+	v := look(m)
 	wasLapped := false
 	for range maxRecords {
-		if !headerSane(m) || m.Gen() < r.gen {
+		if !v.sane || v.gen < r.gen {
 			// Damaged header or a generation that went backwards.
-			r.resync(m)
+			r.resync(&v)
 			break
 		}
-		if r.caughtUp(m) {
+		if r.caughtUp(&v) {
 			break
 		}
-		switch r.position(m) {
+		switch r.position(&v) {
 		case lapped:
-			r.overrun(m)
+			r.overrun(&v)
 			wasLapped = true
 		case ahead:
-			r.resync(m)
+			r.resync(&v)
 			continue
 		}
 		pos := r.next
 		h, off, wrap, ok := readHeader(data, pos)
 		if !ok {
-			r.resync(m)
+			r.resync(&v)
 			break
 		}
 		if h.Len > uint32(len(dst)) && h.Len >= shm.MinFrame {
@@ -214,7 +243,7 @@ func (r *Reader) Next(m *shm.Mem, dst []byte) (shm.FrameHeader, Status) {
 	if wasLapped {
 		r.Lost++
 	}
-	r.idleGen, r.idleLast = m.Gen(), m.Last()
+	r.idleGen, r.idleLast = v.gen, v.last
 	return shm.FrameHeader{}, Empty
 }
 

@@ -9,6 +9,7 @@ import "github.com/libshmif/libshmif/core/shm"
 func advanceFirst(m *shm.Mem, off, n uint32) {
 	data := m.Data()
 	first := m.First()
+	start := first
 	// Each step moves first forward by at least one header, so the walk
 	// ends within one lap; the bound only guards against a damaged bus.
 	for steps := uint32(0); off <= first+hdrSize && off+n > first; steps++ {
@@ -19,7 +20,9 @@ func advanceFirst(m *shm.Mem, off, n uint32) {
 		}
 		first = next
 	}
-	m.SetFirst(first)
+	if first != start {
+		m.SetFirst(first)
+	}
 }
 
 // busWrite copies src to data offset off, continuing at 0 at the end of the
@@ -54,24 +57,46 @@ func busWrite(m *shm.Mem, off uint32, src []byte, wrap *bool) uint32 {
 // to one more than the newest record's. gen is incremented if the record
 // reaches the end of the data area.
 func Append(m *shm.Mem, hdr *shm.FrameHeader, frame []byte) {
+	w := NewWriter(m)
+	w.Append(hdr, frame)
+}
+
+// Writer appends several records under one lock hold without reading back
+// the record it has just written.
+type Writer struct {
+	m    *shm.Mem
+	next uint32 // where the next record goes
+	seq  uint32 // Seq of the newest record
+}
+
+// NewWriter prepares to append to m, whose lock the caller holds. A bus
+// whose header words are out of range is reset first.
+func NewWriter(m *shm.Mem) Writer {
 	if !headerSane(m) {
 		reset(m)
 	}
-	data := m.Data()
 	last := inRing(m.Last()) % dataSize
-	prev, _, _, ok := readHeader(data, last)
-	off := last
+	prev, _, _, ok := readHeader(m.Data(), last)
+	next := last
 	if ok {
-		off = advance(last, hdrSize+prev.Len)
+		next = advance(last, hdrSize+prev.Len)
 	}
-	hdr.Seq = prev.Seq + 1
+	return Writer{m: m, next: next, seq: prev.Seq}
+}
+
+// Append writes one record as the package-level Append does.
+func (w *Writer) Append(hdr *shm.FrameHeader, frame []byte) {
+	m := w.m
+	w.seq++
+	hdr.Seq = w.seq
+	off := w.next
 	m.SetLast(off)
 
 	var hb [shm.FrameHeaderSize]byte
 	hdr.Encode(hb[:])
 	wrap := false
 	off = busWrite(m, off, hb[:], &wrap)
-	busWrite(m, off, frame, &wrap)
+	w.next = busWrite(m, off, frame, &wrap)
 	if wrap {
 		m.SetGen(m.Gen() + 1)
 	}
