@@ -7,6 +7,7 @@ package main
 /*
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 */
 import "C"
 
@@ -395,4 +396,18 @@ func shmif_get_pollfd(ifnum C.int, fd *C.int) (rc C.int) {
 	}
 	*fd = C.int(f)
 	return 0
+}
+
+// The environment variables that configure new interfaces are read with
+// getenv(3), so that a C host's setenv(3) is seen.
+func init() {
+	iface.Getenv = func(name string) string {
+		cs := C.CString(name)
+		defer C.free(unsafe.Pointer(cs))
+		v := C.getenv(cs)
+		if v == nil {
+			return ""
+		}
+		return C.GoString(v)
+	}
 }

@@ -46,6 +46,14 @@ func Open(path string, mode uint32) (*Bus, error) {
 	// O_NONBLOCK so that a FIFO cannot block the open; it has no effect
 	// on the regular files we keep.
 	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC|unix.O_NONBLOCK, mode)
+	if err == unix.ENXIO {
+		// open(2) says ENXIO for a socket; report it like any other
+		// file that is not a regular one.
+		var st unix.Stat_t
+		if unix.Stat(path, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK {
+			err = unix.EINVAL
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

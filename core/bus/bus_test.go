@@ -96,7 +96,7 @@ func TestOpenRefusesNonFiles(t *testing.T) {
 		{"", unix.ENOENT},
 		{dir, unix.EISDIR},
 		{fifo, unix.EINVAL},
-		{sock, unix.ENXIO},
+		{sock, unix.EINVAL},
 		{"/dev/null", unix.EINVAL},
 		{filepath.Join(dir, "missing", "bus"), unix.ENOENT},
 	} {

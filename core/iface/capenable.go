@@ -10,12 +10,17 @@ import (
 // for its initial capenable, as NetBSD's rump kernels read it.
 const CapEnableEnv = "RUMP_SHMIF_CAPENABLE"
 
+// Getenv reads the environment variables that configure new interfaces. A
+// C host changes its environment with setenv(3), which Go's copy of the
+// environment does not see, so the C face sets this to getenv(3).
+var Getenv = os.Getenv
+
 // capEnableFromEnv returns the initial capenable: RUMP_SHMIF_CAPENABLE parsed
 // like strtoul(s, NULL, 0) and masked with Capabilities. NetBSD reads it into
 // a 256-byte buffer and ignores a longer value.
 func capEnableFromEnv() uint32 {
-	s, ok := os.LookupEnv(CapEnableEnv)
-	if !ok || len(s) >= 256 {
+	s := Getenv(CapEnableEnv)
+	if s == "" || len(s) >= 256 {
 		return 0
 	}
 	return uint32(strtoul(s) & Capabilities)

@@ -1,7 +1,6 @@
 package iface
 
 import (
-	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -24,7 +23,7 @@ const DefaultSpin = 50 * time.Microsecond
 const SpinEnv = "SHMIF_SPIN_US"
 
 func spinFromEnv() time.Duration {
-	if v, err := strconv.Atoi(os.Getenv(SpinEnv)); err == nil && v >= 0 {
+	if v, err := strconv.Atoi(Getenv(SpinEnv)); err == nil && v >= 0 {
 		return time.Duration(v) * time.Microsecond
 	}
 	return DefaultSpin

@@ -359,6 +359,13 @@ func (i *Interface) SetMedia(m Media) error {
 	if i.destroyed {
 		return unix.ENXIO
 	}
+	if i.media == MediaNone && m == MediaAuto && i.bus != nil {
+		// NetBSD drops what arrives while the link is down as it
+		// arrives; we drop it all at once by skipping to the present.
+		i.rx.Lock()
+		i.bus.Guard(func(m *shmMem) error { i.reader.Skip(m); return nil })
+		i.rx.Unlock()
+	}
 	i.media = m
 	switch {
 	case m == MediaNone:

@@ -353,3 +353,21 @@ func TestPollFd(t *testing.T) {
 		t.Fatal("readable after draining")
 	}
 }
+
+// Frames that arrive while media is none are dropped, also when the media
+// comes back before anyone read them.
+func TestMediaNoneDropsWhatArrives(t *testing.T) {
+	a, b := openPair(t)
+	b.SetMedia(MediaNone)
+	a.Send(frameTo(b.MAC(), a.MAC(), "dropped"))
+	b.SetMedia(MediaAuto)
+	a.Send(frameTo(b.MAC(), a.MAC(), "kept"))
+	buf := make([]byte, 1514)
+	n, err := b.Recv(buf, time.Second)
+	if err != nil || !strings.HasSuffix(string(buf[:n]), "kept") {
+		t.Fatalf("got %q %v", buf[:n], err)
+	}
+	if _, err := b.Recv(buf, 0); !errors.Is(err, unix.EAGAIN) {
+		t.Fatal(err)
+	}
+}

@@ -210,7 +210,9 @@ int shmif_get_mtu(int ifnum, int *mtu);
 
 /*
  * shmif_get_mac / shmif_set_mac: the interface's link address, initially
- * b2:a0 and four random bytes. Reception filters on the current address.
+ * b2:a0 and four random bytes. Reception filters on the current address;
+ * filters apply when a frame is received, so a change also applies to frames
+ * still waiting on the bus.
  * Returns (set): EINVAL for a multicast or broadcast address.
  */
 int shmif_get_mac(int ifnum, uint8_t mac[6]);
@@ -224,8 +226,9 @@ int shmif_set_promisc(int ifnum, int on);
 /*
  * shmif_set_media / shmif_get_media: SHMIF_MEDIA_AUTO (the default) or
  * SHMIF_MEDIA_NONE (`ifconfig shmifN media none`): the link goes down, no
- * frame is written to or received from the bus; transmissions still succeed
- * and are counted, as NetBSD does.
+ * frame is written to or received from the bus (frames that arrive meanwhile
+ * are dropped, also if media comes back before they were read);
+ * transmissions still succeed and are counted, as NetBSD does.
  * shmif_get_link_state: SHMIF_LINK_UP once a bus is attached, DOWN with
  * media none, UNKNOWN otherwise.
  * Returns (set): EINVAL for another media word.
