@@ -41,6 +41,12 @@ func (r *Reader) Start(m *shm.Mem) {
 	}
 	r.next = m.Last()
 	r.gen = m.Gen()
+	// A newest record that reaches the end of the data area was written
+	// in the generation before: its own write incremented gen.
+	if h, _, _, ok := readHeader(m.Data(), r.next); ok && r.gen > 0 &&
+		r.next+hdrSize+h.Len >= dataSize {
+		r.gen--
+	}
 	r.seq = seqBefore(m, r.next)
 }
 

@@ -394,3 +394,30 @@ func TestCorruptRecordsAreSkipped(t *testing.T) {
 		t.Fatal("frame after reset not received")
 	}
 }
+
+// Spec §2.3: a reader that starts while the newest record straddles the
+// end of the data area reads that record again, and nothing is counted as
+// damage.
+func TestStartWhenNewestRecordStraddlesEnd(t *testing.T) {
+	m := newBus(t)
+	for k := 1; k <= 682; k++ {
+		appendFrame(m, frame(1514, uint32(k)), 1)
+	}
+	if m.Last()+hdrSize+1514 < dataSize || m.Gen() != 1 {
+		t.Fatalf("setup: last %d gen %d", m.Last(), m.Gen())
+	}
+	var r Reader
+	r.Start(m)
+	buf := make([]byte, shm.MaxFrame)
+	h, st := r.Next(m, buf)
+	if st != Frame || checkFrame(t, buf[:h.Len]) != 682 {
+		t.Fatalf("status %v", st)
+	}
+	appendFrame(m, frame(1514, 683), 1)
+	if h, st = r.Next(m, buf); st != Frame || checkFrame(t, buf[:h.Len]) != 683 {
+		t.Fatalf("next frame: status %v", st)
+	}
+	if r.Corrupt != 0 || r.Lost != 0 || r.Overruns != 0 {
+		t.Fatalf("corrupt %d lost %d overruns %d", r.Corrupt, r.Lost, r.Overruns)
+	}
+}
