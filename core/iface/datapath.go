@@ -144,9 +144,10 @@ func (i *Interface) put(frames [][]byte) (int, error) {
 		now := time.Now()
 		h := shm.FrameHeader{Sec: uint32(now.Unix()), Usec: uint32(now.Nanosecond() / 1000), Sender: i.sender}
 		err := i.bus.WithLock(func(m *shm.Mem) error {
+			w := ring.NewWriter(m)
 			for _, f := range frames {
 				h.Len = uint32(len(f))
-				ring.Append(m, &h, f)
+				w.Append(&h, f)
 			}
 			return nil
 		})

@@ -56,11 +56,14 @@ func readHeader(data []byte, off uint32) (h shm.FrameHeader, next uint32, wrap, 
 // nextPktOff returns the offset of the record after the one at off
 // (NetBSD's shmif_nextpktoff). ok is false if the record at off is corrupt.
 func nextPktOff(data []byte, off uint32) (uint32, bool) {
-	h, _, _, ok := readHeader(data, off)
-	if !ok {
+	// Only the length is needed; it is the header's first word.
+	var b [4]byte
+	busRead(data, off, b[:])
+	n := shm.NativeEndian.Uint32(b[:])
+	if n > shm.MaxFrame {
 		return off, false
 	}
-	return advance(off, hdrSize+h.Len), true
+	return advance(off, hdrSize+n), true
 }
 
 // nextWrite returns where the next record goes: just after the newest record
