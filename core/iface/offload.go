@@ -27,13 +27,14 @@ func (i *Interface) SendOffload(frame []byte, csum uint32, mss int) error {
 	if csum == 0 {
 		return i.Send(frame)
 	}
-	if len(frame) > MaxOffloadFrame {
-		return unix.EMSGSIZE
-	}
 	i.cfg.RLock()
 	defer i.cfg.RUnlock()
 	if err := i.sendable(); err != nil {
 		return err
+	}
+	if len(frame) > MaxOffloadFrame {
+		i.stats.oerrors.Add(1)
+		return unix.EMSGSIZE
 	}
 	// Tx rewrites the frame in place and reuses it between segments, so
 	// work on a copy and keep a copy of every segment.

@@ -20,7 +20,11 @@
  *   - Every function is thread-safe: any thread may call any function on any
  *     interface at any time. Several threads may receive on one interface;
  *     each frame goes to one of them.
- *   - Timeouts are in milliseconds: 0 only looks, -1 waits without limit.
+ *   - Timeouts are in milliseconds: 0 only looks, -1 (or any negative
+ *     value) waits without limit.
+ *   - Two environment variables configure every interface created after they
+ *     are set (by any creating call): RUMP_SHMIF_CAPENABLE (see
+ *     shmif_create) and SHMIF_SPIN_US (see shmif_set_spin).
  *
  * Loading libshmif (a Go c-shared library) into a C process:
  *   - The Go runtime starts a few threads when the library is loaded and
@@ -115,12 +119,13 @@ int rump_init(void);
  * exist; a relative path is relative to the working directory; symbolic links
  * are followed. Unlike in a rump kernel, where a network stack would still
  * have to bring it up, the interface is up and receiving from the moment
- * this returns. With path == NULL the interface is created without a bus and
+ * this returns (and, as after every up, the newest frame already on the bus
+ * is received again). With path == NULL the interface is created without a bus and
  * stays down (attach one with shmif_set_linkstr, then shmif_up).
  * The unit is stored in *ifnum unless ifnum is NULL.
  * Returns:
  *   EINVAL   path is "" (empty).
- *   E2BIG    path is 1024 bytes or longer.
+ *   E2BIG    path is 1024 bytes or longer (with its NUL, over 1024).
  *   ENOEXEC  the file exists, is not empty and is not a shmif bus (a foreign
  *            file, or a bus of the other byte order); it is left unchanged.
  *   EISDIR   path is a directory.
@@ -133,7 +138,8 @@ int rump_pub_shmif_create(const char *path, int *ifnum);
 /*
  * shmif_open: rump_pub_shmif_create with the permission bits `mode` for a
  * bus file that does not exist yet (0600 makes a private bus). The mode of an
- * existing file is not changed. Returns as rump_pub_shmif_create.
+ * existing file is not changed. Returns as rump_pub_shmif_create, and
+ * EFAULT for a NULL path.
  */
 int shmif_open(const char *path, unsigned int mode, int *ifnum);
 
@@ -192,9 +198,10 @@ int shmif_get_linkstr(int ifnum, char *buf, size_t buflen, size_t *needed);
 
 /*
  * shmif_up / shmif_down: bring the interface up (`ifconfig shmifN up`) or
- * down. Every up restarts reception at the newest frame already on the bus,
- * which is received again (as NetBSD does). Down stops reception; threads
- * blocked in a receive on it return ENETDOWN.
+ * down. Every up, also of an interface that is up already, restarts
+ * reception at the newest frame already on the bus, which is received again
+ * (as NetBSD does). Down stops reception; threads blocked in a receive on it
+ * return ENETDOWN. Up with media none is allowed: the link stays down.
  * Returns: ENXIO (also: shmif_up without a bus).
  */
 int shmif_up(int ifnum);
@@ -219,7 +226,8 @@ int shmif_get_mac(int ifnum, uint8_t mac[6]);
 int shmif_set_mac(int ifnum, const uint8_t mac[6]);
 
 /*
- * shmif_set_promisc: on != 0 receives unicast frames for any address too.
+ * shmif_set_promisc: on != 0 receives unicast frames for any address too;
+ * on == 0 turns that off again.
  */
 int shmif_set_promisc(int ifnum, int on);
 
@@ -229,8 +237,8 @@ int shmif_set_promisc(int ifnum, int on);
  * frame is written to or received from the bus (frames that arrive meanwhile
  * are dropped, also if media comes back before they were read);
  * transmissions still succeed and are counted, as NetBSD does.
- * shmif_get_link_state: SHMIF_LINK_UP once a bus is attached, DOWN with
- * media none, UNKNOWN otherwise.
+ * shmif_get_link_state: SHMIF_LINK_DOWN with media none (whatever else
+ * holds); otherwise SHMIF_LINK_UP while a bus is attached, UNKNOWN without.
  * Returns (set): EINVAL for another media word.
  */
 int shmif_set_media(int ifnum, int media);
@@ -245,7 +253,10 @@ struct shmif_stats {
 	uint64_t opackets; /* frames sent */
 	uint64_t obytes;
 	uint64_t omcasts;
-	uint64_t oerrors; /* frames that could not be sent */
+	uint64_t oerrors; /* frames refused by shmif_send_offload, and frames
+	                     lost to a bus error (EIO, EDEADLK); frames refused
+	                     for their size by the other send calls are not
+	                     counted */
 	uint64_t lost;    /* frames overwritten on the bus before this
 	                     interface read them (it was lapped) */
 	uint64_t corrupt; /* bus records skipped because they were damaged */
@@ -292,15 +303,20 @@ struct shmif_frame {
 /*
  * shmif_send_batch: put n frames on the bus under one lock acquisition with
  * one wake-up. All frames are checked first: if one is refused, none is
- * sent. Returns as shmif_send; EFAULT also for a frame with data NULL.
+ * sent. n == 0 returns 0. Returns as shmif_send; EFAULT also for a frame
+ * with data NULL.
  */
 int shmif_send_batch(int ifnum, const struct shmif_frame *frames, size_t n);
 
 /*
  * shmif_recv_batch: receive up to n frames under one lock acquisition,
  * waiting up to timeout_ms for the first. *received (required) is set to the
- * number of frames filled in, also on error (then 0). Returns as shmif_recv;
- * on EMSGSIZE frames[0].len is the length needed.
+ * number of frames filled in, also on error (then 0). A frame that does not
+ * fit its buffer ends the batch and stays on the bus: if it is the first,
+ * the call returns EMSGSIZE with frames[0].len set to the length needed,
+ * otherwise 0 with the frames before it. n == 0 returns 0 at once. Returns
+ * as shmif_recv. Only this call reports checksum status (csum); shmif_recv
+ * receives the same frames without it.
  */
 int shmif_recv_batch(int ifnum, struct shmif_frame *frames, size_t n,
     size_t *received, int timeout_ms);
@@ -308,8 +324,9 @@ int shmif_recv_batch(int ifnum, struct shmif_frame *frames, size_t n,
 /*
  * shmif_get_pollfd: a file descriptor that polls readable (POLLIN) while a
  * frame may be waiting for this interface, for poll/epoll/select and event
- * loops. It stays owned by libshmif: never read or close it; it is closed by
- * shmif_destroy and by shmif_unset_linkstr. It may be readable when the only
+ * loops. Every call returns the same descriptor; it survives shmif_down and
+ * shmif_up. It stays owned by libshmif: never read or close it; it is closed
+ * by shmif_destroy and by shmif_unset_linkstr. It may be readable when the only
  * waiting frames are ones the interface will not receive: receive with
  * timeout 0 until EAGAIN, then poll again.
  * Returns: ENETDOWN without a bus.
@@ -321,7 +338,8 @@ int shmif_get_pollfd(int ifnum, int *fd);
  * watches the bus before it blocks (0: never spins). Spinning trades CPU
  * time for latency: a blocking hand-off between CPUs costs tens of
  * microseconds, a spinning one about one. The default is 50, or the value of
- * the environment variable SHMIF_SPIN_US when the interface is created.
+ * the environment variable SHMIF_SPIN_US (a decimal number of microseconds;
+ * anything else is ignored) when the interface is created.
  * Returns: EINVAL for a negative value.
  */
 int shmif_set_spin(int ifnum, int usec);
@@ -347,12 +365,18 @@ int shmif_set_capenable(int ifnum, uint32_t capenable);
  * be longer than 1514 bytes (up to 65535 + headers) and the payload length
  * is taken from len, not from the IP header. 802.1Q-tagged frames are
  * handled. csum_flags == 0 is shmif_send.
- * Returns:
+ * Each request needs its capability enabled: IPv4 SHMIF_CAP_IPv4_Tx, TCPv4
+ * SHMIF_CAP_TCPv4_Tx, UDPv4 SHMIF_CAP_UDPv4_Tx, TCPv6 SHMIF_CAP_TCPv6_Tx,
+ * UDPv6 SHMIF_CAP_UDPv6_Tx; TSOv4 SHMIF_CAP_TSOv4 and TSOv6 SHMIF_CAP_TSOv6,
+ * which also cover the checksums that go with them (as in NetBSD).
+ * Returns (each refusal is counted in oerrors and sends nothing):
  *   EOPNOTSUPP  a requested capability is not enabled (shmif_set_capenable
- *               or RUMP_SHMIF_CAPENABLE); counted in oerrors, nothing sent.
+ *               or RUMP_SHMIF_CAPENABLE).
  *   EINVAL      the frame does not match the request (not IPv4/IPv6, not
- *               TCP for TSO, ...), or an unknown flag; counted in oerrors.
- *   EMSGSIZE    a resulting frame would exceed 1514 bytes.
+ *               TCP for TSO, an IPv4 fragment, ...), mss == 0 with TSO, a
+ *               status-only flag (SHMIF_CSUM_*_BAD) or an unknown flag.
+ *   EMSGSIZE    a resulting frame would exceed 1514 bytes, or the frame
+ *               is longer than 65535 bytes plus headers.
  *   ENETDOWN    the interface is down.
  */
 int shmif_send_offload(int ifnum, const void *frame, size_t len,
