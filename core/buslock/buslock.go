@@ -120,3 +120,23 @@ func Unlock(m *shm.Mem) {
 	atomic.StoreUint32(m.SpareWord(), 0)
 	atomic.SwapUint32(m.LockWord(), 0)
 }
+
+// TryLock takes the bus lock like Lock, but gives up with EBUSY after wait
+// and never takes a lock over: for tools such as a dumper, which must
+// neither hang nor seize a bus.
+func TryLock(m *shm.Mem, wait time.Duration) error {
+	w, spare := m.LockWord(), m.SpareWord()
+	deadline := time.Now().Add(wait)
+	for {
+		for tries := 0; tries <= cooldown; tries++ {
+			if atomic.CompareAndSwapUint32(w, 0, 1) {
+				atomic.StoreUint32(spare, self)
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return unix.EBUSY
+		}
+		time.Sleep(nap)
+	}
+}

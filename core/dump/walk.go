@@ -1,0 +1,262 @@
+package dump
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"math/bits"
+
+	"github.com/libshmif/libshmif/core/pcap"
+	"github.com/libshmif/libshmif/core/shm"
+)
+
+// Values shmif_dumpbus uses (spec §7).
+const (
+	// Snaplen is the snapshot length of the pcap files written.
+	Snaplen = 1518
+	// MaxRecord is the longest record the walk accepts: shmif_dumpbus's
+	// 64 KiB buffer, which it asserts a record fits. Longer lengths are
+	// damage.
+	MaxRecord = 64 * 1024
+	// v2HeaderSize is the frame header of bus version 2: length, seconds,
+	// microseconds.
+	v2HeaderSize = 12
+)
+
+const dataSize = uint32(shm.DataSize)
+
+// Header is the bus header as shmif_dumpbus shows it, in host byte order.
+type Header struct {
+	Swapped bool // the bus was written by a host of the other byte order
+	Version uint32
+	Lock    uint32
+	Gen     uint64
+	First   uint32
+	Last    uint32
+}
+
+// String returns shmif_dumpbus's header line (without the newline). Like
+// the C program it prints the 32-bit words as signed numbers.
+func (h Header) String() string {
+	return fmt.Sprintf("bus version %d, lock: %d, generation: %d, firstoff: 0x%04x, lastoff: 0x%04x",
+		int32(h.Version), int32(h.Lock), h.Gen, h.First, h.Last)
+}
+
+// Record is one frame found on a bus.
+type Record struct {
+	Offset uint32 // data offset of the frame bytes, just after the frame header
+	Sec    uint32 // sender's timestamp
+	Usec   uint32
+	Sender uint64 // sender id (0 on a version 2 bus)
+	Frame  []byte // the frame; valid only during the callback
+}
+
+// Line returns shmif_dumpbus's line for the n-th frame printed (counting
+// from 0), without the newline.
+func (r *Record) Line(n int) string {
+	return fmt.Sprintf("packet %d, offset 0x%04x, length 0x%04x, ts %d/%06d",
+		n, r.Offset, len(r.Frame), int32(r.Sec), int32(r.Usec))
+}
+
+func swapped32(v uint32) uint32 { return bits.ReverseBytes32(v) }
+
+// order reads the bus's integers, swapping them for a foreign bus.
+type order struct{ swap bool }
+
+func (o order) u32(b []byte) uint32 {
+	v := shm.NativeEndian.Uint32(b)
+	if o.swap {
+		v = bits.ReverseBytes32(v)
+	}
+	return v
+}
+
+func (o order) u64(b []byte) uint64 {
+	v := shm.NativeEndian.Uint64(b)
+	if o.swap {
+		v = bits.ReverseBytes64(v)
+	}
+	return v
+}
+
+// Header decodes the bus header and checks it as shmif_dumpbus 1.19 does:
+// the magic in either byte order, bus version 2 or 3. A file shorter than the
+// header reads as if padded with zeros, as a mapping of it does.
+func (img *Image) Header() (Header, error) {
+	var b [shm.HeaderSize]byte
+	copy(b[:], img.Data)
+	magic := shm.NativeEndian.Uint32(b[shm.OffMagic:])
+	var o order
+	if magic != shm.Magic {
+		if magic != swapped32(shm.Magic) {
+			return Header{}, badMagic(img.Path, magic)
+		}
+		o.swap = true
+	}
+	h := Header{
+		Swapped: o.swap,
+		Version: o.u32(b[shm.OffVersion:]),
+		Lock:    o.u32(b[shm.OffLock:]),
+		Gen:     o.u64(b[shm.OffGen:]),
+		First:   o.u32(b[shm.OffFirst:]),
+		Last:    o.u32(b[shm.OffLast:]),
+	}
+	if h.Version != 2 && h.Version != shm.Version {
+		return Header{}, &Error{
+			Msg:  fmt.Sprintf("Unhandled bus version %d, program %d", int32(h.Version), shm.Version),
+			Kind: ErrVersion,
+		}
+	}
+	return h, nil
+}
+
+// Walk calls fn for each record on the bus, oldest first, exactly as
+// shmif_dumpbus walks it: from firstoff (0 while nothing has been
+// overwritten) to lastoff, across the end of the data area when firstoff
+// lies after lastoff; zero-length records (the dummy record at offset 0)
+// are skipped, shorter frames are not. An error from fn ends the walk and
+// is returned.
+//
+// Two differences from the C program, both on buses where it never ends or
+// reads outside the file: the walk stops after the record at lastoff (when
+// that record ends at or straddles the end of the data area, shmif_dumpbus
+// goes on reading stale bytes, for ever if it ends exactly at the end); and
+// damage (offsets outside the data area, records longer than MaxRecord or
+// beyond the end of the file, a walk that passes the end of the data area
+// twice) ends the walk with an Error instead of an assertion or a crash.
+func (img *Image) Walk(fn func(*Record) error) error {
+	h, err := img.Header()
+	if err != nil {
+		return err
+	}
+	return img.walk(h, fn)
+}
+
+func (img *Image) walk(h Header, fn func(*Record) error) error {
+	if h.First > dataSize || h.Last >= dataSize {
+		return &Error{
+			Msg: fmt.Sprintf("Corrupt bus `%s': firstoff 0x%04x or lastoff 0x%04x outside the data area (0x%04x bytes)",
+				img.Path, h.First, h.Last, dataSize),
+			Kind: ErrCorrupt,
+		}
+	}
+	var data []byte
+	if len(img.Data) > shm.HeaderSize {
+		data = img.Data[shm.HeaderSize:]
+	}
+	o := order{swap: h.Swapped}
+	hdrSize := uint32(shm.FrameHeaderSize)
+	if h.Version == 2 {
+		hdrSize = v2HeaderSize
+	}
+
+	// read is shmif_busread over the copy, refusing bytes the file lacks.
+	read := func(dst []byte, off uint32) (uint32, bool, error) {
+		n := uint32(len(dst))
+		chunk := min(n, dataSize-off)
+		rest := n - chunk
+		if uint64(off)+uint64(chunk) > uint64(len(data)) || uint64(rest) > uint64(len(data)) {
+			return 0, false, &Error{
+				Msg: fmt.Sprintf("Bus file `%s' truncated: %d bytes, record at offset 0x%04x lies beyond its end",
+					img.Path, img.Size, off),
+				Kind: ErrTruncated,
+			}
+		}
+		copy(dst, data[off:off+chunk])
+		wrap := off+chunk == dataSize
+		if rest == 0 {
+			return (off + chunk) % dataSize, wrap, nil
+		}
+		copy(dst[chunk:], data[:rest])
+		return rest, true, nil
+	}
+
+	cur, last := h.First, h.Last
+	if cur == dataSize {
+		cur = 0
+	}
+	bonus := last < cur // the valid region wraps: go on until a read does
+	wraps := 0
+	hb := make([]byte, hdrSize)
+	buf := make([]byte, MaxRecord)
+	var rec Record
+	for cur <= last || bonus {
+		at := cur
+		next, wrap, err := read(hb, cur)
+		if err != nil {
+			return err
+		}
+		cur = next
+		rec = Record{Offset: cur, Sec: o.u32(hb[4:]), Usec: o.u32(hb[8:])}
+		if h.Version != 2 {
+			rec.Sender = o.u64(hb[shm.OffSender:])
+		}
+		length := o.u32(hb[0:])
+		if length != 0 {
+			if length > MaxRecord {
+				return &Error{
+					Msg: fmt.Sprintf("Corrupt bus `%s': record at offset 0x%04x has length 0x%04x, over %d bytes",
+						img.Path, at, length, MaxRecord),
+					Kind: ErrCorrupt,
+				}
+			}
+			var wrap2 bool
+			cur, wrap2, err = read(buf[:length], cur)
+			if err != nil {
+				return err
+			}
+			wrap = wrap || wrap2
+		}
+		if wrap {
+			bonus = false
+			// A walk of the valid region passes the end of the data
+			// area at most once.
+			if wraps++; wraps > 1 {
+				return &Error{
+					Msg:  fmt.Sprintf("Corrupt bus `%s': records do not lead from firstoff to lastoff", img.Path),
+					Kind: ErrCorrupt,
+				}
+			}
+		}
+		if length != 0 {
+			rec.Frame = buf[:length]
+			if err := fn(&rec); err != nil {
+				return err
+			}
+		}
+		if at == last {
+			break // the newest record: nothing valid follows
+		}
+	}
+	return nil
+}
+
+// Dump writes shmif_dumpbus's output for img: the header line and one line
+// per frame to text and, if pw is not nil, a pcap record per frame. pw is
+// flushed at the end.
+func Dump(img *Image, text io.Writer, pw *pcap.Writer) error {
+	h, err := img.Header()
+	if err != nil {
+		return err
+	}
+	tw := bufio.NewWriter(text)
+	fmt.Fprintln(tw, h.String())
+	n := 0
+	err = img.walk(h, func(r *Record) error {
+		fmt.Fprintln(tw, r.Line(n))
+		n++
+		if pw != nil {
+			return pw.Record(r.Sec, r.Usec, r.Frame)
+		}
+		return nil
+	})
+	if ferr := tw.Flush(); err == nil {
+		err = ferr
+	}
+	if pw != nil {
+		if ferr := pw.Flush(); err == nil {
+			err = ferr
+		}
+	}
+	return err
+}
