@@ -18,6 +18,13 @@ type Reader struct {
 	gen  uint64 // generation that next belongs to
 	seq  uint32 // Seq of the last record consumed
 
+	// numbered is set while the records read one after another carry
+	// consecutive sequence numbers (libshmif writers number them; NetBSD
+	// leaves the word uninitialised), so that losses can be counted
+	// exactly. lapBound is the most records an overrun can have cost.
+	numbered bool
+	lapBound uint64
+
 	// Offset is the data offset of the header of the record that Next
 	// returned last.
 	Offset uint32
@@ -48,6 +55,7 @@ func (r *Reader) Start(m *shm.Mem) {
 		r.gen--
 	}
 	r.seq = seqBefore(m, r.next)
+	r.numbered = true // until records say otherwise
 }
 
 // StartOldest positions the reader at the oldest record still on the bus,
@@ -66,6 +74,7 @@ func (r *Reader) StartOldest(m *shm.Mem) {
 		r.Overruns--
 	}
 	r.seq = seqBefore(m, r.next)
+	r.numbered = true // until records say otherwise
 }
 
 // Skip moves the reader past everything on the bus now: only records
@@ -75,6 +84,7 @@ func (r *Reader) Skip(m *shm.Mem) {
 	r.next, r.gen = v.next, v.gen
 	h, _, _, _ := readHeader(m.Data(), inRing(v.last))
 	r.seq = h.Seq
+	r.numbered = true
 }
 
 // seqBefore returns the sequence number to count losses from for a reader
@@ -167,6 +177,7 @@ func (r *Reader) position(v *view) position {
 // next write position, not with last: when the newest record straddles the
 // end of the data area NetBSD's choice is one generation too high.
 func (r *Reader) overrun(v *view) {
+	r.lapBound = (uint64(v.gen-r.gen) + 1) * uint64(maxRecords)
 	r.next = v.first
 	if v.first >= v.next {
 		r.gen = v.gen - 1
@@ -235,9 +246,14 @@ func (r *Reader) Next(m *shm.Mem, dst []byte) (shm.FrameHeader, Status) {
 		if wrap || wrap2 {
 			r.gen++
 		}
+		wasLappedNow := wasLapped
 		if wasLapped {
 			r.countLost(h.Seq)
 			wasLapped = false
+		}
+		if !wasLappedNow && h.Len >= shm.MinFrame {
+			// The dummy record is nobody's: only frames tell.
+			r.numbered = h.Seq == r.seq+1
 		}
 		r.seq = h.Seq
 		if h.Len < shm.MinFrame {
@@ -254,15 +270,15 @@ func (r *Reader) Next(m *shm.Mem, dst []byte) (shm.FrameHeader, Status) {
 }
 
 // countLost adds the records between the last one consumed and seq, the
-// first one found after an overrun. A number no ring could have held means
-// the sequence came from a writer that does not number records (NetBSD
-// leaves the word uninitialised): then at least one frame was lost.
+// first one found after an overrun. The count is exact while the writers
+// number their records; otherwise (NetBSD writers), or for a gap no lap
+// could have made, at least one frame was lost.
 func (r *Reader) countLost(seq uint32) {
-	missed := seq - r.seq - 1
-	if missed == 0 || missed > 2*maxRecords {
+	missed := uint64(seq - r.seq - 1)
+	if !r.numbered || missed == 0 || missed > r.lapBound {
 		missed = 1
 	}
-	r.Lost += uint64(missed)
+	r.Lost += missed
 }
 
 // skip is busRead without the copy.

@@ -421,3 +421,63 @@ func TestStartWhenNewestRecordStraddlesEnd(t *testing.T) {
 		t.Fatalf("corrupt %d lost %d overruns %d", r.Corrupt, r.Lost, r.Overruns)
 	}
 }
+
+// A reader lapped many times over still counts every frame it missed,
+// exactly, when the writers number their records.
+func TestLostCountedAcrossManyLaps(t *testing.T) {
+	m := newBus(t)
+	var r Reader
+	r.Start(m)
+	buf := make([]byte, shm.MaxFrame)
+	r.Next(m, buf) // the dummy
+	const total = 200000
+	for seq := uint32(1); seq <= total; seq++ {
+		appendFrame(m, frame(60, seq), 1)
+	}
+	got := 0
+	for {
+		_, st := r.Next(m, buf)
+		if st != Frame {
+			break
+		}
+		got++
+	}
+	if uint64(got)+r.Lost != total || r.Overruns != 1 {
+		t.Fatalf("got %d + lost %d != %d (overruns %d, gen %d)", got, r.Lost, total, r.Overruns, m.Gen())
+	}
+}
+
+// Records whose sequence words are not consecutive (NetBSD leaves them
+// uninitialised) count one lost frame per overrun.
+func TestLostWithUnnumberedWriters(t *testing.T) {
+	m := newBus(t)
+	var r Reader
+	r.Start(m)
+	buf := make([]byte, shm.MaxFrame)
+	rng := rand.New(rand.NewPCG(3, 4))
+	write := func(n int) {
+		for range n {
+			h := shm.FrameHeader{Len: 60, Sender: 1}
+			Append(m, &h, frame(60, 0))
+			// Scribble over the sequence word as NetBSD's stack would.
+			var w [4]byte
+			shm.NativeEndian.PutUint32(w[:], rng.Uint32())
+			for k := range w {
+				m.Data()[(m.Last()+shm.OffSeq+uint32(k))%dataSize] = w[k]
+			}
+		}
+	}
+	write(10)
+	for range 10 {
+		r.Next(m, buf)
+	}
+	write(50000)
+	for {
+		if _, st := r.Next(m, buf); st != Frame {
+			break
+		}
+	}
+	if r.Overruns != 1 || r.Lost != 1 {
+		t.Fatalf("overruns %d lost %d", r.Overruns, r.Lost)
+	}
+}
