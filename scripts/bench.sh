@@ -1,0 +1,38 @@
+#!/bin/sh
+# bench.sh BUILD_DIR: libshmif against a VDE hub (`make bench`).
+#
+# Builds bench/shmif-bench.c against the libshmif in BUILD_DIR, then runs
+# every workload on both backends: throughput (1->1, 1->4, 4->1 processes)
+# and ping-pong round trips, with 60- and 1514-byte frames. Progress and
+# per-process details go to stderr, the table to stdout and to
+# BUILD_DIR/bench.csv. Extra shmif-bench options come from $BENCH_ARGS,
+# e.g. BENCH_ARGS='--quick' or BENCH_ARGS='--wait spin --batch 1'.
+# Needs vde_switch and libvdeplug (Debian: vde2 and libvdeplug-dev).
+set -u
+
+build=${1:?usage: sh scripts/bench.sh BUILD_DIR}
+cc=${CC:-cc}
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+if [ ! -f "$build/libshmif.so" ]; then
+	echo "bench: $build/libshmif.so is not built (run make lib)" >&2
+	exit 2
+fi
+if ! command -v vde_switch >/dev/null 2>&1; then
+	echo "bench: vde_switch not found: install the Debian packages vde2 libvdeplug-dev" >&2
+	exit 2
+fi
+if ! printf '#include <libvdeplug.h>\nint main(void) { return vde_datafd(0); }\n' |
+	"$cc" -x c -o /dev/null - -lvdeplug >/dev/null 2>&1; then
+	echo "bench: libvdeplug (libvdeplug.h, -lvdeplug) not found: install the Debian packages vde2 libvdeplug-dev" >&2
+	exit 2
+fi
+
+# $ORIGIN: the program finds the libshmif.so next to it, wherever BUILD_DIR is.
+"$cc" -O2 -Wall -Wextra -Werror -I"$root/include" -o "$build/shmif-bench" \
+	"$root/bench/shmif-bench.c" -L"$build" -lshmif -lvdeplug -lm -lpthread \
+	-Wl,-rpath,'$ORIGIN' || exit 2
+
+# BENCH_ARGS is split into words on purpose.
+# shellcheck disable=SC2086
+exec "$build/shmif-bench" --backend both --csv "$build/bench.csv" ${BENCH_ARGS:-}
