@@ -8,7 +8,6 @@ package bus
 
 import (
 	"errors"
-	"runtime/debug"
 	"sync/atomic"
 
 	"github.com/libshmif/libshmif/core/buslock"
@@ -152,18 +151,11 @@ func (b *Bus) Guard(fn func(m *shm.Mem) error) (err error) {
 	if b.broken.Load() {
 		return errBroken
 	}
-	old := debug.SetPanicOnFault(true)
-	defer func() {
-		debug.SetPanicOnFault(old)
-		if r := recover(); r != nil {
-			if _, fault := r.(interface{ Addr() uintptr }); !fault {
-				panic(r)
-			}
-			b.broken.Store(true)
-			err = errBroken
-		}
-	}()
-	return fn(b.mem)
+	if shm.CatchFault(func() { err = fn(b.mem) }) {
+		b.broken.Store(true)
+		return errBroken
+	}
+	return err
 }
 
 // WithLock runs fn with the bus lock held, inside Guard.

@@ -15,7 +15,6 @@ package dump
 
 import (
 	"fmt"
-	"runtime/debug"
 	"time"
 
 	"github.com/libshmif/libshmif/core/buslock"
@@ -107,18 +106,10 @@ func SnapshotWait(path string, wait time.Duration) (*Image, error) {
 
 // guard runs fn, turning a fault on the mapping (the file shrank while we
 // read it) into an error.
-func guard(path string, fn func()) (err error) {
-	old := debug.SetPanicOnFault(true)
-	defer func() {
-		debug.SetPanicOnFault(old)
-		if r := recover(); r != nil {
-			if _, fault := r.(interface{ Addr() uintptr }); !fault {
-				panic(r)
-			}
-			err = &Error{Msg: fmt.Sprintf("Bus file `%s' shrank while being read", path), Kind: ErrTruncated}
-		}
-	}()
-	fn()
+func guard(path string, fn func()) error {
+	if shm.CatchFault(fn) {
+		return &Error{Msg: fmt.Sprintf("Bus file `%s' shrank while being read", path), Kind: ErrTruncated}
+	}
 	return nil
 }
 

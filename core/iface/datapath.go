@@ -111,14 +111,14 @@ func (i *Interface) SendBatch(frames [][]byte) (int, error) {
 	}
 	i.cfg.RLock()
 	defer i.cfg.RUnlock()
-	if err := i.sendable(); err != nil {
+	if err := i.usable(); err != nil {
 		return 0, err
 	}
 	return i.put(frames)
 }
 
-// sendable needs cfg held.
-func (i *Interface) sendable() error {
+// usable says whether frames may be sent and received. Needs cfg held.
+func (i *Interface) usable() error {
 	switch {
 	case i.destroyed:
 		return unix.ENXIO
@@ -203,7 +203,7 @@ func (i *Interface) RecvBatch(frames []Frame, timeout time.Duration) (int, error
 func (i *Interface) recvOnce(frames []Frame, timeout time.Duration, deadline time.Time) (int, error) {
 	i.cfg.RLock()
 	defer i.cfg.RUnlock()
-	if err := i.receivable(); err != nil {
+	if err := i.usable(); err != nil {
 		return 0, err
 	}
 	n, idle, err := i.read(frames)
@@ -241,17 +241,6 @@ func (i *Interface) recvOnce(frames []Frame, timeout time.Duration, deadline tim
 	}
 	i.watch.Wait(wait)
 	return 0, nil
-}
-
-// receivable needs cfg held.
-func (i *Interface) receivable() error {
-	switch {
-	case i.destroyed:
-		return unix.ENXIO
-	case !i.up:
-		return unix.ENETDOWN
-	}
-	return nil
 }
 
 // idleMark is where the bus stood when a reader found nothing.

@@ -29,7 +29,7 @@ func (i *Interface) SendOffload(frame []byte, csum uint32, mss int) error {
 	}
 	i.cfg.RLock()
 	defer i.cfg.RUnlock()
-	if err := i.sendable(); err != nil {
+	if err := i.usable(); err != nil {
 		return err
 	}
 	if len(frame) > MaxOffloadFrame {
