@@ -272,11 +272,24 @@ func (i *Interface) spinFor(idle idleMark) bool {
 	return changed
 }
 
-// read copies out accepted frames. Needs cfg held (read).
+// read copies out accepted frames under one bus lock acquisition. Needs
+// cfg held (read).
 func (i *Interface) read(frames []Frame) (n int, idle idleMark, err error) {
 	i.rx.Lock()
 	defer i.rx.Unlock()
-	var ipackets, ibytes, imcasts uint64
+	var c rxCount
+	// Polling an idle bus must not take the lock: that would stall
+	// its writers.
+	quiet := false
+	err = i.bus.Guard(func(m *shm.Mem) error {
+		if quiet = i.reader.Idle(m); quiet {
+			idle = idleMark{gen: m.Gen(), last: m.Last()}
+		}
+		return nil
+	})
+	if quiet || err != nil {
+		return 0, idle, err
+	}
 	err = i.bus.WithLock(func(m *shm.Mem) error {
 		for n < len(frames) {
 			f := &frames[n]
@@ -292,24 +305,16 @@ func (i *Interface) read(frames []Frame) (n int, idle idleMark, err error) {
 				}
 				return nil
 			}
-			frame := f.Buf[:h.Len]
-			if !i.accept(h.Sender, frame) {
-				continue
+			if i.deliver(f, &h, &c) {
+				n++
 			}
-			f.Len, f.Sec, f.Usec, f.Csum = int(h.Len), h.Sec, h.Usec, 0
-			ipackets++
-			ibytes += uint64(h.Len)
-			if frame[0]&1 != 0 {
-				imcasts++
-			}
-			n++
 		}
 		return nil
 	})
-	if ipackets > 0 {
-		i.stats.ipackets.Add(ipackets)
-		i.stats.ibytes.Add(ibytes)
-		i.stats.imcasts.Add(imcasts)
+	if c.packets > 0 {
+		i.stats.ipackets.Add(c.packets)
+		i.stats.ibytes.Add(c.bytes)
+		i.stats.imcasts.Add(c.mcasts)
 	}
 	if n > 0 && i.capenable&rxCaps != 0 {
 		for k := range frames[:n] {
@@ -317,6 +322,25 @@ func (i *Interface) read(frames []Frame) (n int, idle idleMark, err error) {
 		}
 	}
 	return n, idle, err
+}
+
+// rxCount gathers the receive counters of one read.
+type rxCount struct{ packets, bytes, mcasts uint64 }
+
+// deliver applies the receive filter to the frame just copied into f and,
+// if it is accepted, fills in f and counts it.
+func (i *Interface) deliver(f *Frame, h *shm.FrameHeader, c *rxCount) bool {
+	frame := f.Buf[:h.Len]
+	if !i.accept(h.Sender, frame) {
+		return false
+	}
+	f.Len, f.Sec, f.Usec, f.Csum = int(h.Len), h.Sec, h.Usec, 0
+	c.packets++
+	c.bytes += uint64(h.Len)
+	if frame[0]&1 != 0 {
+		c.mcasts++
+	}
+	return true
 }
 
 // accept is NetBSD's receive filter (spec §5.3). Needs cfg held.

@@ -5,10 +5,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestMain lets the test binary act as the writer process of
@@ -30,6 +33,7 @@ func benchWriter(spec string) int {
 	count, _ = strconv.Atoi(f[1])
 	size, _ = strconv.Atoi(f[2])
 	batch, _ = strconv.Atoi(f[3])
+	pinProcess(0)
 	ifc, err := Open(path, -1)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -55,6 +59,37 @@ func benchWriter(spec string) int {
 		time.Sleep(time.Millisecond)
 	}
 	return 0
+}
+
+// pinProcess moves every thread of this process to cpu (when the machine
+// has more than one), so that writer and reader each have a CPU of their
+// own, as make bench arranges for the C API. Threads created later inherit
+// the affinity.
+func pinProcess(cpu int) {
+	if runtime.NumCPU() < 2 {
+		return
+	}
+	var set unix.CPUSet
+	set.Set(cpu % runtime.NumCPU())
+	tasks, _ := os.ReadDir("/proc/self/task")
+	for _, t := range tasks {
+		if tid, err := strconv.Atoi(t.Name()); err == nil {
+			unix.SchedSetaffinity(tid, &set)
+		}
+	}
+}
+
+func unpinProcess() {
+	var set unix.CPUSet
+	for c := range runtime.NumCPU() {
+		set.Set(c)
+	}
+	tasks, _ := os.ReadDir("/proc/self/task")
+	for _, t := range tasks {
+		if tid, err := strconv.Atoi(t.Name()); err == nil {
+			unix.SchedSetaffinity(tid, &set)
+		}
+	}
 }
 
 func putSeq(f []byte, seq uint64) {
@@ -95,6 +130,8 @@ func benchmarkProcessStream(b *testing.B, size int) {
 	for k := range frames {
 		frames[k].Buf = make([]byte, 1514)
 	}
+	pinProcess(1)
+	defer unpinProcess()
 	b.ResetTimer()
 	var got, dups uint64
 	var last uint64

@@ -56,6 +56,7 @@ func (r *Reader) Start(m *shm.Mem) {
 	}
 	r.seq = seqBefore(m, r.next)
 	r.numbered = true // until records say otherwise
+	r.forgetIdle()
 }
 
 // StartOldest positions the reader at the oldest record still on the bus,
@@ -75,6 +76,7 @@ func (r *Reader) StartOldest(m *shm.Mem) {
 	}
 	r.seq = seqBefore(m, r.next)
 	r.numbered = true // until records say otherwise
+	r.forgetIdle()
 }
 
 // Skip moves the reader past everything on the bus now: only records
@@ -85,6 +87,13 @@ func (r *Reader) Skip(m *shm.Mem) {
 	h, _, _, _ := readHeader(m.Data(), inRing(v.last))
 	r.seq = h.Seq
 	r.numbered = true
+	r.forgetIdle()
+}
+
+// forgetIdle clears the mark of where the reader last caught up, after the
+// reader was moved: no bus state matches it.
+func (r *Reader) forgetIdle() {
+	r.idleGen, r.idleLast = ^uint64(0), ^uint32(0)
 }
 
 // seqBefore returns the sequence number to count losses from for a reader
@@ -128,9 +137,10 @@ func (r *Reader) Pending(m *shm.Mem) bool {
 	return !v.sane || !r.caughtUp(&v)
 }
 
-// Idle reports, without the lock, that the bus has not changed since the
-// reader last caught up: a cheap test for spinning waiters. A false answer
-// only means "look again under the lock".
+// Idle reports, without the bus lock, that the bus has not changed since
+// the reader last caught up, so that Next would find nothing: receivers that
+// poll an idle bus need not take the lock, which would stall its writers. A
+// false answer only means "look under the lock".
 func (r *Reader) Idle(m *shm.Mem) bool {
 	return m.Last() == r.idleLast && m.Gen() == r.idleGen
 }
