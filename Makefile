@@ -52,6 +52,22 @@ demo: all
 
 test: all
 	SHMIF_BUILD=$(CURDIR)/$(BUILD) $(GO) test -race -count=1 ./...
+	$(MAKE) fuzz FUZZTIME=$(FUZZTIME_TEST)
+
+# Every fuzz target for FUZZTIME each (a short bounded pass in make test;
+# run e.g. make fuzz FUZZTIME=10m while developing). Inputs that fail are
+# kept by go test under the package's testdata/fuzz.
+FUZZTIME      ?= 1m
+FUZZTIME_TEST ?= 5s
+FUZZ_TARGETS = core/ring:FuzzRingOnDamagedBus core/dump:FuzzWalk core/pcap:FuzzReader \
+	core/offload:FuzzRxStatus core/offload:FuzzTx
+
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+	    pkg=$${t%%:*}; name=$${t##*:}; \
+	    echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
+	    $(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; \
+	done
 
 bench: all
 	@sh scripts/bench.sh $(BUILD)
@@ -77,4 +93,4 @@ install: all shmif.pc
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all lib tools examples demo test bench stress install clean shmif.pc
+.PHONY: all lib tools examples demo test fuzz bench stress install clean shmif.pc
