@@ -114,19 +114,31 @@ func checkForeign(fd int, size int64) error {
 	if size == 0 {
 		return nil
 	}
-	head := make([]byte, min(size, shm.BusSize))
-	n, err := unix.Pread(fd, head, 0)
+	var magic [4]byte
+	n, err := unix.Pread(fd, magic[:], 0)
 	if err != nil {
 		return err
 	}
-	head = head[:n]
-	if len(head) >= 4 && shm.NativeEndian.Uint32(head) == shm.Magic {
+	if n == 4 && shm.NativeEndian.Uint32(magic[:]) == shm.Magic {
 		return nil
 	}
-	for _, c := range head {
-		if c != 0 {
-			return unix.ENOEXEC
+	// Zero magic: a bus nobody initialised yet, unless it holds data.
+	// Read it in pieces: this is the rare path.
+	var chunk [64 << 10]byte
+	for off := int64(0); off < min(size, shm.BusSize); {
+		n, err := unix.Pread(fd, chunk[:min(int64(len(chunk)), shm.BusSize-off)], off)
+		if err != nil {
+			return err
 		}
+		if n == 0 {
+			break
+		}
+		for _, c := range chunk[:n] {
+			if c != 0 {
+				return unix.ENOEXEC
+			}
+		}
+		off += int64(n)
 	}
 	return nil
 }
@@ -151,7 +163,9 @@ func (b *Bus) Guard(fn func(m *shm.Mem) error) (err error) {
 	if b.broken.Load() {
 		return errBroken
 	}
-	if shm.CatchFault(func() { err = fn(b.mem) }) {
+	// Probing the last word finds a file that was cut short even where
+	// the pages fn touches are still there.
+	if shm.CatchFault(func() { b.mem.Probe(); err = fn(b.mem) }) {
 		b.broken.Store(true)
 		return errBroken
 	}

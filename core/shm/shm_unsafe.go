@@ -66,3 +66,7 @@ func (m *Mem) LockWord() *uint32 { return m.u32(OffLock) }
 
 // SpareWord is the unused header word at offset 28.
 func (m *Mem) SpareWord() *uint32 { return m.u32(OffSpare) }
+
+// Probe reads the last word of the bus. It faults (see CatchFault) when the
+// file has been truncated, even if the pages in use are still there.
+func (m *Mem) Probe() uint32 { return atomic.LoadUint32(m.u32(BusSize - 4)) }

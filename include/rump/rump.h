@@ -39,9 +39,12 @@
  *
  * Common errors, not repeated below: ENXIO (no interface with that ifnum, or
  * it was destroyed), EFAULT (a required pointer is NULL), EIO (the bus file
- * was truncated or replaced under the mapping: unset and set the linkstr, or
- * destroy and create the interface again), EDEADLK (the bus lock stayed held
- * by a live process for 10 seconds).
+ * was truncated under the mapping: unset and set the linkstr, or destroy and
+ * create the interface again), EDEADLK (the bus lock stayed held by a live
+ * process for 10 seconds). A bus file that is removed or renamed over stays
+ * attached as it was: its attached interfaces keep talking to one another,
+ * and interfaces attached later by path reach the new file; re-attach to
+ * join them.
  */
 #ifndef LIBSHMIF_RUMP_H
 #define LIBSHMIF_RUMP_H
@@ -257,8 +260,10 @@ struct shmif_stats {
 	                     lost to a bus error (EIO, EDEADLK); frames refused
 	                     for their size by the other send calls are not
 	                     counted */
-	uint64_t lost;    /* frames overwritten on the bus before this
-	                     interface read them (it was lapped) */
+	uint64_t lost;    /* bus records overwritten before this interface's
+	                     reader reached them (it was lapped): frames of
+	                     every sender, this interface's own and unicast
+	                     frames for others included */
 	uint64_t corrupt; /* bus records skipped because they were damaged */
 };
 
