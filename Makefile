@@ -73,7 +73,7 @@ bench: all
 	@sh scripts/bench.sh $(BUILD)
 
 stress: all
-	SHMIF_BUILD=$(CURDIR)/$(BUILD) SHMIF_STRESS=full $(GO) test -count=1 -run 'Stress' -timeout 60m -v ./tests/...
+	SHMIF_BUILD=$(CURDIR)/$(BUILD) SHMIF_STRESS=full $(GO) test -count=1 -run 'Stress|Cycles' -timeout 60m -v ./tests/...
 
 shmif.pc: shmif.pc.in
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
