@@ -149,6 +149,7 @@ func (i *Interface) put(frames [][]byte) (int, error) {
 				h.Len = uint32(len(f))
 				w.Append(&h, f)
 			}
+			w.Flush()
 			return nil
 		})
 		if err == nil {
