@@ -50,9 +50,11 @@ $(BUILD)/%: examples_c/%.c include/rump/rump.h $(BUILD)/libshmif.so
 demo: all
 	@sh scripts/demo.sh $(BUILD)
 
+# A short bounded pass over the fuzz targets first, then the suite, whose
+# summary is what a reader of the log sees last.
 test: all
+	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_TEST)
 	SHMIF_BUILD=$(CURDIR)/$(BUILD) $(GO) test -race -count=1 ./...
-	$(MAKE) fuzz FUZZTIME=$(FUZZTIME_TEST)
 
 # Every fuzz target for FUZZTIME each (a short bounded pass in make test;
 # run e.g. make fuzz FUZZTIME=10m while developing). Inputs that fail are
