@@ -146,9 +146,6 @@ func checkForeign(fd int, size int64) error {
 // Path returns the path the bus was opened with.
 func (b *Bus) Path() string { return b.path }
 
-// Fd returns the bus file's descriptor.
-func (b *Bus) Fd() int { return b.fd }
-
 // Mem returns the mapping. Code that touches it must run inside Guard or
 // WithLock, which turn a fault on a truncated file into EIO.
 func (b *Bus) Mem() *shm.Mem { return b.mem }

@@ -131,12 +131,6 @@ func (r *Reader) caughtUp(v *view) bool {
 	return r.gen == v.gen && v.next == r.next
 }
 
-// Pending reports whether Next would find something to consume.
-func (r *Reader) Pending(m *shm.Mem) bool {
-	v := look(m)
-	return !v.sane || !r.caughtUp(&v)
-}
-
 // Idle reports, without the bus lock, that the bus has not changed since
 // the reader last caught up, so that Next would find nothing: receivers that
 // poll an idle bus need not take the lock, which would stall its writers. A

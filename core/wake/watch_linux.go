@@ -83,9 +83,6 @@ func NewWatcher(busFd int) (*Watcher, error) {
 	return &Watcher{ino: in.ino, wd: wd, kick: in.kick}, nil
 }
 
-// Fd returns a descriptor that becomes readable when the bus is written to.
-func (w *Watcher) Fd() int { return w.ino }
-
 // Drain forgets the wake-ups received so far.
 func (w *Watcher) Drain() {
 	var buf [4096]byte
