@@ -181,10 +181,7 @@ func (i *Interface) SetLinkstrMode(path string, mode uint32) error {
 		return err
 	}
 	i.bus, i.watch, i.linkstr = b, w, path
-	i.link = LinkUp
-	if i.media == MediaNone {
-		i.link = LinkDown
-	}
+	i.setLink()
 	return nil
 }
 
@@ -201,10 +198,7 @@ func (i *Interface) UnsetLinkstr() error {
 		return unix.EBUSY
 	}
 	i.detach()
-	i.link = LinkUnknown
-	if i.media == MediaNone {
-		i.link = LinkDown
-	}
+	i.setLink()
 	return nil
 }
 
@@ -325,24 +319,24 @@ func (i *Interface) SetMAC(mac [6]byte) error {
 	if mac[0]&1 != 0 {
 		return unix.EINVAL
 	}
-	i.cfg.Lock()
-	defer i.cfg.Unlock()
-	if i.destroyed {
-		return unix.ENXIO
-	}
-	i.mac = mac
-	return nil
+	return i.configure(func() { i.mac = mac })
 }
 
 // SetPromisc turns promiscuous reception on or off: frames for any unicast
 // address are received, not only ours. Errors: ENXIO if destroyed.
 func (i *Interface) SetPromisc(on bool) error {
+	return i.configure(func() { i.promisc = on })
+}
+
+// configure runs change with the configuration locked, unless the
+// interface was destroyed (ENXIO).
+func (i *Interface) configure(change func()) error {
 	i.cfg.Lock()
 	defer i.cfg.Unlock()
 	if i.destroyed {
 		return unix.ENXIO
 	}
-	i.promisc = on
+	change()
 	return nil
 }
 
@@ -354,28 +348,31 @@ func (i *Interface) SetMedia(m Media) error {
 	if m != MediaAuto && m != MediaNone {
 		return unix.EINVAL
 	}
-	i.cfg.Lock()
-	defer i.cfg.Unlock()
-	if i.destroyed {
-		return unix.ENXIO
-	}
-	if i.media == MediaNone && m == MediaAuto && i.bus != nil {
-		// NetBSD drops what arrives while the link is down as it
-		// arrives; we drop it all at once by skipping to the present.
-		i.rx.Lock()
-		i.bus.Guard(func(m *shmMem) error { i.reader.Skip(m); return nil })
-		i.rx.Unlock()
-	}
-	i.media = m
+	return i.configure(func() {
+		if i.media == MediaNone && m == MediaAuto && i.bus != nil {
+			// NetBSD drops what arrives while the link is down as
+			// it arrives; we drop it all at once by skipping to the
+			// present.
+			i.rx.Lock()
+			i.bus.Guard(func(m *shmMem) error { i.reader.Skip(m); return nil })
+			i.rx.Unlock()
+		}
+		i.media = m
+		i.setLink()
+	})
+}
+
+// setLink derives the link state as the 2024 driver does: down with media
+// none, up while a bus is attached, unknown without one. Needs cfg held.
+func (i *Interface) setLink() {
 	switch {
-	case m == MediaNone:
+	case i.media == MediaNone:
 		i.link = LinkDown
 	case i.bus != nil:
 		i.link = LinkUp
 	default:
 		i.link = LinkUnknown
 	}
-	return nil
 }
 
 // Media returns the selected media.
@@ -406,13 +403,7 @@ func (i *Interface) SetCapEnable(c uint32) error {
 	if c&^Capabilities != 0 {
 		return unix.EINVAL
 	}
-	i.cfg.Lock()
-	defer i.cfg.Unlock()
-	if i.destroyed {
-		return unix.ENXIO
-	}
-	i.capenable = c
-	return nil
+	return i.configure(func() { i.capenable = c })
 }
 
 func itoa(n int) string {
