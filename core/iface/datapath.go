@@ -283,7 +283,7 @@ func (i *Interface) read(frames []Frame) (n int, idle idleMark, err error) {
 	// its writers.
 	quiet := false
 	err = i.bus.Guard(func(m *shm.Mem) error {
-		if quiet = i.reader.Idle(m); quiet {
+		if quiet = m.Magic() == shm.Magic && i.reader.Idle(m); quiet {
 			idle = idleMark{gen: m.Gen(), last: m.Last()}
 		}
 		return nil

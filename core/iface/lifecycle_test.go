@@ -2,6 +2,7 @@ package iface
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -370,4 +371,21 @@ func TestMediaNoneDropsWhatArrives(t *testing.T) {
 	if _, err := b.Recv(buf, 0); !errors.Is(err, unix.EAGAIN) {
 		t.Fatal(err)
 	}
+}
+
+// A bus whose magic is overwritten after attach stops being used: calls
+// fail with ENOEXEC, as attaching to it would.
+func TestMagicOverwrittenLater(t *testing.T) {
+	a, b := openPair(t)
+	path, _ := a.Linkstr()
+	b.Recv(make([]byte, 1514), 0) // b is idle: nothing new on the bus
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte("junk"), 0)
+	f.Close()
+	wantErr(t, "send", a.Send(frameTo(broadcast, a.MAC(), "x")), unix.ENOEXEC)
+	_, err = b.Recv(make([]byte, 1514), 0)
+	wantErr(t, "recv", err, unix.ENOEXEC)
 }

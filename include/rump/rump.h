@@ -40,7 +40,8 @@
  * Common errors, not repeated below: ENXIO (no interface with that ifnum, or
  * it was destroyed), EFAULT (a required pointer is NULL), EIO (the bus file
  * was truncated under the mapping: unset and set the linkstr, or destroy and
- * create the interface again), EDEADLK (the bus lock stayed held by a live
+ * create the interface again), ENOEXEC (something overwrote the bus file's
+ * magic: it is no longer a bus), EDEADLK (the bus lock stayed held by a live
  * process for 10 seconds). A bus file that is removed or renamed over stays
  * attached as it was: its attached interfaces keep talking to one another,
  * and interfaces attached later by path reach the new file; re-attach to
