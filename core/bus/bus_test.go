@@ -173,3 +173,26 @@ func TestTruncatedBusGivesEIO(t *testing.T) {
 		t.Fatalf("later calls: got %v", err)
 	}
 }
+
+// Symbolic links are followed, as NetBSD's open does: a bus reached through
+// a link is the file it points to.
+func TestSymlinkFollowed(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "real-bus")
+	link := filepath.Join(dir, "bus")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(link, DefaultMode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	st, err := os.Lstat(target)
+	if err != nil || st.Size() != shm.BusSize || !st.Mode().IsRegular() {
+		t.Fatalf("target: %v %v", st, err)
+	}
+	if st, _ := os.Lstat(link); st.Mode()&os.ModeSymlink == 0 {
+		t.Fatal("the link was replaced")
+	}
+}
