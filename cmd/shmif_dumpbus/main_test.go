@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/libshmif/libshmif/core/iface"
 	"github.com/libshmif/libshmif/core/pcap"
 	"github.com/libshmif/libshmif/core/shm"
+	"github.com/libshmif/libshmif/internal/testlib"
 )
 
 // bin is the shmif_dumpbus command, built once for all tests.
@@ -79,36 +79,13 @@ func seqFrame(seq int) []byte {
 
 func seqOf(f []byte) int { return int(f[14])<<16 | int(f[15])<<8 | int(f[16]) }
 
-type result struct {
-	stdout, stderr string
-	code           int
-}
-
 // run runs shmif_dumpbus in dir with args.
-func run(t *testing.T, dir string, args ...string) result {
+func run(t *testing.T, dir string, args ...string) testlib.Result {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = dir
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return result{stdout.String(), stderr.String(), code}
+	return testlib.Run(t, dir, bin, args...)
 }
 
-func golden(t *testing.T, name, file string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("../../testdata", name, file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func golden(t *testing.T, name, file string) []byte { return testlib.Golden(t, name, file) }
 
 // busCopy writes b as file "bus" of a new directory, which it returns.
 func busCopy(t *testing.T, b []byte) string {
@@ -166,8 +143,8 @@ func TestGolden(t *testing.T) {
 		} {
 			os.Remove(filepath.Join(dir, "out.pcap"))
 			r := run(t, dir, c.args...)
-			if r.code != 0 || r.stdout != c.stdout || r.stderr != c.stderr {
-				t.Errorf("%s %v: exit %d, stdout %d bytes (want %d), stderr %q", name, c.args, r.code, len(r.stdout), len(c.stdout), r.stderr[:min(len(r.stderr), 200)])
+			if r.Code != 0 || r.Stdout != c.stdout || r.Stderr != c.stderr {
+				t.Errorf("%s %v: exit %d, stdout %d bytes (want %d), stderr %q", name, c.args, r.Code, len(r.Stdout), len(c.stdout), r.Stderr[:min(len(r.Stderr), 200)])
 			}
 			if c.args[0] == "-p" || c.args[0] == "-pout.pcap" {
 				if c.args[1] == "out.pcap" || c.args[0] == "-pout.pcap" {
@@ -186,7 +163,7 @@ func TestGolden(t *testing.T) {
 func TestGoldenReadOnly(t *testing.T) {
 	dir := t.TempDir()
 	r := run(t, dir, "-p", "out.pcap", filepath.Join(mustAbs(t, "../../testdata/rump-small"), "bus"))
-	if r.code != 0 || r.stdout != string(golden(t, "rump-small", "dumpbus.txt")) || r.stderr != "" {
+	if r.Code != 0 || r.Stdout != string(golden(t, "rump-small", "dumpbus.txt")) || r.Stderr != "" {
 		t.Fatalf("%+v", r)
 	}
 }
@@ -256,7 +233,7 @@ func version2(t *testing.T) ([]byte, string) {
 func TestByteSwappedAndVersion2(t *testing.T) {
 	dir := busCopy(t, swapped(t))
 	r := run(t, dir, "-p", "out.pcap", "bus")
-	if r.code != 0 || r.stdout != string(golden(t, "rump-small", "dumpbus.txt")) || r.stderr != "" {
+	if r.Code != 0 || r.Stdout != string(golden(t, "rump-small", "dumpbus.txt")) || r.Stderr != "" {
 		t.Errorf("byte-swapped: %+v", r)
 	}
 	if got, _ := os.ReadFile(filepath.Join(dir, "out.pcap")); !bytes.Equal(got, golden(t, "rump-small", "bus.pcap")) {
@@ -267,7 +244,7 @@ func TestByteSwappedAndVersion2(t *testing.T) {
 	b, want := version2(t)
 	dir = busCopy(t, b)
 	r = run(t, dir, "-p", "out.pcap", "bus")
-	if r.code != 0 || r.stdout != want || r.stderr != "" {
+	if r.Code != 0 || r.Stdout != want || r.Stderr != "" {
 		t.Errorf("version 2: %+v", r)
 	}
 	if got, _ := os.ReadFile(filepath.Join(dir, "out.pcap")); !bytes.Equal(got, golden(t, "rump-small", "bus.pcap")) {
@@ -323,20 +300,20 @@ func TestErrors(t *testing.T) {
 		if c.bus != nil {
 			os.WriteFile(filepath.Join(dir, "bus"), c.bus, 0o644)
 		}
-		done := make(chan result, 1)
+		done := make(chan testlib.Result, 1)
 		go func() { done <- run(t, dir, c.args...) }()
-		var r result
+		var r testlib.Result
 		select {
 		case r = <-done:
 		case <-time.After(20 * time.Second):
 			t.Fatalf("%s: shmif_dumpbus hangs", c.name)
 		}
-		stdoutOK := r.stdout == c.stdout
+		stdoutOK := r.Stdout == c.stdout
 		if prefix, ok := strings.CutSuffix(c.stdout, "..."); ok {
-			stdoutOK = strings.HasPrefix(r.stdout, prefix)
+			stdoutOK = strings.HasPrefix(r.Stdout, prefix)
 		}
-		if r.code != 1 || !stdoutOK || r.stderr != c.stderr {
-			t.Errorf("%s: exit %d\nstdout %q\nstderr %q\nwant %q", c.name, r.code, r.stdout[:min(200, len(r.stdout))], r.stderr, c.stderr)
+		if r.Code != 1 || !stdoutOK || r.Stderr != c.stderr {
+			t.Errorf("%s: exit %d\nstdout %q\nstderr %q\nwant %q", c.name, r.Code, r.Stdout[:min(200, len(r.Stdout))], r.Stderr, c.stderr)
 		}
 		if c.bus == nil {
 			if _, err := os.Stat(filepath.Join(dir, "bus")); err == nil {
@@ -355,7 +332,7 @@ func TestLockBusyWarns(t *testing.T) {
 	start := time.Now()
 	r := run(t, dir, "bus")
 	want := strings.Replace(string(golden(t, "rump-small", "dumpbus.txt")), "lock: 0", "lock: 1", 1)
-	if r.code != 0 || r.stdout != want || r.stderr != "shmif_dumpbus: bus `bus' stayed locked for 1s: copied without the lock\n" {
+	if r.Code != 0 || r.Stdout != want || r.Stderr != "shmif_dumpbus: bus `bus' stayed locked for 1s: copied without the lock\n" {
 		t.Fatalf("%+v", r)
 	}
 	if d := time.Since(start); d > 5*time.Second {
@@ -363,26 +340,8 @@ func TestLockBusyWarns(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // waitFor waits until s holds want.
-func waitFor(t *testing.T, s *syncBuffer, want string) {
+func waitFor(t *testing.T, s *testlib.SyncBuffer, want string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(s.String(), want) {
@@ -419,7 +378,7 @@ func TestFollowLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var tcpOut syncBuffer
+	var tcpOut testlib.SyncBuffer
 	tcpdump := exec.Command("tcpdump", "-n", "-e", "-l", "-r", "-")
 	tcpdump.Stdin, tcpdump.Stdout = pr, &tcpOut
 	if err := tcpdump.Start(); err != nil {
@@ -429,7 +388,7 @@ func TestFollowLive(t *testing.T) {
 	defer tcpdump.Process.Kill()
 
 	var capture bytes.Buffer
-	var text syncBuffer
+	var text testlib.SyncBuffer
 	follower := exec.Command(bin, "-f", "-p", "-", path)
 	follower.Stdout, follower.Stderr = io.MultiWriter(pw, &capture), &text
 	if err := follower.Start(); err != nil {
@@ -498,7 +457,7 @@ func checkSeqs(t *testing.T, what string, seqs []int) {
 func TestFollowFromOldest(t *testing.T) {
 	dir := busCopy(t, golden(t, "rump-small", "bus"))
 	var capture bytes.Buffer
-	var text syncBuffer
+	var text testlib.SyncBuffer
 	follower := exec.Command(bin, "-f", "-a", "-p", "-", "bus")
 	follower.Dir = dir
 	follower.Stdout, follower.Stderr = &capture, &text

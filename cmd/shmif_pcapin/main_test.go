@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/libshmif/libshmif/core/pcap"
+	"github.com/libshmif/libshmif/internal/testlib"
 )
 
 // The commands under test, built once: shmif_pcapin and shmif_dumpbus.
@@ -34,25 +35,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-type result struct {
-	stdout, stderr string
-	code           int
-}
-
-func run(t *testing.T, dir, bin string, args ...string) result {
+func run(t *testing.T, dir, bin string, args ...string) testlib.Result {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = dir
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return result{stdout.String(), stderr.String(), code}
+	return testlib.Run(t, dir, bin, args...)
 }
 
 func goldenFrames(t *testing.T) []pcap.Record {
@@ -164,11 +149,11 @@ func TestRoundTrip(t *testing.T) {
 		dir := t.TempDir()
 		os.WriteFile(filepath.Join(dir, "x.pcap"), c.file, 0o644)
 		r := run(t, dir, pcapin, "x.pcap", "bus")
-		if r.code != 0 || r.stdout != freshHeader || r.stderr != "" {
+		if r.Code != 0 || r.Stdout != freshHeader || r.Stderr != "" {
 			t.Fatalf("%s: shmif_pcapin: %+v", c.name, r)
 		}
 		r = run(t, dir, dumpbus, "-p", "y.pcap", "bus")
-		if r.code != 0 || r.stderr != "" {
+		if r.Code != 0 || r.Stderr != "" {
 			t.Fatalf("%s: shmif_dumpbus: %+v", c.name, r)
 		}
 		y, _ := os.ReadFile(filepath.Join(dir, "y.pcap"))
@@ -187,7 +172,7 @@ func TestRefusesBadFrames(t *testing.T) {
 	dir := t.TempDir()
 	golden, _ := os.ReadFile("../../testdata/rump-small/bus.pcap")
 	os.WriteFile(filepath.Join(dir, "x.pcap"), golden, 0o644)
-	if r := run(t, dir, pcapin, "x.pcap", "bus"); r.code != 0 {
+	if r := run(t, dir, pcapin, "x.pcap", "bus"); r.Code != 0 {
 		t.Fatalf("%+v", r)
 	}
 	before, _ := os.ReadFile(filepath.Join(dir, "bus"))
@@ -205,7 +190,7 @@ func TestRefusesBadFrames(t *testing.T) {
 		if n < 14 {
 			want = fmt.Sprintf("shmif_pcapin: bad.pcap: record 3: frame of %d bytes is shorter than 14\n", n)
 		}
-		if r.code != 1 || r.stdout != "" || r.stderr != want {
+		if r.Code != 1 || r.Stdout != "" || r.Stderr != want {
 			t.Errorf("%d bytes: %+v, want %q", n, r, want)
 		}
 		if after, _ := os.ReadFile(filepath.Join(dir, "bus")); !bytes.Equal(before, after) {
@@ -234,7 +219,7 @@ func TestErrors(t *testing.T) {
 		{[]string{"x.pcap", "."}, "shmif_pcapin: open bus: Is a directory\n"},
 	} {
 		r := run(t, dir, pcapin, c.args...)
-		if r.code != 1 || r.stdout != "" || r.stderr != c.stderr {
+		if r.Code != 1 || r.Stdout != "" || r.Stderr != c.stderr {
 			t.Errorf("%v: %+v, want %q", c.args, r, c.stderr)
 		}
 	}

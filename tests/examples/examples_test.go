@@ -60,30 +60,12 @@ func run(t *testing.T, name string, args ...string) result {
 	return r
 }
 
-// syncBuffer is a bytes.Buffer that a process may write while the test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // background is an example process running while the test goes on.
 type background struct {
 	t              *testing.T
 	cmd            *exec.Cmd
 	cancel         context.CancelFunc
-	stdout, stderr syncBuffer
+	stdout, stderr testlib.SyncBuffer
 	done           chan struct{}
 	err            error
 }
