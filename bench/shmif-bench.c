@@ -15,13 +15,15 @@
  *   shmif  each process attaches an interface to a fresh bus file in a
  *          temporary directory (rump_pub_shmif_create); writers send with
  *          shmif_send_batch (shmif_send for --batch 1); readers receive with
- *          shmif_recv_batch.
+ *          shmif_recv_batch, up to --rx-batch frames a call (256: a reader
+ *          that took no more than a writer puts on the bus per lock hold
+ *          could never catch up after falling behind).
  *   vde    a VDE hub (vde_switch -x -s SOCKDIR, a fresh one for every run,
  *          started and stopped by the benchmark, not pinned); each process
  *          plugs in with vde_open.
  *          VDE has no batch send: writers loop vde_send over the batch.
  *          Readers drain the non-blocking data socket with vde_recv, up to
- *          --batch frames, and wait with poll on vde_datafd.
+ *          --rx-batch frames, and wait with poll on vde_datafd.
  *
  * Workloads (every frame is a broadcast frame of one size, 60 and 1514
  * bytes unless --frame-size says otherwise):
@@ -137,7 +139,8 @@ static struct {
 	int frame_size;   /* 0: 60 and 1514 */
 	long count;       /* frames per writer; 0: default for the size */
 	long rtt_count;
-	int batch;
+	int batch;    /* frames per send call (and per ping-pong receive) */
+	int rx_batch; /* frames per receive call of throughput readers */
 	int pin;
 	int cpu_w, cpu_r;
 	int spin_us; /* -1: library default */
@@ -155,6 +158,7 @@ static struct {
 } opt = {
 	.backends = 1 << B_SHMIF | 1 << B_VDE,
 	.batch = 32,
+	.rx_batch = 256,
 	.pin = 1,
 	.cpu_w = -1, /* --cpus; -1: the first two CPUs available */
 	.cpu_r = -1,
@@ -448,7 +452,7 @@ static int role_reader(void)
 {
 	struct port p;
 	port_open(&p, 0);
-	size_t batch = (size_t)opt.batch, words = (size_t)(opt.count + 63) / 64;
+	size_t batch = (size_t)opt.rx_batch, words = (size_t)(opt.count + 63) / 64;
 	struct shmif_frame *f = rx_frames(batch);
 	uint64_t *seen[MAX_WRITERS];
 	int64_t highest[MAX_WRITERS];
@@ -1035,6 +1039,7 @@ static void role_args(struct args *a, const char *role, enum backend b, char *pa
 	args_add(a, "--count", "%ld", count);
 	args_add(a, "--frame-size", "%d", opt.frame_size);
 	args_add(a, "--batch", "%d", opt.batch);
+	args_add(a, "--rx-batch", "%d", opt.rx_batch);
 	args_add(a, "--spin-us", "%d", opt.spin_us);
 	args_add(a, "--quiet-ms", "%d", opt.quiet_ms);
 	a->v[a->n++] = "--wait";
@@ -1356,7 +1361,8 @@ static void print_header(void)
 		snprintf(spin, sizeof spin, "library default");
 	printf("shmif-bench: %s %s, %d CPU%s available; bus files in %s (%s)\n", u.sysname, u.release,
 	    CPU_COUNT(&set), CPU_COUNT(&set) == 1 ? "" : "s", tmpdir, fs_name(tmpdir));
-	printf("batch %d, wait %s, libshmif spin %s; ", opt.batch, opt.wait_spin ? "spin" : "block", spin);
+	printf("batch %d (receive %d), wait %s, libshmif spin %s; ", opt.batch, opt.rx_batch,
+	    opt.wait_spin ? "spin" : "block", spin);
 	if (opt.pin)
 		printf("pinned: writers/ping on CPU %d, readers/echo on CPU %d", opt.cpu_w, opt.cpu_r);
 	else
@@ -1450,7 +1456,9 @@ static void usage(void)
 	    "  --frame-size N            one frame size, 32..1514 (60 and 1514)\n"
 	    "  --count N                 frames per writer (2000000 for 60B, 500000 for 1514B)\n"
 	    "  --rtt-count N             round trips (20000)\n"
-	    "  --batch N                 frames per send and receive call, 1..1024 (32)\n"
+	    "  --batch N                 frames per send call, 1..1024 (32)\n"
+	    "  --rx-batch N              frames per receive call of throughput readers, 1..1024 (256):\n"
+	    "                            a reader must drain faster than writers fill\n"
 	    "  --pin | --no-pin          pin writers to one CPU, readers to another (pin)\n"
 	    "  --cpus W,R                the CPUs for --pin (the first two available: 0,1)\n"
 	    "  --spin-us N               libshmif receive spin, shmif_set_spin (library default)\n"
@@ -1520,6 +1528,8 @@ static void parse(int argc, char **argv)
 			opt.rtt_count = num(a, VAL(), 1, 100000000);
 		else if (strcmp(a, "--batch") == 0)
 			opt.batch = (int)num(a, VAL(), 1, MAX_BATCH);
+		else if (strcmp(a, "--rx-batch") == 0)
+			opt.rx_batch = (int)num(a, VAL(), 1, MAX_BATCH);
 		else if (strcmp(a, "--spin-us") == 0)
 			opt.spin_us = (int)num(a, VAL(), -1, 10000000);
 		else if (strcmp(a, "--quiet-ms") == 0)
