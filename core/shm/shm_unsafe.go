@@ -50,16 +50,39 @@ func (m *Mem) Data() []byte { return m.b[HeaderSize:] }
 func (m *Mem) u32(off int) *uint32 { return (*uint32)(unsafe.Pointer(&m.b[off])) }
 func (m *Mem) u64(off int) *uint64 { return (*uint64)(unsafe.Pointer(&m.b[off])) }
 
-func (m *Mem) Magic() uint32       { return atomic.LoadUint32(m.u32(OffMagic)) }
-func (m *Mem) SetMagic(v uint32)   { atomic.StoreUint32(m.u32(OffMagic), v) }
-func (m *Mem) Version() uint32     { return atomic.LoadUint32(m.u32(OffVersion)) }
-func (m *Mem) Gen() uint64         { return atomic.LoadUint64(m.u64(OffGen)) }
-func (m *Mem) SetGen(v uint64)     { atomic.StoreUint64(m.u64(OffGen), v) }
-func (m *Mem) First() uint32       { return atomic.LoadUint32(m.u32(OffFirst)) }
-func (m *Mem) SetFirst(v uint32)   { atomic.StoreUint32(m.u32(OffFirst), v) }
-func (m *Mem) Last() uint32        { return atomic.LoadUint32(m.u32(OffLast)) }
-func (m *Mem) SetLast(v uint32)    { atomic.StoreUint32(m.u32(OffLast), v) }
+// Header words, read and written atomically (see the package comment for
+// their meaning).
+
+// Magic returns shm_magic.
+func (m *Mem) Magic() uint32 { return atomic.LoadUint32(m.u32(OffMagic)) }
+
+// SetMagic stores shm_magic.
+func (m *Mem) SetMagic(v uint32) { atomic.StoreUint32(m.u32(OffMagic), v) }
+
+// Version returns shm_version.
+func (m *Mem) Version() uint32 { return atomic.LoadUint32(m.u32(OffVersion)) }
+
+// SetVersion stores shm_version. Peers learn of it only through the
+// wake-up write, which stores the same value.
 func (m *Mem) SetVersion(v uint32) { atomic.StoreUint32(m.u32(OffVersion), v) }
+
+// Gen returns shm_gen, the generation.
+func (m *Mem) Gen() uint64 { return atomic.LoadUint64(m.u64(OffGen)) }
+
+// SetGen stores shm_gen.
+func (m *Mem) SetGen(v uint64) { atomic.StoreUint64(m.u64(OffGen), v) }
+
+// First returns shm_first, the data offset of the oldest valid record.
+func (m *Mem) First() uint32 { return atomic.LoadUint32(m.u32(OffFirst)) }
+
+// SetFirst stores shm_first.
+func (m *Mem) SetFirst(v uint32) { atomic.StoreUint32(m.u32(OffFirst), v) }
+
+// Last returns shm_last, the data offset of the newest record's header.
+func (m *Mem) Last() uint32 { return atomic.LoadUint32(m.u32(OffLast)) }
+
+// SetLast stores shm_last.
+func (m *Mem) SetLast(v uint32) { atomic.StoreUint32(m.u32(OffLast), v) }
 
 // LockWord is the shared spin-lock word at offset 24.
 func (m *Mem) LockWord() *uint32 { return m.u32(OffLock) }
