@@ -251,7 +251,8 @@ func (i *Interface) Up() error {
 	return nil
 }
 
-// Down takes the interface down. Receivers blocked in Recv return ENETDOWN.
+// Down takes the interface down, and wakes every reader of the bus as
+// NetBSD's shmif_stop does. Receivers blocked in Recv return ENETDOWN.
 // Errors: ENXIO if destroyed.
 func (i *Interface) Down() error {
 	i.kick()
@@ -260,8 +261,18 @@ func (i *Interface) Down() error {
 	if i.destroyed {
 		return unix.ENXIO
 	}
-	i.up = false
+	i.stop()
 	return nil
+}
+
+// stop is NetBSD's shmif_stop: not running any more, and a wake-up for
+// everyone on the bus (which also stamps the bus version, as NetBSD's
+// does). Needs cfg held for writing.
+func (i *Interface) stop() {
+	if i.up && i.bus != nil {
+		i.bus.Notify()
+	}
+	i.up = false
 }
 
 // kick ends every blocked receive so that a configuration change does not
@@ -285,7 +296,7 @@ func (i *Interface) Destroy() error {
 		return unix.ENXIO
 	}
 	i.destroyed = true
-	i.up = false
+	i.stop()
 	i.detach()
 	release(i.unit)
 	return nil

@@ -1,6 +1,7 @@
 package iface
 
 import (
+	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
@@ -388,4 +389,26 @@ func TestMagicOverwrittenLater(t *testing.T) {
 	wantErr(t, "send", a.Send(frameTo(broadcast, a.MAC(), "x")), unix.ENOEXEC)
 	_, err = b.Recv(make([]byte, 1514), 0)
 	wantErr(t, "recv", err, unix.ENOEXEC)
+}
+
+// Spec §4.1: stopping an interface wakes the bus, which stamps its version
+// even if no frame was ever sent.
+func TestDownStampsVersion(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bus")
+	a, err := Open(path, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Destroy()
+	version := func() uint32 {
+		b, _ := os.ReadFile(path)
+		return binary.NativeEndian.Uint32(b[4:])
+	}
+	if v := version(); v != 0 {
+		t.Fatalf("version %d before any wake-up", v)
+	}
+	a.Down()
+	if v := version(); v != 3 {
+		t.Fatalf("version %d after down", v)
+	}
 }

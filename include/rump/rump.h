@@ -205,7 +205,9 @@ int shmif_get_linkstr(int ifnum, char *buf, size_t buflen, size_t *needed);
  * down. Every up, also of an interface that is up already, restarts
  * reception at the newest frame already on the bus, which is received again
  * (as NetBSD does). Down stops reception; threads blocked in a receive on it
- * return ENETDOWN. Up with media none is allowed: the link stays down.
+ * return ENETDOWN; like NetBSD's shmif_stop it wakes every reader of the bus
+ * (and so stamps the bus version). Up with media none is allowed: the link
+ * stays down.
  * Returns: ENXIO (also: shmif_up without a bus).
  */
 int shmif_up(int ifnum);
