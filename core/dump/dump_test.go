@@ -157,25 +157,33 @@ func TestSnapshotConsistentUnderWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	done := make(chan struct{})
+	// The writer appends until the snapshots are done, so that every
+	// snapshot is taken while it writes, however the two are scheduled.
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	written := make(chan struct{})
 	go func() {
-		defer close(done)
+		defer close(stopped)
 		f := make([]byte, 1000)
-		for i := range 3000 {
+		for i := 0; ; i++ {
+			// Every byte of frame i is byte(i): a torn copy shows.
+			for k := range f {
+				f[k] = byte(i)
+			}
 			h := shm.FrameHeader{Len: uint32(len(f)), Sec: uint32(i)}
 			b.WithLock(func(m *shm.Mem) error { ring.Append(m, &h, f); return nil })
 			b.Notify()
+			if i == 0 {
+				close(written)
+			}
+			select {
+			case <-stop:
+				return
+			default:
+			}
 		}
 	}()
-	for n := 0; ; n++ {
-		select {
-		case <-done:
-			if n == 0 {
-				t.Fatal("no snapshot taken")
-			}
-			return
-		default:
-		}
+	<-written
+	for range 50 {
 		img, err := Snapshot(path)
 		if err != nil {
 			t.Fatal(err)
@@ -183,10 +191,20 @@ func TestSnapshotConsistentUnderWriter(t *testing.T) {
 		if !img.Locked {
 			t.Fatal("not locked")
 		}
-		if err := img.Walk(func(*Record) error { return nil }); err != nil && !errors.Is(err, ErrVersion) {
+		err = img.Walk(func(r *Record) error {
+			for _, c := range r.Frame {
+				if c != byte(r.Sec) {
+					return fmt.Errorf("torn frame %d at offset %#x", r.Sec, r.Offset)
+				}
+			}
+			return nil
+		})
+		if err != nil {
 			t.Fatal(err)
 		}
 	}
+	close(stop)
+	<-stopped
 }
 
 // goldenRecords parses dumpbus.txt: payload offset and length of each frame.
