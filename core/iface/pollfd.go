@@ -3,6 +3,7 @@ package iface
 import (
 	"encoding/binary"
 
+	"github.com/libshmif/libshmif/core/shm"
 	"github.com/libshmif/libshmif/core/wake"
 	"golang.org/x/sys/unix"
 )
@@ -12,9 +13,10 @@ import (
 // receive that finds nothing clears the eventfd, then looks again, so a
 // frame is never left waiting behind a cleared descriptor.
 type poller struct {
-	efd   int
-	watch *wake.Watcher
-	done  chan struct{}
+	efd     int
+	watch   *wake.Watcher
+	pending func() bool // whether the bus changed since the reader caught up
+	done    chan struct{}
 }
 
 // PollFd returns a descriptor that polls readable while a frame may be
@@ -41,7 +43,7 @@ func (i *Interface) PollFd() (int, error) {
 		unix.Close(efd)
 		return -1, err
 	}
-	p := &poller{efd: efd, watch: w, done: make(chan struct{})}
+	p := &poller{efd: efd, watch: w, pending: i.mayHaveFrames, done: make(chan struct{})}
 	go p.forward()
 	// Frames may be waiting already.
 	p.signal()
@@ -56,7 +58,11 @@ func (p *poller) forward() {
 			return
 		}
 		p.watch.Drain()
-		p.signal()
+		// A wake-up can be handled after a receiver already took what
+		// it announced: signal only if there is something new.
+		if p.pending() {
+			p.signal()
+		}
 	}
 }
 
@@ -77,4 +83,18 @@ func (p *poller) close() {
 	<-p.done
 	p.watch.Close()
 	unix.Close(p.efd)
+}
+
+// mayHaveFrames reports whether the bus changed since the reader last
+// caught up. The bus stays attached while the poller runs: detach closes
+// the poller first.
+func (i *Interface) mayHaveFrames() bool {
+	i.rx.Lock()
+	defer i.rx.Unlock()
+	idle := false
+	i.bus.Guard(func(m *shmMem) error {
+		idle = m.Magic() == shm.Magic && i.reader.Idle(m)
+		return nil
+	})
+	return !idle
 }
