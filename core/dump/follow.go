@@ -65,6 +65,12 @@ func Follow(ctx context.Context, path string, opts FollowOptions) error {
 	}
 	defer b.Close()
 	w, err := b.NewWatcher()
+	if err == nil {
+		// A follower waits most of the time: it stays armed.
+		if err = w.Arm(); err != nil {
+			w.Close()
+		}
+	}
 	if err != nil {
 		return sysError(fmt.Sprintf("Can't watch bus file `%s'", path), err)
 	}

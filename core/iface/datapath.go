@@ -29,6 +29,10 @@ func spinFromEnv() time.Duration {
 	return DefaultSpin
 }
 
+// pollInterval is how often a receiver looks at the bus when it cannot
+// watch the file (NetBSD polls every 10 ms on such hosts).
+const pollInterval = 10 * time.Millisecond
+
 // recheck is the longest a receiver blocks before it looks at the bus again
 // even without a wake-up: a safety net, since NetBSD never relies on timing.
 const recheck = time.Second
@@ -143,15 +147,24 @@ func (i *Interface) put(frames [][]byte) (int, error) {
 	if i.link != LinkDown {
 		now := time.Now()
 		h := shm.FrameHeader{Sec: uint32(now.Unix()), Usec: uint32(now.Nanosecond() / 1000), Sender: i.sender}
+		i.rx.Lock()
 		err := i.bus.WithLock(func(m *shm.Mem) error {
 			w := ring.NewWriter(m)
+			// Our own frames are never received: a reader that has
+			// read everything up to them skips them now rather than
+			// on its next receive, under the lock again.
+			skip := i.reader.At(&w)
 			for _, f := range frames {
 				h.Len = uint32(len(f))
 				w.Append(&h, f)
 			}
 			w.Flush()
+			if skip {
+				i.reader.SkipWritten(&w)
+			}
 			return nil
 		})
+		i.rx.Unlock()
 		if err == nil {
 			err = i.bus.Notify()
 		}
@@ -226,12 +239,6 @@ func (i *Interface) recvOnce(frames []Frame, timeout time.Duration, deadline tim
 	if i.spinFor(idle) {
 		return 0, nil
 	}
-	// Forget old wake-ups, then look once more: a frame written after
-	// this look wakes the Wait below.
-	i.watch.Drain()
-	if n, _, err = i.read(frames); n > 0 || err != nil {
-		return n, err
-	}
 	wait := recheck
 	if timeout > 0 {
 		left := time.Until(deadline)
@@ -239,6 +246,18 @@ func (i *Interface) recvOnce(frames []Frame, timeout time.Duration, deadline tim
 			return 0, unix.ETIMEDOUT
 		}
 		wait = min(wait, left)
+	}
+	// Watch the bus, forget old wake-ups, then look once more: a frame
+	// written after this look wakes the Wait below.
+	if err := i.watch.Arm(); err != nil {
+		// No watch to be had: poll, as NetBSD does on hosts without one.
+		wait = min(wait, pollInterval)
+	} else {
+		defer i.watch.Disarm()
+	}
+	i.watch.Drain()
+	if n, _, err = i.read(frames); n > 0 || err != nil {
+		return n, err
 	}
 	i.watch.Wait(wait)
 	return 0, nil

@@ -43,6 +43,11 @@ func (i *Interface) PollFd() (int, error) {
 		unix.Close(efd)
 		return -1, err
 	}
+	if err := w.Arm(); err != nil {
+		w.Close()
+		unix.Close(efd)
+		return -1, err
+	}
 	p := &poller{efd: efd, watch: w, pending: i.mayHaveFrames, done: make(chan struct{})}
 	go p.forward()
 	// Frames may be waiting already.

@@ -96,6 +96,23 @@ func (r *Reader) forgetIdle() {
 	r.idleGen, r.idleLast = ^uint64(0), ^uint32(0)
 }
 
+// At reports whether the reader stands exactly where w will append, with
+// nothing left to read before it.
+func (r *Reader) At(w *Writer) bool {
+	off, gen := w.Next()
+	return r.next == off && r.gen == gen
+}
+
+// SkipWritten moves a reader that was At(w) past the records w appended,
+// as if it had read them, and marks it caught up. For an interface's own
+// frames, which its filter would drop anyway: a sender that will receive
+// next then need not take the bus lock just to skip them.
+func (r *Reader) SkipWritten(w *Writer) {
+	r.next, r.gen = w.Next()
+	r.seq = w.seq
+	r.idleGen, r.idleLast = w.gen, w.last
+}
+
 // seqBefore returns the sequence number to count losses from for a reader
 // about to read the record at off: the one before it, or its own if it is
 // not a frame (the dummy record).

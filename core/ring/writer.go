@@ -55,6 +55,10 @@ func (w *Writer) Append(hdr *shm.FrameHeader, frame []byte) {
 	}
 }
 
+// Next returns where the writer's next record goes and the generation it
+// will be in.
+func (w *Writer) Next() (off uint32, gen uint64) { return w.next, w.gen }
+
 // Flush stores the header words. It must be called before the lock is
 // released.
 func (w *Writer) Flush() {
