@@ -126,8 +126,9 @@ func benchmarkProcessStream(b *testing.B, size int) {
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	// Batches of 32 on both sides, as make bench does for the C API.
-	frames := make([]Frame, 32)
+	// As make bench does for the C API: the writer sends batches of 32,
+	// the reader takes up to 256 a call, so that it can catch up.
+	frames := make([]Frame, 256)
 	for k := range frames {
 		frames[k].Buf = make([]byte, 1514)
 	}
