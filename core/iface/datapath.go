@@ -287,6 +287,12 @@ func (i *Interface) spinFor(idle idleMark) bool {
 			if k%64 == 63 && time.Since(start) > spin {
 				return nil
 			}
+			if k%256 == 255 {
+				// Every few microseconds let another process
+				// have this CPU: the peer we wait for may be
+				// queued behind us on it.
+				unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
+			}
 		}
 	})
 	return changed
