@@ -110,3 +110,23 @@ func TestFirstFrameInBusFile(t *testing.T) {
 		t.Fatalf("timestamp %d is not now", sec)
 	}
 }
+
+// An interface waiting on an idle bus uses no CPU: it spins briefly, then
+// blocks.
+func TestIdleReceiverUsesNoCPU(t *testing.T) {
+	_, b := openPair(t)
+	cpu := func() time.Duration {
+		var ru unix.Rusage
+		unix.Getrusage(unix.RUSAGE_SELF, &ru)
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	before := cpu()
+	if _, err := b.Recv(make([]byte, 1514), 500*time.Millisecond); !errors.Is(err, unix.ETIMEDOUT) {
+		t.Fatal(err)
+	}
+	if used := cpu() - before; used > 50*time.Millisecond {
+		t.Fatalf("waiting 500 ms on an idle bus used %v of CPU", used)
+	} else {
+		t.Logf("waiting 500 ms on an idle bus used %v of CPU", used)
+	}
+}
