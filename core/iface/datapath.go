@@ -200,12 +200,11 @@ func (i *Interface) RecvBatch(frames []Frame, timeout time.Duration) (int, error
 	if len(frames) == 0 {
 		return 0, nil
 	}
+	// The deadline is set when the first look finds nothing: receives
+	// that find frames at once never read the clock.
 	var deadline time.Time
-	if timeout > 0 {
-		deadline = time.Now().Add(timeout)
-	}
 	for {
-		n, err := i.recvOnce(frames, timeout, deadline)
+		n, err := i.recvOnce(frames, timeout, &deadline)
 		if n > 0 || err != nil {
 			return n, err
 		}
@@ -214,7 +213,7 @@ func (i *Interface) RecvBatch(frames []Frame, timeout time.Duration) (int, error
 
 // recvOnce reads what is there and, if that is nothing, waits once.
 // It returns 0, nil when the caller should look again.
-func (i *Interface) recvOnce(frames []Frame, timeout time.Duration, deadline time.Time) (int, error) {
+func (i *Interface) recvOnce(frames []Frame, timeout time.Duration, deadline *time.Time) (int, error) {
 	i.cfg.RLock()
 	defer i.cfg.RUnlock()
 	if err := i.usable(); err != nil {
@@ -236,12 +235,16 @@ func (i *Interface) recvOnce(frames []Frame, timeout time.Duration, deadline tim
 	if timeout == 0 {
 		return 0, unix.EAGAIN
 	}
-	if i.spinFor(idle) {
+	now := time.Now()
+	if timeout > 0 && deadline.IsZero() {
+		*deadline = now.Add(timeout)
+	}
+	if i.spinFor(idle, now) {
 		return 0, nil
 	}
 	wait := recheck
 	if timeout > 0 {
-		left := time.Until(deadline)
+		left := time.Until(*deadline)
 		if left <= 0 {
 			return 0, unix.ETIMEDOUT
 		}
@@ -271,23 +274,22 @@ type idleMark struct {
 
 // spinFor watches the bus without the lock for up to the spin time and
 // reports whether it changed since idle.
-func (i *Interface) spinFor(idle idleMark) bool {
+func (i *Interface) spinFor(idle idleMark, start time.Time) bool {
 	spin := time.Duration(i.spin.Load())
 	if spin <= 0 {
 		return false
 	}
 	changed := false
 	i.bus.Guard(func(m *shm.Mem) error {
-		start := time.Now()
 		for k := 0; ; k++ {
 			if m.Last() != idle.last || m.Gen() != idle.gen {
 				changed = true
 				return nil
 			}
-			if k%64 == 63 && time.Since(start) > spin {
+			if k%256 == 255 && time.Since(start) > spin {
 				return nil
 			}
-			if k%256 == 255 {
+			if k%1024 == 1023 {
 				// Every few microseconds let another process
 				// have this CPU: the peer we wait for may be
 				// queued behind us on it.

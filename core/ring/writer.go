@@ -65,8 +65,14 @@ func (w *Writer) Flush() {
 	if !w.dirty {
 		return
 	}
-	w.m.SetFirst(w.first)
-	w.m.SetGen(w.gen)
+	// Store only what changed: every store takes the header's cache
+	// line from the readers watching it.
+	if w.first != w.m.First() {
+		w.m.SetFirst(w.first)
+	}
+	if w.gen != w.m.Gen() {
+		w.m.SetGen(w.gen)
+	}
 	// last goes last: a lock-free watcher that sees it change knows the
 	// records before it are complete.
 	w.m.SetLast(w.last)
