@@ -67,12 +67,21 @@ const busyWait = 2 * time.Millisecond
 func lockSlow(w, spare *uint32) error {
 	start := time.Now()
 	lastProbe := start
+	// Takeover and giving up are judged on how long one holder has held
+	// the lock without a break, not on how long we have waited: a
+	// waiter starved by a busy bus must not mistake the holder of the
+	// moment for a dead one.
+	holder, stuck := atomic.LoadUint32(spare), start
 	for {
+		free := false
 		for tries := 0; tries <= cooldown; tries++ {
 			v := atomic.LoadUint32(w)
-			if v == 0 && atomic.CompareAndSwapUint32(w, 0, 1) {
-				atomic.StoreUint32(spare, self)
-				return nil
+			if v == 0 {
+				free = true
+				if atomic.CompareAndSwapUint32(w, 0, 1) {
+					atomic.StoreUint32(spare, self)
+					return nil
+				}
 			}
 			// NetBSD proceeds without the lock when the word holds
 			// anything but 0 or 1; we repair the word and take it.
@@ -82,8 +91,10 @@ func lockSlow(w, spare *uint32) error {
 			}
 		}
 		now := time.Now()
-		waited := now.Sub(start)
-		if waited < busyWait {
+		if h := atomic.LoadUint32(spare); free || h != holder {
+			holder, stuck = h, now
+		}
+		if now.Sub(start) < busyWait {
 			// The holder may be waiting for this CPU.
 			runtime.Gosched()
 			continue
@@ -93,10 +104,11 @@ func lockSlow(w, spare *uint32) error {
 			continue
 		}
 		lastProbe = now
-		if takeOver(w, spare, waited) {
+		held := now.Sub(stuck)
+		if takeOver(w, spare, holder, held) {
 			return nil
 		}
-		if waited > GiveUpTimeout {
+		if held > GiveUpTimeout {
 			return unix.EDEADLK
 		}
 	}
@@ -104,15 +116,15 @@ func lockSlow(w, spare *uint32) error {
 
 // takeOver takes the lock from a holder that is gone: one whose recorded
 // process no longer exists, or one that recorded nothing and has held the
-// lock for UnknownHolderTimeout. Of several waiters only the one whose
-// compare-and-swap of the spare word succeeds becomes the holder.
-func takeOver(w, spare *uint32, waited time.Duration) bool {
-	holder := atomic.LoadUint32(spare)
+// lock without a break for UnknownHolderTimeout. Of several waiters only
+// the one whose compare-and-swap of the spare word succeeds becomes the
+// holder.
+func takeOver(w, spare *uint32, holder uint32, held time.Duration) bool {
 	switch {
 	case holder == self:
 		return false // another thread of this process: alive by definition
 	case holder == 0 || holder > 1<<22: // PID_MAX_LIMIT
-		if waited < UnknownHolderTimeout {
+		if held < UnknownHolderTimeout {
 			return false
 		}
 	default:

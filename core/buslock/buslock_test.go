@@ -192,3 +192,30 @@ func TestDamagedLockWordRepaired(t *testing.T) {
 	}
 	Unlock(m)
 }
+
+// A waiter that has waited long for one holder must not take the lock
+// from the next holder just because that one recorded no pid: the unknown
+// holder's own time counts, not the waiter's.
+func TestUnknownHolderTimedFromHandOff(t *testing.T) {
+	defer func(d time.Duration) { UnknownHolderTimeout = d }(UnknownHolderTimeout)
+	UnknownHolderTimeout = 200 * time.Millisecond
+	m := shm.NewMem(make([]byte, shm.BusSize))
+	*m.LockWord() = 1
+	atomic.StoreUint32(m.SpareWord(), 1) // init: alive, not us
+	got := make(chan time.Time, 1)
+	go func() {
+		Lock(m)
+		got <- time.Now()
+	}()
+	time.Sleep(300 * time.Millisecond)
+	handOff := time.Now()
+	atomic.StoreUint32(m.SpareWord(), 0) // a NetBSD peer holds it now
+	select {
+	case at := <-got:
+		if d := at.Sub(handOff); d < UnknownHolderTimeout {
+			t.Fatalf("took the lock %v after the hand-off", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("never took over the unknown holder")
+	}
+}
