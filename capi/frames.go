@@ -27,6 +27,14 @@ type cFrame struct {
 // batches are served in several rounds under as many lock acquisitions.
 const maxBatch = 256
 
+// maxSendBatch bounds the frame count of one shmif_send_batch: far more
+// than a bus holds, small enough never to overflow an int.
+const maxSendBatch = 1 << 20
+
+// maxView bounds the C buffer sizes taken at face value: no frame is
+// longer, and a size_t beyond an int's range must not reach Go.
+const maxView = 1 << 17
+
 // Scratch arrays for the batch calls, reused: zeroing 14 KiB on every call
 // cost more than receiving a few small frames.
 var (
@@ -78,6 +86,9 @@ func shmif_send_batch(ifnum C.int, frames unsafe.Pointer, n C.size_t) (rc C.int)
 	if frames == nil && n > 0 {
 		return C.int(unix.EFAULT)
 	}
+	if n > maxSendBatch {
+		return C.int(unix.EINVAL)
+	}
 	cf := unsafe.Slice((*cFrame)(frames), int(n))
 	for k := range cf {
 		if cf[k].data == nil {
@@ -88,7 +99,10 @@ func shmif_send_batch(ifnum C.int, frames unsafe.Pointer, n C.size_t) (rc C.int)
 		}
 	}
 	scratch := sendScratch.Get().(*[maxBatch][]byte)
-	defer sendScratch.Put(scratch)
+	defer func() {
+		clear(scratch[:]) // keep no reference to the caller's memory
+		sendScratch.Put(scratch)
+	}()
 	for len(cf) > 0 {
 		round := cf[:min(len(cf), maxBatch)]
 		for k := range round {
@@ -112,7 +126,7 @@ func shmif_recv(ifnum C.int, buf unsafe.Pointer, buflen C.size_t, length *C.size
 	if (buf == nil && buflen > 0) || length == nil {
 		return C.int(unix.EFAULT)
 	}
-	n, err := i.Recv(bytesOf(buf, uintptr(buflen)), timeout(ms))
+	n, err := i.Recv(bytesOf(buf, uintptr(min(buflen, maxView))), timeout(ms))
 	if err == nil || err == unix.EMSGSIZE {
 		*length = C.size_t(n)
 	}
@@ -132,12 +146,15 @@ func shmif_recv_batch(ifnum C.int, frames unsafe.Pointer, n C.size_t, received *
 	*received = 0
 	cf := unsafe.Slice((*cFrame)(frames), int(min(n, maxBatch)))
 	scratch := recvScratch.Get().(*[maxBatch]iface.Frame)
-	defer recvScratch.Put(scratch)
+	defer func() {
+		clear(scratch[:])
+		recvScratch.Put(scratch)
+	}()
 	for k := range cf {
 		if cf[k].data == nil && cf[k].cap > 0 {
 			return C.int(unix.EFAULT)
 		}
-		scratch[k] = iface.Frame{Buf: bytesOf(cf[k].data, cf[k].cap)}
+		scratch[k] = iface.Frame{Buf: bytesOf(cf[k].data, min(cf[k].cap, maxView))}
 	}
 	got, err := i.RecvBatch(scratch[:len(cf)], timeout(ms))
 	for k := range got {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/libshmif/libshmif/core/ring"
 	"github.com/libshmif/libshmif/core/shm"
+	"github.com/libshmif/libshmif/core/wake"
 	"golang.org/x/sys/unix"
 )
 
@@ -147,37 +148,41 @@ func (i *Interface) put(frames [][]byte) (int, error) {
 	if i.link != LinkDown {
 		now := time.Now()
 		h := shm.FrameHeader{Sec: uint32(now.Unix()), Usec: uint32(now.Nanosecond() / 1000), Sender: i.sender}
-		i.rx.Lock()
-		err := i.bus.WithLock(func(m *shm.Mem) error {
-			w := ring.NewWriter(m)
-			// Our own frames are never received: a reader that has
-			// read everything up to them skips them now rather than
-			// on its next receive, under the lock again.
-			skip := i.reader.At(&w)
-			for _, f := range frames {
-				h.Len = uint32(len(f))
-				w.Append(&h, f)
-			}
-			w.Flush()
-			if skip {
-				i.reader.SkipWritten(&w)
-			}
-			return nil
-		})
-		i.rx.Unlock()
-		if err == nil {
-			err = i.bus.Notify()
-		}
-		if err != nil {
+		if err := i.append(frames, &h); err != nil {
 			i.stats.oerrors.Add(uint64(len(frames)))
 			return 0, err
 		}
+		// The frames are on the bus: a failed wake-up is not a failed
+		// send (a retry would duplicate them).
+		i.bus.Notify()
 	}
 	// With media none NetBSD drops the frames but still counts them.
 	i.stats.opackets.Add(uint64(len(frames)))
 	i.stats.obytes.Add(bytes)
 	i.stats.omcasts.Add(mcasts)
 	return len(frames), nil
+}
+
+// append writes frames to the bus under its lock. Needs cfg held (read).
+func (i *Interface) append(frames [][]byte, h *shm.FrameHeader) error {
+	i.rx.Lock()
+	defer i.rx.Unlock()
+	return i.bus.WithLock(func(m *shm.Mem) error {
+		w := ring.NewWriter(m)
+		// Our own frames are never received: a reader that has read
+		// everything up to them skips them now rather than on its
+		// next receive, under the lock again.
+		skip := i.reader.At(&w)
+		for _, f := range frames {
+			h.Len = uint32(len(f))
+			w.Append(h, f)
+		}
+		w.Flush()
+		if skip {
+			i.reader.SkipWritten(&w)
+		}
+		return nil
+	})
 }
 
 // Recv receives one frame into buf and returns its length. timeout < 0
@@ -215,7 +220,12 @@ func (i *Interface) RecvBatch(frames []Frame, timeout time.Duration) (int, error
 // It returns 0, nil when the caller should look again.
 func (i *Interface) recvOnce(frames []Frame, timeout time.Duration, deadline *time.Time) (int, error) {
 	i.cfg.RLock()
-	defer i.cfg.RUnlock()
+	locked := true
+	defer func() {
+		if locked {
+			i.cfg.RUnlock()
+		}
+	}()
 	if err := i.usable(); err != nil {
 		return 0, err
 	}
@@ -239,30 +249,43 @@ func (i *Interface) recvOnce(frames []Frame, timeout time.Duration, deadline *ti
 	if timeout > 0 && deadline.IsZero() {
 		*deadline = now.Add(timeout)
 	}
-	if i.spinFor(idle, now) {
-		return 0, nil
-	}
 	wait := recheck
 	if timeout > 0 {
-		left := time.Until(*deadline)
+		left := deadline.Sub(now)
 		if left <= 0 {
 			return 0, unix.ETIMEDOUT
 		}
 		wait = min(wait, left)
 	}
-	// Watch the bus, forget old wake-ups, then look once more: a frame
-	// written after this look wakes the Wait below.
-	if err := i.watch.Arm(); err != nil {
-		// No watch to be had: poll, as NetBSD does on hosts without one.
-		wait = min(wait, pollInterval)
-	} else {
-		defer i.watch.Disarm()
+	if i.spinFor(idle, now, wait) {
+		return 0, nil
 	}
-	i.watch.Drain()
+	// Watch the bus with a watcher of our own (several receivers must
+	// not drain each other's wake-ups), forget old wake-ups, then look
+	// once more: a frame written after this look wakes the wait below.
+	w, err := i.bus.NewWatcher()
+	if err == nil {
+		if err = w.Arm(); err != nil {
+			w.Close()
+		}
+	}
+	if err != nil {
+		// No watch to be had: poll, as NetBSD does on hosts without one.
+		w, wait = nil, min(wait, pollInterval)
+	} else {
+		defer w.Close()
+		w.Drain()
+	}
 	if n, _, err = i.read(frames); n > 0 || err != nil {
 		return n, err
 	}
-	i.watch.Wait(wait)
+	// Wait without the configuration lock, so that configuration
+	// changes need not wait for us; Down and Destroy kick us out.
+	i.waiters.Add(1)
+	locked = false
+	i.cfg.RUnlock()
+	wake.WaitFor(w, i.kick, wait)
+	i.waiters.Done()
 	return 0, nil
 }
 
@@ -274,8 +297,8 @@ type idleMark struct {
 
 // spinFor watches the bus without the lock for up to the spin time and
 // reports whether it changed since idle.
-func (i *Interface) spinFor(idle idleMark, start time.Time) bool {
-	spin := time.Duration(i.spin.Load())
+func (i *Interface) spinFor(idle idleMark, start time.Time, limit time.Duration) bool {
+	spin := min(time.Duration(i.spin.Load()), limit)
 	if spin <= 0 {
 		return false
 	}
@@ -327,6 +350,13 @@ func (i *Interface) read(frames []Frame) (n int, idle idleMark, err error) {
 				idle = idleMark{gen: m.Gen(), last: m.Last()}
 				return nil
 			case ring.TooSmall:
+				// A frame we would not accept must not block us.
+				var dst [6]byte
+				i.reader.Peek(m, dst[:])
+				if !i.accept(h.Sender, dst[:]) {
+					i.reader.Drop(m)
+					continue
+				}
 				if n == 0 {
 					f.Len = int(h.Len)
 					return unix.EMSGSIZE

@@ -73,7 +73,6 @@ type Interface struct {
 	destroyed bool
 	up        bool
 	bus       *bus.Bus
-	watch     *wake.Watcher
 	poll      *poller // nil until PollFd is called
 	linkstr   string
 	media     Media
@@ -81,6 +80,12 @@ type Interface struct {
 	promisc   bool
 	mac       [6]byte
 	capenable uint32
+
+	// kick ends the waits of blocked receivers; set while the interface
+	// is down or destroyed. Receivers wait without holding cfg, counted
+	// in waiters, so that configuration changes need not wait for them.
+	kick    *wake.Kicker
+	waiters sync.WaitGroup
 
 	// rx guards the reader position; taken inside cfg (read).
 	rx     sync.Mutex
@@ -106,8 +111,15 @@ func Create(unit int) (*Interface, error) {
 		capenable: capEnableFromEnv(),
 	}
 	i.spin.Store(int64(spinFromEnv()))
+	k, err := wake.NewKicker()
+	if err != nil {
+		return nil, err
+	}
+	i.kick = k
+	i.kick.Set() // down until Up
 	u, err := reserve(unit, i)
 	if err != nil {
+		k.Close()
 		return nil, err
 	}
 	i.unit = u
@@ -175,12 +187,7 @@ func (i *Interface) SetLinkstrMode(path string, mode uint32) error {
 	if err != nil {
 		return err
 	}
-	w, err := b.NewWatcher()
-	if err != nil {
-		b.Close()
-		return err
-	}
-	i.bus, i.watch, i.linkstr = b, w, path
+	i.bus, i.linkstr = b, path
 	i.setLink()
 	return nil
 }
@@ -202,8 +209,8 @@ func (i *Interface) UnsetLinkstr() error {
 	return nil
 }
 
-// detach closes the bus. Needs cfg held for writing; no receiver can be
-// waiting then.
+// detach closes the bus. Needs cfg held for writing; a receiver waiting
+// then uses only its own watcher, not the bus.
 func (i *Interface) detach() {
 	if i.bus == nil {
 		return
@@ -212,9 +219,8 @@ func (i *Interface) detach() {
 		i.poll.close()
 		i.poll = nil
 	}
-	i.watch.Close()
 	i.bus.Close()
-	i.bus, i.watch, i.linkstr = nil, nil, ""
+	i.bus, i.linkstr = nil, ""
 }
 
 // Linkstr returns the bus path as it was given. Errors: ENXIO if destroyed,
@@ -240,22 +246,32 @@ func (i *Interface) Up() error {
 	if i.destroyed || i.bus == nil {
 		return unix.ENXIO
 	}
-	i.rx.Lock()
-	err := i.bus.Guard(func(m *shmMem) error { i.reader.Start(m); return nil })
-	i.rx.Unlock()
-	if err != nil {
+	if err := i.restart((*ring.Reader).Start); err != nil {
 		return err
 	}
-	i.watch.Unkick()
+	i.kick.Clear()
 	i.up = true
+	if i.poll != nil {
+		i.poll.signal() // the newest frame is to be received again
+	}
 	return nil
+}
+
+// restart moves the reader (Start, Skip) under the bus lock, so that it
+// sees a writer's header stores whole. Needs cfg held for writing.
+func (i *Interface) restart(move func(*ring.Reader, *shmMem)) error {
+	i.rx.Lock()
+	defer i.rx.Unlock()
+	return i.bus.WithLock(func(m *shmMem) error {
+		move(&i.reader, m)
+		return nil
+	})
 }
 
 // Down takes the interface down, and wakes every reader of the bus as
 // NetBSD's shmif_stop does. Receivers blocked in Recv return ENETDOWN.
 // Errors: ENXIO if destroyed.
 func (i *Interface) Down() error {
-	i.kick()
 	i.cfg.Lock()
 	defer i.cfg.Unlock()
 	if i.destroyed {
@@ -273,23 +289,13 @@ func (i *Interface) stop() {
 		i.bus.Notify()
 	}
 	i.up = false
-}
-
-// kick ends every blocked receive so that a configuration change does not
-// wait for their timeouts. The kick lasts until the next Up.
-func (i *Interface) kick() {
-	i.cfg.RLock()
-	if i.watch != nil {
-		i.watch.Kick()
-	}
-	i.cfg.RUnlock()
+	i.kick.Set() // blocked receivers return; the kick lasts until Up
 }
 
 // Destroy takes the interface down, detaches its bus (the file stays) and
 // releases its unit. Blocked receivers return ENXIO. Errors: ENXIO if
 // already destroyed.
 func (i *Interface) Destroy() error {
-	i.kick()
 	i.cfg.Lock()
 	defer i.cfg.Unlock()
 	if i.destroyed {
@@ -298,6 +304,10 @@ func (i *Interface) Destroy() error {
 	i.destroyed = true
 	i.stop()
 	i.detach()
+	// The kicked receivers leave their waits without the lock; only
+	// then may the kicker go.
+	i.waiters.Wait()
+	i.kick.Close()
 	release(i.unit)
 	return nil
 }
@@ -364,9 +374,7 @@ func (i *Interface) SetMedia(m Media) error {
 			// NetBSD drops what arrives while the link is down as
 			// it arrives; we drop it all at once by skipping to the
 			// present.
-			i.rx.Lock()
-			i.bus.Guard(func(m *shmMem) error { i.reader.Skip(m); return nil })
-			i.rx.Unlock()
+			i.restart((*ring.Reader).Skip)
 		}
 		i.media = m
 		i.setLink()

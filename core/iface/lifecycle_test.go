@@ -412,3 +412,119 @@ func TestDownStampsVersion(t *testing.T) {
 		t.Fatalf("version %d after down", v)
 	}
 }
+
+// A receive times out on time even while the bus carries traffic it does
+// not accept (unicast for others).
+func TestTimeoutDespiteForeignTraffic(t *testing.T) {
+	a, b := openPair(t)
+	b.SetSpin(2 * time.Millisecond)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		other := [6]byte{0xb2, 0xa0, 9, 9, 9, 9}
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				a.Send(frameTo(other, a.MAC(), "not for b"))
+				time.Sleep(100 * time.Microsecond)
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	start := time.Now()
+	_, err := b.Recv(make([]byte, 1514), 50*time.Millisecond)
+	wantErr(t, "recv", err, unix.ETIMEDOUT)
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("timed out after %v", d)
+	}
+}
+
+// Configuration changes do not wait for a receiver blocked in Recv.
+func TestConfigurationDoesNotWaitForReceivers(t *testing.T) {
+	_, b := openPair(t)
+	b.SetSpin(0)
+	go b.Recv(make([]byte, 1514), -1)
+	time.Sleep(30 * time.Millisecond)
+	start := time.Now()
+	b.SetPromisc(true)
+	b.SetMAC([6]byte{0xb2, 0xa0, 1, 1, 1, 1})
+	if d := time.Since(start); d > 200*time.Millisecond {
+		t.Fatalf("configuration took %v", d)
+	}
+}
+
+// Several receivers on one interface: a batch of frames written at once
+// reaches them all without any waiting for its timeout.
+func TestSeveralReceiversShareWakeups(t *testing.T) {
+	a, b := openPair(t)
+	b.SetSpin(0)
+	const receivers = 3
+	got := make(chan time.Duration, receivers)
+	for range receivers {
+		go func() {
+			start := time.Now()
+			if _, err := b.Recv(make([]byte, 1514), 5*time.Second); err == nil {
+				got <- time.Since(start)
+			}
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	batch := [][]byte{frameTo(broadcast, a.MAC(), "1"), frameTo(broadcast, a.MAC(), "2"), frameTo(broadcast, a.MAC(), "3")}
+	if _, err := a.SendBatch(batch); err != nil {
+		t.Fatal(err)
+	}
+	for range receivers {
+		select {
+		case d := <-got:
+			if d > 600*time.Millisecond {
+				t.Fatalf("a receiver waited %v", d)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatal("a receiver missed its wake-up")
+		}
+	}
+}
+
+// After Up the newest frame is received again, and the poll descriptor
+// says so.
+func TestPollFdAfterUp(t *testing.T) {
+	a, b := openPair(t)
+	fd, err := b.PollFd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Send(frameTo(broadcast, a.MAC(), "x"))
+	buf := make([]byte, 1514)
+	for {
+		if _, err := b.Recv(buf, 0); err != nil {
+			break
+		}
+	}
+	b.Down()
+	b.Up()
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	if n, _ := unix.Poll(fds, 100); n != 1 {
+		t.Fatal("poll descriptor not readable after Up")
+	}
+	if _, err := b.Recv(buf, 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A frame the interface would not accept never blocks it with EMSGSIZE,
+// however small its buffer.
+func TestUnacceptedLargeFrameDoesNotBlock(t *testing.T) {
+	a, b := openPair(t)
+	other := [6]byte{0xb2, 0xa0, 9, 9, 9, 9}
+	a.Send(frameTo(other, a.MAC(), strings.Repeat("x", 1000)))
+	b.Send(frameTo(broadcast, b.MAC(), strings.Repeat("y", 1000))) // b's own
+	a.Send(frameTo(broadcast, a.MAC(), "small"))
+	buf := make([]byte, 100)
+	n, err := b.Recv(buf, time.Second)
+	if err != nil || !strings.HasSuffix(string(buf[:n]), "small") {
+		t.Fatalf("got %q %v", buf[:n], err)
+	}
+}

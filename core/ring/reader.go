@@ -113,6 +113,28 @@ func (r *Reader) SkipWritten(w *Writer) {
 	r.idleGen, r.idleLast = w.gen, w.last
 }
 
+// Peek copies the first bytes of the frame that Next left on the bus as
+// TooSmall, without consuming it.
+func (r *Reader) Peek(m *shm.Mem, dst []byte) {
+	busRead(m.Data(), advance(inRing(r.next)%dataSize, hdrSize), dst)
+}
+
+// Drop consumes the frame that Next left on the bus as TooSmall: for a
+// frame the receiver would not accept anyway, which must not block it.
+func (r *Reader) Drop(m *shm.Mem) {
+	h, off, wrap, ok := readHeader(m.Data(), r.next)
+	if !ok {
+		return
+	}
+	off, wrap2 := skip(off, h.Len)
+	r.next = off
+	if wrap || wrap2 {
+		r.gen++
+	}
+	r.numbered = h.Seq == r.seq+1
+	r.seq = h.Seq
+}
+
 // seqBefore returns the sequence number to count losses from for a reader
 // about to read the record at off: the one before it, or its own if it is
 // not a frame (the dummy record).

@@ -97,7 +97,7 @@ func (w *Writer) advanceFirst(off, n uint32) {
 	for steps := uint32(0); off <= first+hdrSize && off+n > first; steps++ {
 		next, ok := nextPktOff(w.data, first)
 		if !ok || steps > dataSize/hdrSize {
-			first = off + n
+			first = min(off+n, dataSize)
 			break
 		}
 		first = next

@@ -165,3 +165,51 @@ func (w *Watcher) Close() error {
 	putInstance(instance{w.ino, w.kick})
 	return nil
 }
+
+// WaitFor blocks until the bus watched by w is written to (w may be nil:
+// then only the rest counts), kick becomes readable, or timeout passes (a
+// negative timeout waits without limit). It reports whether kick ended it.
+func WaitFor(w *Watcher, kick *Kicker, timeout time.Duration) (kicked bool) {
+	ms := -1
+	if timeout >= 0 {
+		ms = int((timeout + time.Millisecond - 1) / time.Millisecond)
+	}
+	fds := []unix.PollFd{{Fd: int32(kick.fd), Events: unix.POLLIN}, {Fd: -1}}
+	if w != nil {
+		fds[1] = unix.PollFd{Fd: int32(w.ino), Events: unix.POLLIN}
+	}
+	for {
+		_, err := unix.Poll(fds, ms)
+		if err != unix.EINTR {
+			return fds[0].Revents&unix.POLLIN != 0
+		}
+	}
+}
+
+// Kicker ends waits: while it is set, every WaitFor on it returns at once.
+type Kicker struct{ fd int }
+
+// NewKicker returns an unset Kicker.
+func NewKicker() (*Kicker, error) {
+	fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	return &Kicker{fd: fd}, nil
+}
+
+// Set sets the kicker until Clear.
+func (k *Kicker) Set() {
+	var one [8]byte
+	binary.NativeEndian.PutUint64(one[:], 1)
+	unix.Write(k.fd, one[:])
+}
+
+// Clear undoes Set.
+func (k *Kicker) Clear() {
+	var buf [8]byte
+	unix.Read(k.fd, buf[:])
+}
+
+// Close releases the kicker. No WaitFor may be using it.
+func (k *Kicker) Close() error { return unix.Close(k.fd) }
