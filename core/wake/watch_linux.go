@@ -9,22 +9,20 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Watcher waits for wake-ups on one bus file. One Watcher may be waited on
-// by several goroutines at once. A waiter must Arm the watcher, then Drain
-// it, then check the ring, and Wait only if the check found nothing; then
-// Disarm it. No wake-up written after the check is lost.
+// Watcher waits for wake-ups on one bus file. A waiter must Arm it, then
+// Drain it, then check the ring, and Wait only if the check found nothing:
+// no wake-up written after the check is lost. A Watcher serves one waiter:
+// waiters sharing one would drain each other's wake-ups.
 //
-// The inotify watch exists only while someone is armed: every watch makes
-// every wake-up write on the bus dearer (by about 150 ns each, for every
-// sender), and receivers that spin or find frames need none.
+// The inotify watch exists only from Arm to Close: every watch on the bus
+// file makes every wake-up write dearer for every sender (by about 150 ns),
+// so receivers that spin or find frames hold none.
 type Watcher struct {
-	ino  int    // inotify instance
-	kick int    // eventfd that ends every Wait while it is set
-	path string // the bus file, as /proc/self/fd/N
-
-	mu    sync.Mutex
-	armed int // waiters that need the watch
-	wd    int // the watch, while armed > 0
+	ino   int    // inotify instance
+	kick  int    // eventfd that ends every Wait while it is set
+	path  string // the bus file, as /proc/self/fd/N
+	wd    int    // the watch, once armed
+	armed bool
 }
 
 // Closing an inotify instance that held a watch waits for an RCU grace
@@ -87,30 +85,18 @@ func NewWatcher(busFd int) (*Watcher, error) {
 	return &Watcher{ino: in.ino, kick: in.kick, path: "/proc/self/fd/" + strconv.Itoa(busFd)}, nil
 }
 
-// Arm makes sure the bus file is watched until the matching Disarm. It
-// fails when the watch cannot be added (the inotify watch limit); the
-// caller then has to poll.
+// Arm starts watching the bus file, until Close. It fails when the watch
+// cannot be added (the inotify watch limit); the caller then has to poll.
 func (w *Watcher) Arm() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.armed == 0 {
-		wd, err := unix.InotifyAddWatch(w.ino, w.path, unix.IN_MODIFY)
-		if err != nil {
-			return err
-		}
-		w.wd = wd
+	if w.armed {
+		return nil
 	}
-	w.armed++
+	wd, err := unix.InotifyAddWatch(w.ino, w.path, unix.IN_MODIFY)
+	if err != nil {
+		return err
+	}
+	w.wd, w.armed = wd, true
 	return nil
-}
-
-// Disarm undoes one Arm; the last one removes the watch.
-func (w *Watcher) Disarm() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.armed--; w.armed == 0 {
-		unix.InotifyRmWatch(w.ino, uint32(w.wd))
-	}
 }
 
 // Drain forgets the wake-ups received so far.
@@ -156,12 +142,10 @@ func (w *Watcher) Unkick() {
 
 // Close releases the watcher's descriptors. No Wait may be running.
 func (w *Watcher) Close() error {
-	w.mu.Lock()
-	if w.armed > 0 {
+	if w.armed {
 		unix.InotifyRmWatch(w.ino, uint32(w.wd))
-		w.armed = 0
+		w.armed = false
 	}
-	w.mu.Unlock()
 	putInstance(instance{w.ino, w.kick})
 	return nil
 }
