@@ -10,6 +10,7 @@ import (
 	"github.com/libshmif/libshmif/core/bus"
 	"github.com/libshmif/libshmif/core/ring"
 	"github.com/libshmif/libshmif/core/shm"
+	"github.com/libshmif/libshmif/core/wake"
 	"golang.org/x/sys/unix"
 )
 
@@ -110,14 +111,19 @@ func Follow(ctx context.Context, path string, opts FollowOptions) error {
 		opts.Attached(hdr)
 	}
 
-	// Cancellation ends the Wait; the watcher is closed only once the
-	// kick is done with it.
-	kicked := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() { w.Kick(); close(kicked) })
+	// Cancellation ends the wait; the flag is closed only once the
+	// cancellation is done with it.
+	cancelled, err := wake.NewFlag()
+	if err != nil {
+		return sysError(fmt.Sprintf("Can't watch bus file `%s'", path), err)
+	}
+	set := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() { cancelled.Set(); close(set) })
 	defer func() {
 		if !stop() {
-			<-kicked
+			<-set
 		}
+		cancelled.Close()
 	}()
 	recs := make([]Record, batch)
 	lost := r.Lost
@@ -157,7 +163,7 @@ func Follow(ctx context.Context, path string, opts FollowOptions) error {
 			}
 		}
 		if n == 0 {
-			w.Wait(recheck)
+			wake.WaitFor(w, cancelled, recheck)
 		}
 	}
 	return nil

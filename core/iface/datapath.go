@@ -236,9 +236,9 @@ func (i *Interface) recvOnce(frames []Frame, timeout time.Duration, deadline *ti
 	if i.poll != nil {
 		// Clear the poll descriptor only after finding nothing, then
 		// look again: what arrives later signals it anew.
-		i.poll.clear()
+		i.poll.ready.Clear()
 		if n, idle, err = i.read(frames); n > 0 || err != nil {
-			i.poll.signal()
+			i.poll.ready.Set()
 			return n, err
 		}
 	}

@@ -84,7 +84,7 @@ type Interface struct {
 	// kick ends the waits of blocked receivers; set while the interface
 	// is down or destroyed. Receivers wait without holding cfg, counted
 	// in waiters, so that configuration changes need not wait for them.
-	kick    *wake.Kicker
+	kick    *wake.Flag
 	waiters sync.WaitGroup
 
 	// rx guards the reader position; taken inside cfg (read).
@@ -111,7 +111,7 @@ func Create(unit int) (*Interface, error) {
 		capenable: capEnableFromEnv(),
 	}
 	i.spin.Store(int64(spinFromEnv()))
-	k, err := wake.NewKicker()
+	k, err := wake.NewFlag()
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +252,7 @@ func (i *Interface) Up() error {
 	i.kick.Clear()
 	i.up = true
 	if i.poll != nil {
-		i.poll.signal() // the newest frame is to be received again
+		i.poll.ready.Set() // the newest frame is to be received again
 	}
 	return nil
 }

@@ -1,8 +1,6 @@
 package iface
 
 import (
-	"encoding/binary"
-
 	"github.com/libshmif/libshmif/core/shm"
 	"github.com/libshmif/libshmif/core/wake"
 	"golang.org/x/sys/unix"
@@ -13,7 +11,8 @@ import (
 // receive that finds nothing clears the eventfd, then looks again, so a
 // frame is never left waiting behind a cleared descriptor.
 type poller struct {
-	efd     int
+	ready   *wake.Flag // the descriptor event loops wait on
+	stop    *wake.Flag // ends the forwarder
 	watch   *wake.Watcher
 	pending func() bool // whether the bus changed since the reader caught up
 	done    chan struct{}
@@ -32,62 +31,58 @@ func (i *Interface) PollFd() (int, error) {
 	case i.bus == nil:
 		return -1, unix.ENETDOWN
 	case i.poll != nil:
-		return i.poll.efd, nil
+		return i.poll.ready.Fd(), nil
 	}
-	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	p, err := newPoller(i)
 	if err != nil {
 		return -1, err
 	}
-	w, err := i.bus.NewWatcher()
-	if err != nil {
-		unix.Close(efd)
-		return -1, err
-	}
-	if err := w.Arm(); err != nil {
-		w.Close()
-		unix.Close(efd)
-		return -1, err
-	}
-	p := &poller{efd: efd, watch: w, pending: i.mayHaveFrames, done: make(chan struct{})}
 	go p.forward()
 	// Frames may be waiting already.
-	p.signal()
+	p.ready.Set()
 	i.poll = p
-	return efd, nil
+	return p.ready.Fd(), nil
+}
+
+// newPoller makes the poller's flags and its armed watcher.
+func newPoller(i *Interface) (*poller, error) {
+	p := &poller{pending: i.mayHaveFrames, done: make(chan struct{})}
+	var err error
+	if p.ready, err = wake.NewFlag(); err != nil {
+		return nil, err
+	}
+	if p.stop, err = wake.NewFlag(); err == nil {
+		if p.watch, err = i.bus.NewWatcher(); err == nil {
+			if err = p.watch.Arm(); err == nil {
+				return p, nil
+			}
+			p.watch.Close()
+		}
+		p.stop.Close()
+	}
+	p.ready.Close()
+	return nil, err
 }
 
 func (p *poller) forward() {
 	defer close(p.done)
-	for {
-		if p.watch.Wait(-1) {
-			return
-		}
+	for !wake.WaitFor(p.watch, p.stop, -1) {
 		p.watch.Drain()
 		// A wake-up can be handled after a receiver already took what
 		// it announced: signal only if there is something new.
 		if p.pending() {
-			p.signal()
+			p.ready.Set()
 		}
 	}
 }
 
-func (p *poller) signal() {
-	var one [8]byte
-	binary.NativeEndian.PutUint64(one[:], 1)
-	unix.Write(p.efd, one[:])
-}
-
-func (p *poller) clear() {
-	var buf [8]byte
-	unix.Read(p.efd, buf[:])
-}
-
 // close stops the forwarder and releases the descriptors.
 func (p *poller) close() {
-	p.watch.Kick()
+	p.stop.Set()
 	<-p.done
 	p.watch.Close()
-	unix.Close(p.efd)
+	p.stop.Close()
+	p.ready.Close()
 }
 
 // mayHaveFrames reports whether the bus changed since the reader last

@@ -19,7 +19,6 @@ import (
 // so receivers that spin or find frames hold none.
 type Watcher struct {
 	ino   int    // inotify instance
-	kick  int    // eventfd that ends every Wait while it is set
 	path  string // the bus file, as /proc/self/fd/N
 	wd    int    // the watch, once armed
 	armed bool
@@ -31,58 +30,45 @@ type Watcher struct {
 // quick.
 var pool struct {
 	sync.Mutex
-	free []instance
+	free []int
 }
-
-type instance struct{ ino, kick int }
 
 const poolMax = 8
 
-func getInstance() (instance, error) {
+func getInstance() (int, error) {
 	pool.Lock()
 	if n := len(pool.free); n > 0 {
-		in := pool.free[n-1]
+		ino := pool.free[n-1]
 		pool.free = pool.free[:n-1]
 		pool.Unlock()
-		return in, nil
+		return ino, nil
 	}
 	pool.Unlock()
-	ino, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
-	if err != nil {
-		return instance{}, err
-	}
-	kick, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
-	if err != nil {
-		unix.Close(ino)
-		return instance{}, err
-	}
-	return instance{ino, kick}, nil
+	return unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
 }
 
-// putInstance keeps an instance without a watch for reuse, emptied of
-// events and kicks, or closes it when enough are kept.
-func putInstance(in instance) {
-	w := Watcher{ino: in.ino, kick: in.kick}
+// putInstance keeps an inotify instance without a watch for reuse, emptied
+// of events, or closes it when enough are kept.
+func putInstance(ino int) {
+	w := Watcher{ino: ino}
 	w.Drain()
-	w.Unkick()
 	pool.Lock()
 	defer pool.Unlock()
 	if len(pool.free) < poolMax {
-		pool.free = append(pool.free, in)
+		pool.free = append(pool.free, ino)
 		return
 	}
-	unix.Close(in.kick)
-	unix.Close(in.ino)
+	unix.Close(ino)
 }
 
 // NewWatcher watches the file open as busFd. The watch follows the open
 // file, not its name: /proc/self/fd/N resolves to the file itself.
 func NewWatcher(busFd int) (*Watcher, error) {
-	in, err := getInstance()
+	ino, err := getInstance()
 	if err != nil {
 		return nil, err
 	}
-	return &Watcher{ino: in.ino, kick: in.kick, path: "/proc/self/fd/" + strconv.Itoa(busFd)}, nil
+	return &Watcher{ino: ino, path: "/proc/self/fd/" + strconv.Itoa(busFd)}, nil
 }
 
 // Arm starts watching the bus file, until Close. It fails when the watch
@@ -110,55 +96,25 @@ func (w *Watcher) Drain() {
 	}
 }
 
-// Wait blocks until the bus is written to, Kick is called, or timeout
-// passes (a negative timeout waits without limit). It reports whether it
-// ended because of Kick.
-func (w *Watcher) Wait(timeout time.Duration) (kicked bool) {
-	ms := -1
-	if timeout >= 0 {
-		ms = int((timeout + time.Millisecond - 1) / time.Millisecond)
-	}
-	fds := []unix.PollFd{{Fd: int32(w.ino), Events: unix.POLLIN}, {Fd: int32(w.kick), Events: unix.POLLIN}}
-	for {
-		_, err := unix.Poll(fds, ms)
-		if err != unix.EINTR {
-			return fds[1].Revents&unix.POLLIN != 0
-		}
-	}
-}
-
-// Kick ends every Wait, now and until Unkick.
-func (w *Watcher) Kick() {
-	var one [8]byte
-	binary.NativeEndian.PutUint64(one[:], 1)
-	unix.Write(w.kick, one[:])
-}
-
-// Unkick undoes Kick.
-func (w *Watcher) Unkick() {
-	var buf [8]byte
-	unix.Read(w.kick, buf[:])
-}
-
 // Close releases the watcher's descriptors. No Wait may be running.
 func (w *Watcher) Close() error {
 	if w.armed {
 		unix.InotifyRmWatch(w.ino, uint32(w.wd))
 		w.armed = false
 	}
-	putInstance(instance{w.ino, w.kick})
+	putInstance(w.ino)
 	return nil
 }
 
 // WaitFor blocks until the bus watched by w is written to (w may be nil:
-// then only the rest counts), kick becomes readable, or timeout passes (a
-// negative timeout waits without limit). It reports whether kick ended it.
-func WaitFor(w *Watcher, kick *Kicker, timeout time.Duration) (kicked bool) {
+// then only the rest counts), stop is set, or timeout passes (a negative
+// timeout waits without limit). It reports whether stop ended it.
+func WaitFor(w *Watcher, stop *Flag, timeout time.Duration) (stopped bool) {
 	ms := -1
 	if timeout >= 0 {
 		ms = int((timeout + time.Millisecond - 1) / time.Millisecond)
 	}
-	fds := []unix.PollFd{{Fd: int32(kick.fd), Events: unix.POLLIN}, {Fd: -1}}
+	fds := []unix.PollFd{{Fd: int32(stop.fd), Events: unix.POLLIN}, {Fd: -1}}
 	if w != nil {
 		fds[1] = unix.PollFd{Fd: int32(w.ino), Events: unix.POLLIN}
 	}
@@ -170,30 +126,35 @@ func WaitFor(w *Watcher, kick *Kicker, timeout time.Duration) (kicked bool) {
 	}
 }
 
-// Kicker ends waits: while it is set, every WaitFor on it returns at once.
-type Kicker struct{ fd int }
+// Flag is a level-triggered flag that a descriptor shows: readable while
+// it is set. It ends WaitFor calls (set while an interface is down, or to
+// stop a goroutine), and it is the poll descriptor event loops wait on.
+type Flag struct{ fd int }
 
-// NewKicker returns an unset Kicker.
-func NewKicker() (*Kicker, error) {
+// NewFlag returns a clear Flag.
+func NewFlag() (*Flag, error) {
 	fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
 	if err != nil {
 		return nil, err
 	}
-	return &Kicker{fd: fd}, nil
+	return &Flag{fd: fd}, nil
 }
 
-// Set sets the kicker until Clear.
-func (k *Kicker) Set() {
+// Fd returns the descriptor that polls readable while the flag is set.
+func (f *Flag) Fd() int { return f.fd }
+
+// Set sets the flag until Clear.
+func (f *Flag) Set() {
 	var one [8]byte
 	binary.NativeEndian.PutUint64(one[:], 1)
-	unix.Write(k.fd, one[:])
+	unix.Write(f.fd, one[:])
 }
 
-// Clear undoes Set.
-func (k *Kicker) Clear() {
+// Clear clears the flag.
+func (f *Flag) Clear() {
 	var buf [8]byte
-	unix.Read(k.fd, buf[:])
+	unix.Read(f.fd, buf[:])
 }
 
-// Close releases the kicker. No WaitFor may be using it.
-func (k *Kicker) Close() error { return unix.Close(k.fd) }
+// Close releases the flag. No WaitFor may be using it.
+func (f *Flag) Close() error { return unix.Close(f.fd) }
