@@ -333,7 +333,7 @@ func (i *Interface) read(frames []Frame) (n int, idle idleMark, err error) {
 	// its writers.
 	quiet := false
 	err = i.bus.Guard(func(m *shm.Mem) error {
-		if quiet = m.Magic() == shm.Magic && i.reader.Idle(m); quiet {
+		if quiet = i.unchanged(m); quiet {
 			idle = idleMark{gen: m.Gen(), last: m.Last()}
 		}
 		return nil
@@ -380,6 +380,12 @@ func (i *Interface) read(frames []Frame) (n int, idle idleMark, err error) {
 		}
 	}
 	return n, idle, err
+}
+
+// unchanged reports, without the bus lock, that the bus is still a bus and
+// nothing was written since the reader caught up. Needs rx held.
+func (i *Interface) unchanged(m *shm.Mem) bool {
+	return m.Magic() == shm.Magic && i.reader.Idle(m)
 }
 
 // rxCount gathers the receive counters of one read.

@@ -1,7 +1,6 @@
 package iface
 
 import (
-	"github.com/libshmif/libshmif/core/shm"
 	"github.com/libshmif/libshmif/core/wake"
 	"golang.org/x/sys/unix"
 )
@@ -93,7 +92,7 @@ func (i *Interface) mayHaveFrames() bool {
 	defer i.rx.Unlock()
 	idle := false
 	i.bus.Guard(func(m *shmMem) error {
-		idle = m.Magic() == shm.Magic && i.reader.Idle(m)
+		idle = i.unchanged(m)
 		return nil
 	})
 	return !idle
