@@ -69,20 +69,21 @@ func (m *Mem) SetVersion(v uint32) { atomic.StoreUint32(m.u32(OffVersion), v) }
 // Gen returns shm_gen, the generation.
 func (m *Mem) Gen() uint64 { return atomic.LoadUint64(m.u64(OffGen)) }
 
-// SetGen stores shm_gen.
-func (m *Mem) SetGen(v uint64) { atomic.StoreUint64(m.u64(OffGen), v) }
+// SetGen stores shm_gen. Like SetFirst and SetLast it is a release store:
+// writers set these under the bus lock, after the records they describe.
+func (m *Mem) SetGen(v uint64) { StoreRelease64(m.u64(OffGen), v) }
 
 // First returns shm_first, the data offset of the oldest valid record.
 func (m *Mem) First() uint32 { return atomic.LoadUint32(m.u32(OffFirst)) }
 
 // SetFirst stores shm_first.
-func (m *Mem) SetFirst(v uint32) { atomic.StoreUint32(m.u32(OffFirst), v) }
+func (m *Mem) SetFirst(v uint32) { StoreRelease32(m.u32(OffFirst), v) }
 
 // Last returns shm_last, the data offset of the newest record's header.
 func (m *Mem) Last() uint32 { return atomic.LoadUint32(m.u32(OffLast)) }
 
 // SetLast stores shm_last.
-func (m *Mem) SetLast(v uint32) { atomic.StoreUint32(m.u32(OffLast), v) }
+func (m *Mem) SetLast(v uint32) { StoreRelease32(m.u32(OffLast), v) }
 
 // LockWord is the shared spin-lock word at offset 24.
 func (m *Mem) LockWord() *uint32 { return m.u32(OffLock) }
