@@ -1,6 +1,10 @@
 package ring
 
-import "github.com/libshmif/libshmif/core/shm"
+import (
+	"sync/atomic"
+
+	"github.com/libshmif/libshmif/core/shm"
+)
 
 // Status says what Reader.Next found.
 type Status int
@@ -310,6 +314,63 @@ func (r *Reader) Next(m *shm.Mem, dst []byte) (shm.FrameHeader, Status) {
 	}
 	r.idleGen, r.idleLast = v.gen, v.last
 	return shm.FrameHeader{}, Empty
+}
+
+// tryWindow is how far behind the writers a reader may be for TryNext to
+// try: a reader with a backlog takes the lock, which keeps a flooding writer
+// from lapping it (the writer waits while the reader copies).
+const tryWindow = 4 * (hdrSize + shm.MaxFrame)
+
+// afterTryCopy, when set by a test, runs between TryNext's copy and its
+// check, where a writer may strike.
+var afterTryCopy func()
+
+// TryNext is Next without the bus lock, for a reader that is a few records
+// behind the writers (a request and its answer): it copies the next frame
+// and then checks that no writer held the lock or moved the header since
+// it looked (a seqlock read, with the bus lock word as the sequence). It
+// returns ok false, having changed nothing, whenever that cannot be shown
+// or the case is not a plain frame (a lap, a damaged or dummy record, a
+// buffer too small, a backlog): the caller then calls Next under the lock.
+// A NetBSD writer, which always holds the lock while it writes, cannot
+// tell the difference.
+func (r *Reader) TryNext(m *shm.Mem, dst []byte) (h shm.FrameHeader, ok bool) {
+	if !shm.LoadsOrdered {
+		return h, false
+	}
+	lock := m.LockWord()
+	if atomic.LoadUint32(lock) != 0 {
+		return h, false
+	}
+	v := look(m)
+	if !v.sane || v.gen < r.gen || r.caughtUp(&v) || r.position(&v) != valid ||
+		(v.next-r.next+dataSize)%dataSize > tryWindow {
+		return h, false
+	}
+	data := m.Data()
+	h, off, wrap, okh := readHeader(data, r.next)
+	if !okh || h.Len < shm.MinFrame || h.Len > uint32(len(dst)) {
+		return h, false
+	}
+	off, wrap2 := busRead(data, off, dst[:h.Len])
+	if afterTryCopy != nil {
+		afterTryCopy()
+	}
+	// Loads are not reordered with loads (see shm.LoadsOrdered): if the
+	// lock was free and the header unchanged after the copy, no writer
+	// touched the bus during it. A writer changes last with every record
+	// and holds the lock until it has.
+	if atomic.LoadUint32(lock) != 0 || m.Last() != v.last || m.Gen() != v.gen || m.First() != v.first {
+		return h, false
+	}
+	r.Offset = r.next
+	r.next = off
+	if wrap || wrap2 {
+		r.gen++
+	}
+	r.numbered = h.Seq == r.seq+1
+	r.seq = h.Seq
+	return h, true
 }
 
 // countLost adds the records between the last one consumed and seq, the

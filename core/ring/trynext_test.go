@@ -1,0 +1,264 @@
+package ring
+
+import (
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/libshmif/libshmif/core/buslock"
+	"github.com/libshmif/libshmif/core/shm"
+)
+
+func needLockFree(t *testing.T) {
+	if !shm.LoadsOrdered {
+		t.Skip("lock-free reads are off on this architecture or under the race detector")
+	}
+}
+
+// next reads like the receive path: TryNext, else Next.
+func next(r *Reader, m *shm.Mem, buf []byte) (shm.FrameHeader, Status, bool) {
+	if h, ok := r.TryNext(m, buf); ok {
+		return h, Frame, true
+	}
+	h, st := r.Next(m, buf)
+	return h, st, false
+}
+
+// A reader using TryNext sees exactly what a reader using only Next sees,
+// record for record and state for state, over laps and straddled ends.
+func TestTryNextFollowsNext(t *testing.T) {
+	needLockFree(t)
+	m := newBus(t)
+	var a, b Reader
+	a.Start(m)
+	b.Start(m)
+	bufA, bufB := make([]byte, shm.MaxFrame), make([]byte, shm.MaxFrame)
+	rng := rand.New(rand.NewPCG(5, 6))
+	seq, fast, frames := uint32(0), 0, 0
+	for m.Gen() < 4 {
+		for range 1 + rng.IntN(3) {
+			seq++
+			appendFrame(m, frame(shm.MinFrame+rng.IntN(shm.MaxFrame-shm.MinFrame+1), seq), 1)
+		}
+		for {
+			ha, sa, lockFree := next(&a, m, bufA)
+			hb, sb := b.Next(m, bufB)
+			if sa != sb || ha != hb || a != b {
+				t.Fatalf("after %d frames: TryNext reader %v %+v %+v, Next reader %v %+v %+v", frames, sa, ha, a, sb, hb, b)
+			}
+			if sa != Frame {
+				break
+			}
+			if string(bufA[:ha.Len]) != string(bufB[:hb.Len]) {
+				t.Fatalf("frame %d differs", checkFrame(t, bufB[:hb.Len]))
+			}
+			frames++
+			if lockFree {
+				fast++
+			}
+		}
+	}
+	if fast < frames*9/10 {
+		t.Fatalf("only %d of %d frames read lock-free", fast, frames)
+	}
+}
+
+// TryNext declines, changing nothing, whenever it cannot simply copy the
+// next frame.
+func TestTryNextDeclines(t *testing.T) {
+	needLockFree(t)
+	buf := make([]byte, shm.MaxFrame)
+	cases := []struct {
+		name  string
+		setup func(m *shm.Mem, r *Reader) []byte
+	}{
+		{"dummy record", func(m *shm.Mem, r *Reader) []byte {
+			r.Start(m)
+			appendFrame(m, frame(60, 1), 1)
+			return buf
+		}},
+		{"caught up", func(m *shm.Mem, r *Reader) []byte {
+			r.Start(m)
+			appendFrame(m, frame(60, 1), 1)
+			r.Next(m, buf)
+			r.Next(m, buf)
+			return buf
+		}},
+		{"lock held", func(m *shm.Mem, r *Reader) []byte {
+			r.Skip(m)
+			appendFrame(m, frame(60, 1), 1)
+			atomic.StoreUint32(m.LockWord(), 1)
+			return buf
+		}},
+		{"backlog", func(m *shm.Mem, r *Reader) []byte {
+			r.Skip(m)
+			for seq := range uint32(5) {
+				appendFrame(m, frame(shm.MaxFrame, seq+1), 1)
+			}
+			return buf
+		}},
+		{"lapped", func(m *shm.Mem, r *Reader) []byte {
+			r.Skip(m)
+			for seq := range uint32(1000) {
+				appendFrame(m, frame(shm.MaxFrame, seq+1), 1)
+			}
+			return buf
+		}},
+		{"buffer too small", func(m *shm.Mem, r *Reader) []byte {
+			r.Skip(m)
+			appendFrame(m, frame(100, 1), 1)
+			return buf[:99]
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := newBus(t)
+			var r Reader
+			dst := c.setup(m, &r)
+			before := r
+			if _, ok := r.TryNext(m, dst); ok || r != before {
+				t.Fatalf("TryNext: ok %v, reader %+v, was %+v", ok, r, before)
+			}
+		})
+	}
+}
+
+// A writer that strikes during TryNext's copy makes it decline, and the
+// reader then gets intact frames (and the loss counted) under the lock.
+func TestTryNextDeclinesWhenWriterStrikes(t *testing.T) {
+	needLockFree(t)
+	strikes := []struct {
+		name   string
+		strike func(m *shm.Mem, seq *uint32)
+	}{
+		{"writer laps the reader", func(m *shm.Mem, seq *uint32) {
+			for range 1000 {
+				*seq++
+				appendFrame(m, frame(shm.MaxFrame, *seq), 1)
+			}
+		}},
+		{"writer still writing", func(m *shm.Mem, _ *uint32) {
+			// Holds the lock and scribbles over every record, header
+			// words not yet updated.
+			atomic.StoreUint32(m.LockWord(), 1)
+			clear(m.Data())
+		}},
+		{"writer appends one record", func(m *shm.Mem, seq *uint32) {
+			*seq++
+			appendFrame(m, frame(60, *seq), 1)
+		}},
+	}
+	for _, s := range strikes {
+		t.Run(s.name, func(t *testing.T) {
+			m := newBus(t)
+			var r Reader
+			r.Skip(m)
+			seq := uint32(1)
+			appendFrame(m, frame(shm.MaxFrame, seq), 1)
+			before := r
+			afterTryCopy = func() { afterTryCopy = nil; s.strike(m, &seq) }
+			defer func() { afterTryCopy = nil }()
+			buf := make([]byte, shm.MaxFrame)
+			if _, ok := r.TryNext(m, buf); ok || r != before {
+				t.Fatalf("TryNext accepted a copy a writer struck: reader %+v", r)
+			}
+			if atomic.LoadUint32(m.LockWord()) != 0 {
+				return // the scribbled bus has nothing left to read
+			}
+			got := uint64(0)
+			for {
+				h, st := r.Next(m, buf)
+				if st != Frame {
+					break
+				}
+				checkFrame(t, buf[:h.Len])
+				got++
+			}
+			if got+r.Lost != uint64(seq) {
+				t.Fatalf("got %d + lost %d frames of %d", got, r.Lost, seq)
+			}
+		})
+	}
+}
+
+// A reader copying lock-free while a writer floods the bus under the lock
+// never gets a torn, repeated or reordered frame, and every frame is either
+// received or counted lost.
+func TestTryNextUnderConcurrentWriter(t *testing.T) {
+	m := newBus(t)
+	var r Reader
+	r.Skip(m)
+	const total = 100000
+	var done atomic.Bool
+	var seen atomic.Uint32 // the reader's newest frame
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer done.Store(true)
+		rng := rand.New(rand.NewPCG(7, 8))
+		for seq := uint32(1); seq <= total; {
+			// Mostly stay a few frames ahead of the reader, so that
+			// it copies while we write; now and then lap it.
+			burst := 1 + rng.IntN(4)
+			if rng.IntN(2000) == 0 {
+				burst = 2000
+			} else {
+				for seq > seen.Load()+8 && !done.Load() {
+					runtime.Gosched()
+				}
+			}
+			if err := buslock.Lock(m); err != nil {
+				t.Error(err)
+				return
+			}
+			w := NewWriter(m)
+			for range burst {
+				f := frame(shm.MinFrame+8+rng.IntN(shm.MaxFrame-shm.MinFrame-7), seq)
+				w.Append(&shm.FrameHeader{Len: uint32(len(f)), Sender: 1}, f)
+				if seq++; seq > total {
+					break
+				}
+			}
+			w.Flush()
+			buslock.Unlock(m)
+		}
+	}()
+	buf := make([]byte, shm.MaxFrame)
+	var got, fast uint64
+	last := uint32(0)
+	for {
+		finished := done.Load()
+		h, ok := r.TryNext(m, buf)
+		st := Frame
+		if !ok {
+			if err := buslock.Lock(m); err != nil {
+				t.Fatal(err)
+			}
+			h, st = r.Next(m, buf)
+			buslock.Unlock(m)
+		} else {
+			fast++
+		}
+		if st != Frame {
+			if finished {
+				break
+			}
+			continue
+		}
+		seq := checkFrame(t, buf[:h.Len])
+		if seq <= last {
+			t.Fatalf("frame %d after frame %d", seq, last)
+		}
+		last = seq
+		seen.Store(seq)
+		got++
+	}
+	wg.Wait()
+	if got+r.Lost != total {
+		t.Fatalf("received %d + lost %d != sent %d", got, r.Lost, total)
+	}
+	t.Logf("received %d (%d lock-free), lost %d in %d overruns", got, fast, r.Lost, r.Overruns)
+}
