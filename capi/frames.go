@@ -36,7 +36,8 @@ const maxSendBatch = 1 << 20
 const maxView = 1 << 17
 
 // Scratch arrays for the batch calls, reused: zeroing 14 KiB on every call
-// cost more than receiving a few small frames.
+// cost more than receiving a few small frames. Each call clears only the
+// entries it used, so that no reference to C memory stays behind.
 var (
 	sendScratch = sync.Pool{New: func() any { return new([maxBatch][]byte) }}
 	recvScratch = sync.Pool{New: func() any { return new([maxBatch]iface.Frame) }}
@@ -99,8 +100,9 @@ func shmif_send_batch(ifnum C.int, frames unsafe.Pointer, n C.size_t) (rc C.int)
 		}
 	}
 	scratch := sendScratch.Get().(*[maxBatch][]byte)
+	used := min(len(cf), maxBatch)
 	defer func() {
-		clear(scratch[:]) // keep no reference to the caller's memory
+		clear(scratch[:used]) // keep no reference to the caller's memory
 		sendScratch.Put(scratch)
 	}()
 	for len(cf) > 0 {
@@ -147,7 +149,7 @@ func shmif_recv_batch(ifnum C.int, frames unsafe.Pointer, n C.size_t, received *
 	cf := unsafe.Slice((*cFrame)(frames), int(min(n, maxBatch)))
 	scratch := recvScratch.Get().(*[maxBatch]iface.Frame)
 	defer func() {
-		clear(scratch[:])
+		clear(scratch[:len(cf)]) // only what this call used
 		recvScratch.Put(scratch)
 	}()
 	for k := range cf {
