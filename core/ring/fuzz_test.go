@@ -94,6 +94,24 @@ func FuzzRingOnDamagedBus(f *testing.F) {
 				}
 			}
 		}
+		// TryNext, where it copies at all, copies what Next would.
+		twins := func() {
+			var a, b Reader
+			a.StartOldest(m)
+			b.StartOldest(m)
+			other := make([]byte, shm.MaxFrame)
+			for calls := 0; calls <= 2*int(maxRecords); calls++ {
+				ha, sa, _ := next(&a, m, frame)
+				hb, sb := b.Next(m, other)
+				if sa != sb || ha != hb || a != b || string(frame[:ha.Len]) != string(other[:hb.Len]) {
+					t.Fatalf("TryNext reader %v %+v %+v, Next reader %v %+v %+v", sa, ha, a, sb, hb, b)
+				}
+				if sa == Empty {
+					return
+				}
+			}
+		}
+		twins()
 		var oldest, newest Reader
 		oldest.StartOldest(m)
 		newest.Start(m)
