@@ -198,8 +198,9 @@ func (i *Interface) Recv(buf []byte, timeout time.Duration) (int, error) {
 	return frames[0].Len, err
 }
 
-// RecvBatch receives up to len(frames) frames under one lock acquisition,
-// waiting as Recv does until at least one is there. It returns how many
+// RecvBatch receives up to len(frames) frames under at most one lock
+// acquisition (none when only a few frames behind the writers), waiting as
+// Recv does until at least one is there. It returns how many
 // frames it filled in; on EMSGSIZE frames[0].Len is the length needed.
 func (i *Interface) RecvBatch(frames []Frame, timeout time.Duration) (int, error) {
 	if len(frames) == 0 {

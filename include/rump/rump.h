@@ -317,8 +317,9 @@ struct shmif_frame {
 int shmif_send_batch(int ifnum, const struct shmif_frame *frames, size_t n);
 
 /*
- * shmif_recv_batch: receive up to n frames under one lock acquisition,
- * waiting up to timeout_ms for the first. *received (required) is set to the
+ * shmif_recv_batch: receive up to n frames under at most one lock
+ * acquisition (none when the receiver is only a few frames behind the
+ * writers), waiting up to timeout_ms for the first. *received (required) is set to the
  * number of frames filled in, also on error (then 0). A frame that does not
  * fit its buffer ends the batch and stays on the bus: if it is the first,
  * the call returns EMSGSIZE with frames[0].len set to the length needed,
