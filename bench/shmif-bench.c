@@ -3,7 +3,7 @@
  * between processes, over the public C API of each (rump/rump.h and
  * libvdeplug.h).
  *
- *   shmif-bench [--backend shmif|vde|both] [--quick] [--csv FILE] [OPTIONS]
+ *   shmif-bench [--backend shmif|vde|both] [--quick] [--repeat N] [--csv FILE] [OPTIONS]
  *
  * Every workload runs in separate processes: the benchmark re-executes
  * itself (/proc/self/exe, fork+exec) with a role (writer, reader, ping,
@@ -40,7 +40,15 @@
  *          is one clock for all processes), averaged over readers; a reader
  *          that was lapped and got only the last frames on the bus thus
  *          shows its real rate, not the rate of a burst. Each reader also
- *          reports the time from its first to its last frame (stderr).
+ *          reports the time from its first to its last frame and its
+ *          longest pause (stderr): the longest time between the returns of
+ *          two receive calls, from its first frame to its last data frame. A
+ *          reader whose CPU the host deschedules for a few ms (a vCPU of a
+ *          VM) is lapped by the writers meanwhile, and that run shows a loss
+ *          of several percent. A pause also counts time the receive call
+ *          waited for frames: writers, or with VDE the unpinned hub, that
+ *          stalled. The longest pause of the run's readers is in the CSV
+ *          (reader_pause_ms).
  *          Gbit/s = frames/s x frame bytes x 8. "bus lost" is libshmif's own
  *          count of frames overwritten before the reader read them
  *          (shmif_get_stats; it counts end markers too).
@@ -60,14 +68,23 @@
  * the Go runtime's included, stays there. Each process reports sched_getcpu()
  * at its start and end.
  *
- * Output: progress and per-process details on stderr, then the table on
- * stdout, also written as CSV with --csv. The ratio column is libshmif/VDE of
- * the row's headline figure: frames/s for throughput (above 1: libshmif
- * delivers more), median round trip for pingpong (below 1: libshmif is
- * faster).
+ * Repeats (--repeat N, 1..9, default 1): every workload runs N times in a
+ * row on each backend. The table shows one run of each: the median, by loss
+ * for throughput (of equal losses, the one with more frames/s) and by median
+ * round trip for pingpong; of an even number of runs, the better of the
+ * middle two. A run that failed is shown only if every run failed. So a
+ * single disturbed run does not decide the table.
  *
- * Exit status: 0 every run completed; 1 a run failed (its row says FAILED);
- * 2 a usage error or a setup failure.
+ * Output: progress and per-process details on stderr, then the table on
+ * stdout, also written as CSV with --csv. The CSV has every run, numbered
+ * (run) and marked if the table shows it (shown). The ratio column is
+ * libshmif/VDE of the row's headline figure, between the shown runs:
+ * frames/s for throughput (above 1: libshmif delivers more), median round
+ * trip for pingpong (below 1: libshmif is faster).
+ *
+ * Exit status: 0 every run completed; 1 a run failed (on stderr and in the
+ * CSV; in the table, FAILED if every run of a workload failed); 2 a usage
+ * error or a setup failure.
  */
 #define _GNU_SOURCE /* sched_setaffinity, sched_getcpu, CPU_SET, pipe2 */
 
@@ -119,6 +136,7 @@
 
 #define MAX_WRITERS 8
 #define MAX_READERS 8
+#define MAX_REPEAT 9
 #define MAX_BATCH 1024
 #define RX_CAP 1518           /* receive buffer: a 1514-byte frame and slack */
 #define END_MARKERS 8         /* end markers, 1, 2, 4, ... 128 ms apart */
@@ -147,6 +165,7 @@ static struct {
 	int wait_spin;
 	const char *csv;
 	int quick;
+	int repeat; /* runs of every workload */
 	const char *dir;
 	int quiet_ms;
 	int do_tput, do_rtt;
@@ -164,6 +183,7 @@ static struct {
 	.cpu_r = -1,
 	.spin_us = -1,
 	.quiet_ms = 2000,
+	.repeat = 1,
 	.do_tput = 1,
 	.do_rtt = 1,
 	.writers = 1,
@@ -463,6 +483,12 @@ static int role_reader(void)
 	long long got = 0, dups = 0, ooo = 0, bad = 0, foreign = 0, maxgap = 0;
 	unsigned ends = 0, all_ends = (1u << opt.writers) - 1;
 	int64_t first = 0, last = 0, last_any = 0;
+	/* The longest time between the returns of two receive calls: a reader
+	 * the host deschedules for a few ms is lapped by the writers. Measured
+	 * from the run's first frame (before it the reader only waits) and kept
+	 * up to its last data frame (after it, waits for end markers and the
+	 * quiet timeout are no pause either). */
+	int64_t ret = 0, gap = 0, pause = 0;
 	int quiet = 0, rc = 0;
 	say("READY\n");
 
@@ -475,6 +501,11 @@ static int role_reader(void)
 			break;
 		}
 		int64_t now = now_ns();
+		if (ret != 0) {
+			if (now - ret > gap)
+				gap = now - ret;
+			ret = now;
+		}
 		if (n == 0) {
 			if (last_any ? now - last_any > (int64_t)opt.quiet_ms * 1000000
 			             : now - start > (int64_t)START_TIMEOUT_MS * 1000000) {
@@ -491,6 +522,8 @@ static int role_reader(void)
 				foreign++;
 				continue;
 			}
+			if (ret == 0)
+				ret = now;
 			if (id >= opt.writers) {
 				bad++;
 				continue;
@@ -503,6 +536,7 @@ static int role_reader(void)
 				bad++;
 				continue;
 			}
+			pause = gap;
 			uint64_t bit = 1ull << (seq % 64);
 			if (seen[id][seq / 64] & bit) {
 				dups++;
@@ -526,9 +560,9 @@ static int role_reader(void)
 	for (int w = 0; w < opt.writers; w++)
 		ends_seen += (ends >> w) & 1;
 	say("RESULT recv=%lld dups=%lld ooo=%lld bad=%lld foreign=%lld maxgap=%lld ends=%d quiet=%d "
-	    "first=%lld last=%lld ns=%lld lost=%lld err=%d cpu0=%d cpu1=%d\n",
+	    "first=%lld last=%lld ns=%lld lost=%lld pause=%lld err=%d cpu0=%d cpu1=%d\n",
 	    got, dups, ooo, bad, foreign, maxgap, ends_seen, quiet, (long long)first, (long long)last,
-	    (long long)(last - first), port_lost(&p), rc, cpu0, sched_getcpu());
+	    (long long)(last - first), port_lost(&p), (long long)pause, rc, cpu0, sched_getcpu());
 	port_close(&p);
 	return rc == 0 ? 0 : EXIT_FAILED;
 }
@@ -967,14 +1001,47 @@ struct row {
 	enum backend backend;
 	int size, writers, readers;
 	long count;
+	int run;   /* 1..--repeat */
+	int shown; /* the run the table shows for its workload and backend */
 	int ok;
 	double fps, gbps, loss_pct, rtt_med, rtt_p99, rtt_min, ratio;
+	double pause_ms; /* the longest reader pause of a throughput run; NAN: none */
 	long long dups, bus_lost;
 	uint64_t wcpus, rcpus; /* CPUs the writers (pinger) and readers (echo) ran on */
 };
 
-static struct row rows[64];
+/* Every run: 2 frame sizes x (3 throughput + 1 pingpong workloads) x 2
+ * backends x --repeat. */
+#define MAX_ROWS (2 * (3 + 1) * 2 * MAX_REPEAT)
+static struct row rows[MAX_ROWS];
 static int nrows;
+
+/* A new row for run `run` of a workload, reported as failed until it
+ * completes. */
+static struct row *row_new(enum kind kind, enum backend b, int size, long count, int run)
+{
+	if (nrows >= MAX_ROWS)
+		die("more than %d runs", MAX_ROWS);
+	struct row *r = &rows[nrows++];
+	memset(r, 0, sizeof *r);
+	r->kind = kind;
+	r->backend = b;
+	r->size = size;
+	r->count = count;
+	r->run = run;
+	r->bus_lost = -1;
+	r->ratio = NAN;
+	r->pause_ms = NAN;
+	return r;
+}
+
+/* The start of a run's line on stderr. */
+static void row_progress(const struct row *r)
+{
+	fprintf(stderr, "%-24s %-5s ", r->workload, backend_name[r->backend]);
+	if (opt.repeat > 1)
+		fprintf(stderr, "run %d/%d: ", r->run, opt.repeat);
+}
 
 static void cpus_add(uint64_t *set, const struct child *c)
 {
@@ -1068,20 +1135,13 @@ static void bus_remove(enum backend b)
 
 static int64_t run_deadline(void) { return now_ns() + (opt.quick ? 60 : 1800) * 1000000000LL; }
 
-static void run_throughput(enum backend b, int size, int writers, int readers, long count)
+static void run_throughput(enum backend b, int size, int writers, int readers, long count, int run_no)
 {
-	struct row *r = &rows[nrows++];
-	memset(r, 0, sizeof *r);
+	struct row *r = row_new(W_TPUT, b, size, count, run_no);
 	snprintf(r->workload, sizeof r->workload, "throughput %dB %dw->%dr", size, writers, readers);
-	r->kind = W_TPUT;
-	r->backend = b;
-	r->size = size;
 	r->writers = writers;
 	r->readers = readers;
-	r->count = count;
-	r->bus_lost = -1;
-	r->ratio = NAN;
-	fprintf(stderr, "%-24s %-5s ", r->workload, backend_name[b]);
+	row_progress(r);
 	if (b == B_VDE)
 		switch_start();
 
@@ -1135,6 +1195,7 @@ static void run_throughput(enum backend b, int size, int writers, int readers, l
 	}
 
 	double fps = 0, recv = 0;
+	long long pause = 0;
 	r->dups = 0;
 	for (int k = 0; k < nr; k++) {
 		/* From the first send to this reader's last frame: a reader that
@@ -1145,7 +1206,10 @@ static void run_throughput(enum backend b, int size, int writers, int readers, l
 		r->dups += child_get(&rd[k], "dups") + child_get(&rd[k], "ooo");
 		if (b == B_SHMIF)
 			r->bus_lost = (r->bus_lost < 0 ? 0 : r->bus_lost) + child_get(&rd[k], "lost");
+		if (child_get(&rd[k], "pause") > pause)
+			pause = child_get(&rd[k], "pause");
 	}
+	r->pause_ms = (double)pause / 1e6;
 	r->fps = fps / nr;
 	r->gbps = r->fps * size * 8 / 1e9;
 	r->loss_pct = sent > 0 ? 100.0 * ((double)sent * nr - recv) / ((double)sent * nr) : 100;
@@ -1158,30 +1222,25 @@ static void run_throughput(enum backend b, int size, int writers, int readers, l
 	for (int k = 0; k < nr; k++)
 		fprintf(stderr,
 		    "    reader %d: CPU %lld -> %lld, got %lld (first to last frame %.3f s), dups %lld, "
-		    "out of order %lld, bad %lld, longest gap %lld, bus lost %lld, end markers %lld/%d%s\n",
+		    "out of order %lld, bad %lld, longest gap %lld, bus lost %lld, end markers %lld/%d%s, "
+		    "longest pause %.2f ms\n",
 		    k, child_get(&rd[k], "cpu0"), child_get(&rd[k], "cpu1"), child_get(&rd[k], "recv"),
 		    (double)child_get(&rd[k], "ns") / 1e9, child_get(&rd[k], "dups"),
 		    child_get(&rd[k], "ooo"), child_get(&rd[k], "bad"), child_get(&rd[k], "maxgap"),
 		    child_get(&rd[k], "lost"),
-		    child_get(&rd[k], "ends"), writers, child_get(&rd[k], "quiet") ? " (quiet timeout)" : "");
+		    child_get(&rd[k], "ends"), writers, child_get(&rd[k], "quiet") ? " (quiet timeout)" : "",
+		    (double)child_get(&rd[k], "pause") / 1e6);
 	if (b == B_VDE)
 		fprintf(stderr, "    vde_switch (unpinned): last on CPU %d\n", hub_cpu);
 }
 
-static void run_pingpong(enum backend b, int size, long count)
+static void run_pingpong(enum backend b, int size, long count, int run_no)
 {
-	struct row *r = &rows[nrows++];
-	memset(r, 0, sizeof *r);
+	struct row *r = row_new(W_RTT, b, size, count, run_no);
 	snprintf(r->workload, sizeof r->workload, "pingpong %dB", size);
-	r->kind = W_RTT;
-	r->backend = b;
-	r->size = size;
 	r->writers = r->readers = 1;
-	r->count = count;
-	r->bus_lost = -1;
 	r->dups = -1;
-	r->ratio = NAN;
-	fprintf(stderr, "%-24s %-5s ", r->workload, backend_name[b]);
+	row_progress(r);
 	if (b == B_VDE)
 		switch_start();
 
@@ -1233,14 +1292,48 @@ static void run_pingpong(enum backend b, int size, long count)
 		fprintf(stderr, "    vde_switch (unpinned): last on CPU %d\n", hub_cpu);
 }
 
-/* Fills the ratio column: libshmif / VDE of frames/s or median RTT. */
+/* Orders the runs of one workload and backend, the better first: lower loss,
+ * then more frames/s (throughput); lower median round trip (pingpong). */
+static int cmp_run(const void *a, const void *b)
+{
+	const struct row *x = *(const struct row *const *)a, *y = *(const struct row *const *)b;
+	double kx = x->kind == W_TPUT ? x->loss_pct : x->rtt_med;
+	double ky = y->kind == W_TPUT ? y->loss_pct : y->rtt_med;
+	if (kx != ky)
+		return kx < ky ? -1 : 1;
+	if (x->kind == W_TPUT && x->fps != y->fps)
+		return x->fps > y->fps ? -1 : 1;
+	return x->run - y->run;
+}
+
+/* Marks the run the table shows among rows[first..nrows), the runs of one
+ * workload and backend: the median of those that completed (of an even
+ * number, the better of the middle two), or the first if none did. */
+static void pick_shown(int first)
+{
+	struct row *ok[MAX_REPEAT];
+	int n = 0;
+	for (int i = first; i < nrows && n < MAX_REPEAT; i++)
+		if (rows[i].ok)
+			ok[n++] = &rows[i];
+	if (n == 0) {
+		if (first < nrows)
+			rows[first].shown = 1;
+		return;
+	}
+	qsort(ok, (size_t)n, sizeof ok[0], cmp_run);
+	ok[(n - 1) / 2]->shown = 1;
+}
+
+/* Fills the ratio column of the shown rows: libshmif / VDE of frames/s or
+ * median RTT. */
 static void ratios(void)
 {
 	for (int i = 0; i < nrows; i++) {
-		if (rows[i].backend != B_SHMIF || !rows[i].ok)
+		if (rows[i].backend != B_SHMIF || !rows[i].ok || !rows[i].shown)
 			continue;
 		for (int j = 0; j < nrows; j++)
-			if (rows[j].backend == B_VDE && rows[j].ok &&
+			if (rows[j].backend == B_VDE && rows[j].ok && rows[j].shown &&
 			    strcmp(rows[j].workload, rows[i].workload) == 0) {
 				double s = rows[i].kind == W_TPUT ? rows[i].fps : rows[i].rtt_med;
 				double v = rows[j].kind == W_TPUT ? rows[j].fps : rows[j].rtt_med;
@@ -1258,8 +1351,12 @@ static void print_table(void)
 	printf("%.*s\n", 141,
 	    "-----------------------------------------------------------------------------------"
 	    "-----------------------------------------------------------------------------------");
+	int failed = 0;
 	for (int i = 0; i < nrows; i++) {
 		const struct row *r = &rows[i];
+		failed += !r->ok;
+		if (!r->shown)
+			continue;
 		char fps[24] = "-", gbps[16] = "-", loss[16] = "-", dups[16] = "-", lost[24] = "-",
 		     rtt[40] = "-", ratio[16] = "-", wc[32], rc[32];
 		cpus_fmt(wc, sizeof wc, r->wcpus, ',');
@@ -1286,6 +1383,12 @@ static void print_table(void)
 	}
 	printf("shmif/vde: frames/s ratio for throughput (>1: libshmif delivers more), "
 	       "median rtt ratio for pingpong (<1: libshmif is faster).\n");
+	if (opt.repeat > 1)
+		printf("each line: the median of %d runs (throughput by loss, pingpong by median rtt); "
+		       "every run is %s.\n",
+		    opt.repeat, opt.csv ? "in the CSV" : "on stderr");
+	if (failed > 0)
+		printf("%d of %d runs failed.\n", failed, nrows);
 	fflush(stdout);
 }
 
@@ -1298,7 +1401,7 @@ static void write_csv(const char *file)
 	}
 	fprintf(fp, "workload,backend,frame_bytes,writers,readers,count,batch,wait,spin_us,status,"
 	            "frames_per_s,gbit_s,loss_pct,dups,bus_lost,rtt_median_us,rtt_p99_us,rtt_min_us,"
-	            "ratio_shmif_vde,writer_cpus,reader_cpus\n");
+	            "ratio_shmif_vde,writer_cpus,reader_cpus,reader_pause_ms,run,shown\n");
 	for (int i = 0; i < nrows; i++) {
 		const struct row *r = &rows[i];
 		char wc[32], rc[32];
@@ -1324,7 +1427,10 @@ static void write_csv(const char *file)
 			fprintf(fp, ",,,,");
 		if (!isnan(r->ratio))
 			fprintf(fp, "%.4f", r->ratio);
-		fprintf(fp, ",%s,%s\n", wc, rc);
+		fprintf(fp, ",%s,%s,", wc, rc);
+		if (r->ok && !isnan(r->pause_ms))
+			fprintf(fp, "%.3f", r->pause_ms);
+		fprintf(fp, ",%d,%d\n", r->run, r->shown);
 	}
 	if (fclose(fp) != 0)
 		fprintf(stderr, "shmif-bench: %s: %s\n", file, strerror(errno));
@@ -1423,15 +1529,25 @@ static int parent_main(void)
 		                       : opt.quick ? (sizes[s] <= 512 ? 20000 : 5000)
 		                                   : (sizes[s] <= 512 ? 2000000 : 500000);
 		for (int t = 0; t < 3; t++)
-			for (int b = B_SHMIF; b <= B_VDE; b++)
-				if (opt.backends & 1 << b)
-					run_throughput((enum backend)b, sizes[s], topo[t][0], topo[t][1], count);
+			for (int b = B_SHMIF; b <= B_VDE; b++) {
+				if (!(opt.backends & 1 << b))
+					continue;
+				int first = nrows;
+				for (int k = 1; k <= opt.repeat; k++)
+					run_throughput((enum backend)b, sizes[s], topo[t][0], topo[t][1], count, k);
+				pick_shown(first);
+			}
 	}
 	for (int s = 0; s < nsizes && opt.do_rtt; s++) {
 		long count = opt.rtt_count ? opt.rtt_count : opt.quick ? 500 : 20000;
-		for (int b = B_SHMIF; b <= B_VDE; b++)
-			if (opt.backends & 1 << b)
-				run_pingpong((enum backend)b, sizes[s], count);
+		for (int b = B_SHMIF; b <= B_VDE; b++) {
+			if (!(opt.backends & 1 << b))
+				continue;
+			int first = nrows;
+			for (int k = 1; k <= opt.repeat; k++)
+				run_pingpong((enum backend)b, sizes[s], count, k);
+			pick_shown(first);
+		}
 	}
 	cleanup();
 	ratios();
@@ -1465,8 +1581,11 @@ static void usage(void)
 	    "  --wait block|spin         block in receive calls, or poll in a loop (block)\n"
 	    "  --quiet-ms N              a reader stops after this much silence (2000)\n"
 	    "  --dir DIR                 where the bus files and the VDE socket go ($TMPDIR or /tmp)\n"
-	    "  --csv FILE                also write the table as CSV\n"
-	    "  --quick                   small counts: a smoke test of a few seconds\n");
+	    "  --repeat N                run every workload N times, 1..9; the table shows the\n"
+	    "                            median run, the CSV every run (1)\n"
+	    "  --csv FILE                also write the table as CSV, with every run\n"
+	    "  --quick                   small counts: a smoke test of a few seconds\n"
+	    "A later option overrides an earlier one.\n");
 	exit(EXIT_USAGE);
 }
 
@@ -1534,6 +1653,8 @@ static void parse(int argc, char **argv)
 			opt.spin_us = (int)num(a, VAL(), -1, 10000000);
 		else if (strcmp(a, "--quiet-ms") == 0)
 			opt.quiet_ms = (int)num(a, VAL(), 1, 600000);
+		else if (strcmp(a, "--repeat") == 0)
+			opt.repeat = (int)num(a, VAL(), 1, MAX_REPEAT);
 		else if (strcmp(a, "--csv") == 0)
 			opt.csv = VAL();
 		else if (strcmp(a, "--dir") == 0)

@@ -3,10 +3,14 @@
 #
 # Builds bench/shmif-bench.c against the libshmif in BUILD_DIR, then runs
 # every workload on both backends: throughput (1->1, 1->4, 4->1 processes)
-# and ping-pong round trips, with 60- and 1514-byte frames. Progress and
-# per-process details go to stderr, the table to stdout and to
-# BUILD_DIR/bench.csv. Extra shmif-bench options come from $BENCH_ARGS,
-# e.g. BENCH_ARGS='--quick' or BENCH_ARGS='--wait spin --batch 1'.
+# and ping-pong round trips, with 60- and 1514-byte frames. Each workload
+# runs three times (--repeat 3) and the table shows the median run, so that
+# one run disturbed by the host (a descheduled vCPU) does not decide it.
+# Progress and per-process details go to stderr, the table to stdout, every
+# run to BUILD_DIR/bench.csv. Extra shmif-bench options come from
+# $BENCH_ARGS and override these (a later option wins), e.g.
+# BENCH_ARGS='--quick', BENCH_ARGS='--repeat 1' or
+# BENCH_ARGS='--wait spin --batch 1'.
 # Needs vde_switch and libvdeplug (Debian: vde2 and libvdeplug-dev).
 set -u
 
@@ -35,4 +39,4 @@ fi
 
 # BENCH_ARGS is split into words on purpose.
 # shellcheck disable=SC2086
-exec "$build/shmif-bench" --backend both --csv "$build/bench.csv" ${BENCH_ARGS:-}
+exec "$build/shmif-bench" --backend both --repeat 3 --csv "$build/bench.csv" ${BENCH_ARGS:-}
