@@ -67,8 +67,8 @@ func nextPktOff(data []byte, off uint32) (uint32, bool) {
 }
 
 // nextWrite returns where the next record goes: just after the newest record
-// at last. If that record is corrupt the next record overwrites it, so that
-// writers and readers agree on one position whatever the bus holds.
+// at last. If that record is corrupt, just after it once a writer has turned
+// it into an empty record (see NewWriter); until then, where it stands.
 func nextWrite(m *shm.Mem) uint32 {
 	off, _ := nextPktOff(m.Data(), inRing(m.Last()))
 	return off

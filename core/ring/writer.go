@@ -26,10 +26,22 @@ func NewWriter(m *shm.Mem) Writer {
 	w := Writer{data: m.Data(), m: m, first: m.First(), gen: m.Gen()}
 	w.last = inRing(m.Last()) % dataSize
 	prev, _, _, ok := readHeader(w.data, w.last)
-	w.next = w.last
-	if ok {
-		w.next = advance(w.last, hdrSize+prev.Len)
+	if !ok {
+		// The newest record is damaged (say its writer died before
+		// writing its header). Turn it into an empty record, which
+		// every reader skips, and append after it: rewriting it in
+		// place would change the bus without changing last, which
+		// readers watching last (Idle, TryNext) would not notice.
+		var empty [shm.FrameHeaderSize]byte
+		wrap := false
+		w.next = w.busWrite(w.last, empty[:], &wrap)
+		if wrap {
+			w.gen++
+		}
+		w.dirty = true
+		return w
 	}
+	w.next = advance(w.last, hdrSize+prev.Len)
 	w.seq = prev.Seq
 	return w
 }
