@@ -340,8 +340,14 @@ func (i *Interface) read(frames []Frame) (n int, idle idleMark, err error) {
 		}
 		// A reader close behind the writers copies without the
 		// lock: taking it would pull the header's cache line away
-		// from them twice per frame.
-		for n < len(frames) {
+		// from them twice per frame. Only on a bus that is still
+		// one (WithLock checks the magic for the locked path), and
+		// for a bounded number of records: frames the filter drops
+		// do not end the loop otherwise.
+		if m.Magic() != shm.Magic {
+			return nil
+		}
+		for tries := 0; n < len(frames) && tries < maxTries; tries++ {
 			f := &frames[n]
 			h, ok := i.reader.TryNext(m, f.Buf)
 			if !ok {
@@ -403,6 +409,9 @@ func (i *Interface) count(got []Frame, c *rxCount) {
 		}
 	}
 }
+
+// maxTries bounds the lock-free copies of one read.
+const maxTries = 64
 
 // unchanged reports, without the bus lock, that the bus is still a bus and
 // nothing was written since the reader caught up. Needs rx held.

@@ -391,6 +391,27 @@ func TestMagicOverwrittenLater(t *testing.T) {
 	wantErr(t, "recv", err, unix.ENOEXEC)
 }
 
+// Frames waiting on a bus whose magic is then overwritten are not
+// delivered, also by the lock-free copy of a receiver close behind.
+func TestMagicOverwrittenWithFramesWaiting(t *testing.T) {
+	a, b := openPair(t)
+	path, _ := a.Linkstr()
+	b.Recv(make([]byte, 1514), 0) // b has caught up: the frame is next
+	if err := a.Send(frameTo(broadcast, a.MAC(), "x")); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte("junk"), 0)
+	f.Close()
+	n, err := b.Recv(make([]byte, 1514), 0)
+	if !errors.Is(err, unix.ENOEXEC) {
+		t.Fatalf("recv: %d bytes, %v; want ENOEXEC", n, err)
+	}
+}
+
 // Spec §4.1: stopping an interface wakes the bus, which stamps its version
 // even if no frame was ever sent.
 func TestDownStampsVersion(t *testing.T) {

@@ -162,10 +162,21 @@ type view struct {
 }
 
 func look(m *shm.Mem) view {
+	v := lookWords(m)
+	v.locate(m)
+	return v
+}
+
+// lookWords reads the header words of a view, without the records.
+func lookWords(m *shm.Mem) view {
 	v := view{gen: m.Gen(), first: m.First(), last: m.Last()}
 	v.sane = v.first <= dataSize && v.last < dataSize
-	v.next, _ = nextPktOff(m.Data(), inRing(v.last))
 	return v
+}
+
+// locate finds the next write position from the newest record.
+func (v *view) locate(m *shm.Mem) {
+	v.next, _ = nextPktOff(m.Data(), inRing(v.last))
 }
 
 // caughtUp is NetBSD's test for "nothing new": same generation and the
@@ -321,9 +332,10 @@ func (r *Reader) Next(m *shm.Mem, dst []byte) (shm.FrameHeader, Status) {
 // from lapping it (the writer waits while the reader copies).
 const tryWindow = 4 * (hdrSize + shm.MaxFrame)
 
-// afterTryCopy, when set by a test, runs between TryNext's copy and its
-// check, where a writer may strike.
-var afterTryCopy func()
+// Set by tests: beforeTryLockCheck runs between TryNext's reading of the
+// header words and of the lock word, afterTryCopy between its copy and its
+// check, where writers may strike.
+var beforeTryLockCheck, afterTryCopy func()
 
 // TryNext is Next without the bus lock, for a reader that is a few records
 // behind the writers (a request and its answer): it copies the next frame
@@ -338,11 +350,19 @@ func (r *Reader) TryNext(m *shm.Mem, dst []byte) (h shm.FrameHeader, ok bool) {
 	if !shm.LoadsOrdered {
 		return h, false
 	}
+	// The header words first, then the lock word, then the records: a
+	// NetBSD writer stores last before it writes the record there, so
+	// only a lock found free after last was read vouches for that record
+	// (loads are not reordered with loads: see shm.LoadsOrdered).
+	v := lookWords(m)
+	if beforeTryLockCheck != nil {
+		beforeTryLockCheck()
+	}
 	lock := m.LockWord()
 	if atomic.LoadUint32(lock) != 0 {
 		return h, false
 	}
-	v := look(m)
+	v.locate(m)
 	if !v.sane || v.gen < r.gen || r.caughtUp(&v) || r.position(&v) != valid ||
 		(v.next-r.next+dataSize)%dataSize > tryWindow {
 		return h, false
@@ -356,10 +376,11 @@ func (r *Reader) TryNext(m *shm.Mem, dst []byte) (h shm.FrameHeader, ok bool) {
 	if afterTryCopy != nil {
 		afterTryCopy()
 	}
-	// Loads are not reordered with loads (see shm.LoadsOrdered): if the
-	// lock was free and the header unchanged after the copy, no writer
-	// touched the bus during it. A writer changes last with every record
-	// and holds the lock until it has.
+	// If the lock is free and the header words unchanged after the copy,
+	// no writer touched the bus during it: every writer holds the lock
+	// while it writes and changes last with every record (NetBSD before
+	// writing it, libshmif when done; see NewWriter for a damaged newest
+	// record).
 	if atomic.LoadUint32(lock) != 0 || m.Last() != v.last || m.Gen() != v.gen || m.First() != v.first {
 		return h, false
 	}

@@ -191,22 +191,24 @@ func TestTryNextUnderConcurrentWriter(t *testing.T) {
 	var r Reader
 	r.Skip(m)
 	const total = 100000
-	var done atomic.Bool
-	var seen atomic.Uint32 // the reader's newest frame
+	var done, stop atomic.Bool // the writer is done; the reader gave up
+	var seen atomic.Uint32     // the reader's newest frame
 	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stop.Store(true)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		defer done.Store(true)
 		rng := rand.New(rand.NewPCG(7, 8))
-		for seq := uint32(1); seq <= total; {
+		for seq := uint32(1); seq <= total && !stop.Load(); {
 			// Mostly stay a few frames ahead of the reader, so that
 			// it copies while we write; now and then lap it.
 			burst := 1 + rng.IntN(4)
 			if rng.IntN(2000) == 0 {
 				burst = 2000
 			} else {
-				for seq > seen.Load()+8 && !done.Load() {
+				for seq > seen.Load()+8 && !stop.Load() {
 					runtime.Gosched()
 				}
 			}
@@ -261,4 +263,124 @@ func TestTryNextUnderConcurrentWriter(t *testing.T) {
 		t.Fatalf("received %d + lost %d != sent %d", got, r.Lost, total)
 	}
 	t.Logf("received %d (%d lock-free), lost %d in %d overruns", got, fast, r.Lost, r.Overruns)
+}
+
+// netbsdWrite writes f as NetBSD's shmif_start does, with the lock word
+// set: shm_last first, then the header, then the frame (moving first as it
+// goes), gen last. It stops after part bytes of the frame and returns the
+// rest of the write, which also releases the lock.
+func netbsdWrite(m *shm.Mem, f []byte, part int) (finish func()) {
+	atomic.StoreUint32(m.LockWord(), 1)
+	data := m.Data()
+	last, _ := nextPktOff(data, m.Last())
+	m.SetLast(last)
+	var hb [shm.FrameHeaderSize]byte
+	h := shm.FrameHeader{Len: uint32(len(f)), Sender: 7}
+	h.Encode(hb[:])
+	w := Writer{data: data, m: m, first: m.First()}
+	wrap := false
+	off := w.busWrite(last, hb[:], &wrap)
+	off = w.busWrite(off, f[:part], &wrap)
+	m.SetFirst(w.first)
+	return func() {
+		w.busWrite(off, f[part:], &wrap)
+		m.SetFirst(w.first)
+		if wrap {
+			m.SetGen(m.Gen() + 1)
+		}
+		atomic.StoreUint32(m.LockWord(), 0)
+	}
+}
+
+// A NetBSD writer stores shm_last before it writes the record there, so
+// TryNext reads the header words before the lock word and the records only
+// after it. A NetBSD writer that is writing when TryNext starts, or that
+// starts between its reading of the header words and of the lock word,
+// makes it decline, whether the slot at the new last holds nothing yet,
+// half a frame, or an older lap's bytes that look like a header; the frames
+// then arrive whole.
+func TestTryNextWithNetBSDWriter(t *testing.T) {
+	needLockFree(t)
+	for _, c := range []struct {
+		name    string
+		wrapped bool // the slot at the new last holds an older lap's records
+		part    int  // bytes of the frame written when TryNext looks
+	}{
+		{"header only", false, 0},
+		{"half the frame", false, 500},
+		{"older lap in the slot", true, 0},
+	} {
+		for _, during := range []bool{false, true} {
+			name := c.name + "/writing when TryNext starts"
+			if during {
+				name = c.name + "/starts after the header words"
+			}
+			t.Run(name, func(t *testing.T) {
+				m := newBus(t)
+				seq := uint32(0)
+				for c.wrapped && m.Gen() < 2 {
+					seq++
+					appendFrame(m, frame(100, seq), 1)
+				}
+				var r Reader
+				r.Skip(m)
+				seq++
+				appendFrame(m, frame(200, seq), 1)
+				buf := make([]byte, shm.MaxFrame)
+				if h, st := r.Next(m, buf); st != Frame || checkFrame(t, buf[:h.Len]) != seq {
+					t.Fatalf("setup: %v", st)
+				}
+				f := frame(1000, seq+1)
+				var finish func()
+				if during {
+					beforeTryLockCheck = func() { beforeTryLockCheck = nil; finish = netbsdWrite(m, f, c.part) }
+					defer func() { beforeTryLockCheck = nil }()
+				} else {
+					finish = netbsdWrite(m, f, c.part)
+				}
+				before := r
+				if h, ok := r.TryNext(m, buf); ok || r != before {
+					t.Fatalf("TryNext accepted a record a NetBSD writer is writing: len %d, reader %+v", h.Len, r)
+				}
+				finish()
+				h, st, _ := next(&r, m, buf)
+				if st != Frame || checkFrame(t, buf[:h.Len]) != seq+1 || r.Corrupt != 0 || r.Lost != 0 {
+					t.Fatalf("after the write: %v len %d, reader %+v", st, h.Len, r)
+				}
+			})
+		}
+	}
+}
+
+// A writer that finds the newest record damaged (its writer died before
+// writing the header) appends after it instead of overwriting it in place:
+// readers watching the header words (Idle, the spin, TryNext) see the change.
+func TestRepairOfDamagedNewestRecordChangesLast(t *testing.T) {
+	m := newBus(t)
+	var r Reader
+	r.Skip(m)
+	appendFrame(m, frame(200, 1), 1)
+	buf := make([]byte, shm.MaxFrame)
+	r.Next(m, buf)
+	// A NetBSD writer stored last for its record and died.
+	data := m.Data()
+	off, _ := nextPktOff(data, m.Last())
+	for k := off; k < off+hdrSize+1000; k++ {
+		data[k] = 0xa5
+	}
+	m.SetLast(off)
+	if _, st := r.Next(m, buf); st != Empty || !r.Idle(m) {
+		t.Fatalf("damaged newest record: %v, idle %v", st, r.Idle(m))
+	}
+	appendFrame(m, frame(100, 2), 1)
+	if r.Idle(m) || m.Last() == off {
+		t.Fatalf("a frame was appended but last is still %d", m.Last())
+	}
+	h, st, _ := next(&r, m, buf)
+	if st != Frame || checkFrame(t, buf[:h.Len]) != 2 {
+		t.Fatalf("after the repair: %v len %d", st, h.Len)
+	}
+	if _, st := r.Next(m, buf); st != Empty || r.Corrupt != 0 {
+		t.Fatalf("then: %v, corrupt %d", st, r.Corrupt)
+	}
 }

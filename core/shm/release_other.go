@@ -5,9 +5,9 @@ package shm
 import "sync/atomic"
 
 // StoreRelease32 stores v at p with release ordering: every load and store
-// before it is visible to other CPUs first. Elsewhere than on amd64 an
-// atomic store is already a release store without a full fence; under the
-// race detector it is the store the detector can see.
+// before it is visible to other CPUs first. Elsewhere than on amd64 it is an
+// atomic store, at least as strong (on arm64 a release store, no fence);
+// under the race detector it is the store the detector can see.
 func StoreRelease32(p *uint32, v uint32) { atomic.StoreUint32(p, v) }
 
 // StoreRelease64 is StoreRelease32 for an 8-byte aligned uint64.
