@@ -153,7 +153,10 @@ func (i *Interface) put(frames [][]byte) (int, error) {
 			return 0, err
 		}
 		// The frames are on the bus: a failed wake-up is not a failed
-		// send (a retry would duplicate them).
+		// send (a retry would duplicate them). The header stores were
+		// release stores, not fences; the write(2) path takes locks,
+		// which on amd64 are fences, before watchers are told, so a
+		// receiver woken by it (or arming its watch after it) sees them.
 		i.bus.Notify()
 	}
 	// With media none NetBSD drops the frames but still counts them.
