@@ -350,15 +350,20 @@ func (r *Reader) TryNext(m *shm.Mem, dst []byte) (h shm.FrameHeader, ok bool) {
 	if !shm.LoadsOrdered {
 		return h, false
 	}
-	// The header words first, then the lock word, then the records: a
-	// NetBSD writer stores last before it writes the record there, so
-	// only a lock found free after last was read vouches for that record
-	// (loads are not reordered with loads: see shm.LoadsOrdered).
+	// Nothing to gain while a writer is at work. Then the header words,
+	// the lock word again, and only then the records: a NetBSD writer
+	// stores last before it writes the record there, so only a lock found
+	// free after last was read vouches for that record (loads are not
+	// reordered with loads: see shm.LoadsOrdered). The first look at the
+	// lock is not needed for that, but measurably shortens round trips.
+	lock := m.LockWord()
+	if atomic.LoadUint32(lock) != 0 {
+		return h, false
+	}
 	v := lookWords(m)
 	if beforeTryLockCheck != nil {
 		beforeTryLockCheck()
 	}
-	lock := m.LockWord()
 	if atomic.LoadUint32(lock) != 0 {
 		return h, false
 	}
