@@ -64,8 +64,8 @@ test: all
 # kept by go test under the package's testdata/fuzz.
 FUZZTIME      ?= 1m
 FUZZTIME_TEST ?= 5s
-FUZZ_TARGETS = core/ring:FuzzRingOnDamagedBus core/dump:FuzzWalk core/pcap:FuzzReader \
-	core/offload:FuzzRxStatus core/offload:FuzzTx
+FUZZ_TARGETS = core/internal/ring:FuzzRingOnDamagedBus core/dump:FuzzWalk core/pcap:FuzzReader \
+	core/internal/offload:FuzzRxStatus core/internal/offload:FuzzTx
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

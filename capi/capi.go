@@ -1,7 +1,7 @@
 // Command capi is libshmif's C face: the functions declared in
 // include/rump/rump.h, exported from a c-shared library. Each function only
 // converts C types, looks the interface up by its unit number and turns the
-// Go error into an errno value; the work is done by core/iface.
+// Go error into an errno value; the work is done by core/shmif.
 package main
 
 /*
@@ -15,7 +15,7 @@ import (
 	"errors"
 	"unsafe"
 
-	"github.com/libshmif/libshmif/core/iface"
+	"github.com/libshmif/libshmif/core/shmif"
 	"golang.org/x/sys/unix"
 )
 
@@ -41,8 +41,8 @@ func catch(rc *C.int) {
 	}
 }
 
-func lookup(ifnum C.int) (*iface.Interface, C.int) {
-	i, err := iface.Lookup(int(ifnum))
+func lookup(ifnum C.int) (*shmif.Interface, C.int) {
+	i, err := shmif.Lookup(int(ifnum))
 	return i, errno(err)
 }
 
@@ -64,7 +64,7 @@ func openPath(p *C.char) (string, C.int) {
 	if p == nil {
 		return "", C.int(unix.EFAULT)
 	}
-	s, ok := goString(p, iface.MaxLinkstr)
+	s, ok := goString(p, shmif.MaxLinkstr)
 	switch {
 	case !ok:
 		return "", C.int(unix.E2BIG)
@@ -78,7 +78,7 @@ func openPath(p *C.char) (string, C.int) {
 func rump_pub_shmif_create(path *C.char, ifnum *C.int) (rc C.int) {
 	defer catch(&rc)
 	if path == nil {
-		i, err := iface.Create(-1)
+		i, err := shmif.Create(-1)
 		if err != nil {
 			return errno(err)
 		}
@@ -97,7 +97,7 @@ func shmif_open(path *C.char, mode C.uint, ifnum *C.int) (rc C.int) {
 	if rc != 0 {
 		return rc
 	}
-	i, err := iface.OpenMode(p, -1, uint32(mode))
+	i, err := shmif.OpenMode(p, -1, uint32(mode))
 	if err != nil {
 		return errno(err)
 	}
@@ -113,7 +113,7 @@ func shmif_create(unit C.int, ifnum *C.int) (rc C.int) {
 	if unit < -1 {
 		return C.int(unix.EINVAL)
 	}
-	i, err := iface.Create(int(unit))
+	i, err := shmif.Create(int(unit))
 	if err != nil {
 		return errno(err)
 	}
@@ -233,7 +233,7 @@ func shmif_get_mtu(ifnum C.int, mtu *C.int) C.int {
 	if mtu == nil {
 		return C.int(unix.EFAULT)
 	}
-	*mtu = iface.MTU
+	*mtu = shmif.MTU
 	return 0
 }
 
@@ -279,7 +279,7 @@ func shmif_set_media(ifnum C.int, media C.int) C.int {
 	if rc != 0 {
 		return rc
 	}
-	return errno(i.SetMedia(iface.Media(media)))
+	return errno(i.SetMedia(shmif.Media(media)))
 }
 
 //export shmif_get_media
@@ -354,7 +354,7 @@ func shmif_get_capabilities(ifnum C.int, caps *C.uint32_t) C.int {
 	if caps == nil {
 		return C.int(unix.EFAULT)
 	}
-	*caps = iface.Capabilities
+	*caps = shmif.Capabilities
 	return 0
 }
 
@@ -401,7 +401,7 @@ func shmif_get_pollfd(ifnum C.int, fd *C.int) (rc C.int) {
 // The environment variables that configure new interfaces are read with
 // getenv(3), so that a C host's setenv(3) is seen.
 func init() {
-	iface.Getenv = func(name string) string {
+	shmif.Getenv = func(name string) string {
 		cs := C.CString(name)
 		defer C.free(unsafe.Pointer(cs))
 		v := C.getenv(cs)

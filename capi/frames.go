@@ -11,7 +11,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/libshmif/libshmif/core/iface"
+	"github.com/libshmif/libshmif/core/shmif"
 	"golang.org/x/sys/unix"
 )
 
@@ -40,7 +40,7 @@ const maxView = 1 << 17
 // entries it used, so that no reference to C memory stays behind.
 var (
 	sendScratch = sync.Pool{New: func() any { return new([maxBatch][]byte) }}
-	recvScratch = sync.Pool{New: func() any { return new([maxBatch]iface.Frame) }}
+	recvScratch = sync.Pool{New: func() any { return new([maxBatch]shmif.Frame) }}
 )
 
 func microseconds(us int) time.Duration { return time.Duration(us) * time.Microsecond }
@@ -147,7 +147,7 @@ func shmif_recv_batch(ifnum C.int, frames unsafe.Pointer, n C.size_t, received *
 	}
 	*received = 0
 	cf := unsafe.Slice((*cFrame)(frames), int(min(n, maxBatch)))
-	scratch := recvScratch.Get().(*[maxBatch]iface.Frame)
+	scratch := recvScratch.Get().(*[maxBatch]shmif.Frame)
 	defer func() {
 		clear(scratch[:len(cf)]) // only what this call used
 		recvScratch.Put(scratch)
@@ -156,7 +156,7 @@ func shmif_recv_batch(ifnum C.int, frames unsafe.Pointer, n C.size_t, received *
 		if cf[k].data == nil && cf[k].cap > 0 {
 			return C.int(unix.EFAULT)
 		}
-		scratch[k] = iface.Frame{Buf: bytesOf(cf[k].data, min(cf[k].cap, maxView))}
+		scratch[k] = shmif.Frame{Buf: bytesOf(cf[k].data, min(cf[k].cap, maxView))}
 	}
 	got, err := i.RecvBatch(scratch[:len(cf)], timeout(ms))
 	for k := range got {
@@ -182,6 +182,6 @@ func shmif_send_offload(ifnum C.int, frame unsafe.Pointer, length C.size_t, csum
 	}
 	// Longer frames are refused (and counted) by SendOffload: one byte
 	// too many is enough for it to see that.
-	n := min(uintptr(length), iface.MaxOffloadFrame+1)
+	n := min(uintptr(length), shmif.MaxOffloadFrame+1)
 	return errno(i.SendOffload(bytesOf(frame, n), uint32(csum), int(min(mss, 1<<16))))
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"math/bits"
@@ -15,10 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libshmif/libshmif/core/bus"
-	"github.com/libshmif/libshmif/core/iface"
 	"github.com/libshmif/libshmif/core/pcap"
-	"github.com/libshmif/libshmif/core/shm"
+	"github.com/libshmif/libshmif/core/shmif"
+	"github.com/libshmif/libshmif/internal/netbsd"
 	"github.com/libshmif/libshmif/internal/testlib"
 )
 
@@ -53,7 +53,7 @@ func TestMain(m *testing.M) {
 }
 
 func writer(path string) int {
-	ifc, err := iface.Open(path, -1)
+	ifc, err := shmif.Open(path, -1)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "writer:", err)
 		return 1
@@ -181,23 +181,23 @@ func mustAbs(t *testing.T, p string) string {
 func swapped(t *testing.T) []byte {
 	b := bytes.Clone(golden(t, "rump-small", "bus"))
 	sw32 := func(off int) {
-		shm.NativeEndian.PutUint32(b[off:], bits.ReverseBytes32(shm.NativeEndian.Uint32(b[off:])))
+		binary.NativeEndian.PutUint32(b[off:], bits.ReverseBytes32(binary.NativeEndian.Uint32(b[off:])))
 	}
 	sw64 := func(off int) {
-		shm.NativeEndian.PutUint64(b[off:], bits.ReverseBytes64(shm.NativeEndian.Uint64(b[off:])))
+		binary.NativeEndian.PutUint64(b[off:], bits.ReverseBytes64(binary.NativeEndian.Uint64(b[off:])))
 	}
-	for _, off := range []int{shm.OffMagic, shm.OffVersion, shm.OffFirst, shm.OffLast, shm.OffLock, shm.OffSpare} {
+	for _, off := range []int{netbsd.OffMagic, netbsd.OffVersion, netbsd.OffFirst, netbsd.OffLast, netbsd.OffLock, netbsd.OffSpare} {
 		sw32(off)
 	}
-	sw64(shm.OffGen)
+	sw64(netbsd.OffGen)
 	re := regexp.MustCompile(`offset 0x([0-9a-f]+)`)
 	for _, m := range re.FindAllStringSubmatch(string(golden(t, "rump-small", "dumpbus.txt")), -1) {
 		payload, _ := strconv.ParseUint(m[1], 16, 32)
-		h := shm.HeaderSize + int(payload) - shm.FrameHeaderSize
-		sw32(h + shm.OffLen)
-		sw32(h + shm.OffSec)
-		sw32(h + shm.OffUsec)
-		sw64(h + shm.OffSender)
+		h := netbsd.HeaderSize + int(payload) - netbsd.FrameHeaderSize
+		sw32(h + netbsd.OffLen)
+		sw32(h + netbsd.OffSec)
+		sw32(h + netbsd.OffUsec)
+		sw64(h + netbsd.OffSender)
 	}
 	return b
 }
@@ -209,23 +209,23 @@ func version2(t *testing.T) ([]byte, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := make([]byte, shm.BusSize)
-	data := b[shm.HeaderSize:]
+	b := make([]byte, netbsd.BusSize)
+	data := b[netbsd.HeaderSize:]
 	var lines []string
 	off, last := uint32(12), uint32(0)
 	for i, r := range recs {
-		shm.NativeEndian.PutUint32(data[off:], uint32(len(r.Data)))
-		shm.NativeEndian.PutUint32(data[off+4:], r.Sec)
-		shm.NativeEndian.PutUint32(data[off+8:], r.Usec)
+		binary.NativeEndian.PutUint32(data[off:], uint32(len(r.Data)))
+		binary.NativeEndian.PutUint32(data[off+4:], r.Sec)
+		binary.NativeEndian.PutUint32(data[off+8:], r.Usec)
 		copy(data[off+12:], r.Data)
 		lines = append(lines, fmt.Sprintf("packet %d, offset 0x%04x, length 0x%04x, ts %d/%06d\n", i, off+12, len(r.Data), r.Sec, r.Usec))
 		last = off
 		off += 12 + uint32(len(r.Data))
 	}
-	shm.NativeEndian.PutUint32(b[shm.OffMagic:], shm.Magic)
-	shm.NativeEndian.PutUint32(b[shm.OffVersion:], 2)
-	shm.NativeEndian.PutUint32(b[shm.OffFirst:], shm.DataSize)
-	shm.NativeEndian.PutUint32(b[shm.OffLast:], last)
+	binary.NativeEndian.PutUint32(b[netbsd.OffMagic:], netbsd.Magic)
+	binary.NativeEndian.PutUint32(b[netbsd.OffVersion:], 2)
+	binary.NativeEndian.PutUint32(b[netbsd.OffFirst:], netbsd.DataSize)
+	binary.NativeEndian.PutUint32(b[netbsd.OffLast:], last)
 	return b, fmt.Sprintf("bus version 2, lock: 0, generation: 0, firstoff: 0xfffe0, lastoff: 0x%04x\n", last) + strings.Join(lines, "")
 }
 
@@ -261,7 +261,7 @@ func TestErrors(t *testing.T) {
 	small := golden(t, "rump-small", "bus")
 	with := func(off int, v uint32) []byte {
 		b := bytes.Clone(small)
-		shm.NativeEndian.PutUint32(b[off:], v)
+		binary.NativeEndian.PutUint32(b[off:], v)
 		return b
 	}
 	header := string(golden(t, "rump-small", "dumpbus-h.txt"))
@@ -281,14 +281,14 @@ func TestErrors(t *testing.T) {
 		{"missing file", nil, []string{"bus"}, "", "shmif_dumpbus: Can't open bus file `bus': No such file or directory\n"},
 		{"directory", nil, []string{"."}, "", "shmif_dumpbus: mmap: No such device\n"},
 		{"empty file", []byte{}, []string{"bus"}, "", "shmif_dumpbus: mmap: Invalid argument\n"},
-		{"bad magic", with(shm.OffMagic, 0xdeadbeef), []string{"bus"}, "", "shmif_dumpbus: bus not a shmif bus: bad magic 0xdeadbeef != 0xca11d054\n"},
-		{"version 0", with(shm.OffVersion, 0), []string{"bus"}, "", "shmif_dumpbus: Unhandled bus version 0, program 3\n"},
-		{"version 4", with(shm.OffVersion, 4), []string{"-h", "bus"}, "", "shmif_dumpbus: Unhandled bus version 4, program 3\n"},
+		{"bad magic", with(netbsd.OffMagic, 0xdeadbeef), []string{"bus"}, "", "shmif_dumpbus: bus not a shmif bus: bad magic 0xdeadbeef != 0xca11d054\n"},
+		{"version 0", with(netbsd.OffVersion, 0), []string{"bus"}, "", "shmif_dumpbus: Unhandled bus version 0, program 3\n"},
+		{"version 4", with(netbsd.OffVersion, 4), []string{"-h", "bus"}, "", "shmif_dumpbus: Unhandled bus version 4, program 3\n"},
 		{"truncated", small[:1000], []string{"bus"}, header + "packet 0, ...",
 			"shmif_dumpbus: Bus file `bus' truncated: 1000 bytes, record at offset 0x039a lies beyond its end\n"},
-		{"corrupt length", with(shm.HeaderSize+0x18, 0x7fffffff), []string{"bus"}, header,
+		{"corrupt length", with(netbsd.HeaderSize+0x18, 0x7fffffff), []string{"bus"}, header,
 			"shmif_dumpbus: Corrupt bus `bus': record at offset 0x0018 has length 0x7fffffff, over 65536 bytes\n"},
-		{"corrupt lastoff", with(shm.OffLast, 0x7fffffff), []string{"bus"}, "bus version 3, lock: 0, generation: 0, firstoff: 0xfffe0, lastoff: 0x7fffffff\n",
+		{"corrupt lastoff", with(netbsd.OffLast, 0x7fffffff), []string{"bus"}, "bus version 3, lock: 0, generation: 0, firstoff: 0xfffe0, lastoff: 0x7fffffff\n",
 			"shmif_dumpbus: Corrupt bus `bus': firstoff 0xfffe0 or lastoff 0x7fffffff outside the data area (0xfffe0 bytes)\n"},
 		{"pcap not creatable", small, []string{"-p", "nodir/x.pcap", "bus"}, header,
 			"shmif_dumpbus: Cannot open pcap dump file `nodir/x.pcap': nodir/x.pcap: No such file or directory\n"},
@@ -327,7 +327,7 @@ func TestErrors(t *testing.T) {
 // dumped without it, with a warning.
 func TestLockBusyWarns(t *testing.T) {
 	b := bytes.Clone(golden(t, "rump-small", "bus"))
-	shm.NativeEndian.PutUint32(b[shm.OffLock:], 1)
+	binary.NativeEndian.PutUint32(b[netbsd.OffLock:], 1)
 	dir := busCopy(t, b)
 	start := time.Now()
 	r := run(t, dir, "bus")
@@ -354,11 +354,11 @@ func waitFor(t *testing.T, s *testlib.SyncBuffer, want string) {
 
 // newBus creates an empty bus file.
 func newBus(t *testing.T, path string) {
-	b, err := bus.Open(path, 0o644)
+	ifc, err := shmif.Open(path, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.Close()
+	ifc.Destroy()
 }
 
 // -f: shmif_dumpbus -f -p - bus | tcpdump -n -e -r - sees every frame

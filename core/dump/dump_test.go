@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libshmif/libshmif/core/bus"
+	"github.com/libshmif/libshmif/core/internal/bus"
+	"github.com/libshmif/libshmif/core/internal/layout"
+	"github.com/libshmif/libshmif/core/internal/ring"
 	"github.com/libshmif/libshmif/core/pcap"
-	"github.com/libshmif/libshmif/core/ring"
-	"github.com/libshmif/libshmif/core/shm"
 	"golang.org/x/sys/unix"
 )
 
@@ -126,7 +126,7 @@ func TestSnapshotLeavesFileAlone(t *testing.T) {
 // taken without it and says so; the header shows the lock word as it is.
 func TestSnapshotLockBusy(t *testing.T) {
 	b := bytes.Clone(golden(t, "rump-small", "bus"))
-	shm.NativeEndian.PutUint32(b[shm.OffLock:], 1)
+	layout.NativeEndian.PutUint32(b[layout.OffLock:], 1)
 	path := writeBus(t, b)
 	start := time.Now()
 	img, err := SnapshotWait(path, 50*time.Millisecond)
@@ -169,8 +169,8 @@ func TestSnapshotConsistentUnderWriter(t *testing.T) {
 			for k := range f {
 				f[k] = byte(i)
 			}
-			h := shm.FrameHeader{Len: uint32(len(f)), Sec: uint32(i)}
-			b.WithLock(func(m *shm.Mem) error { ring.Append(m, &h, f); return nil })
+			h := layout.FrameHeader{Len: uint32(len(f)), Sec: uint32(i)}
+			b.WithLock(func(m *layout.Mem) error { ring.Append(m, &h, f); return nil })
 			b.Notify()
 			if i == 0 {
 				close(written)
@@ -234,18 +234,18 @@ func swapAt(data []byte, off uint32, size int) {
 // other byte order.
 func swapBus(t *testing.T, name string) []byte {
 	b := bytes.Clone(golden(t, name, "bus"))
-	for _, off := range []int{shm.OffMagic, shm.OffVersion, shm.OffFirst, shm.OffLast, shm.OffLock, shm.OffSpare} {
-		v := shm.NativeEndian.Uint32(b[off:])
-		shm.NativeEndian.PutUint32(b[off:], bits.ReverseBytes32(v))
+	for _, off := range []int{layout.OffMagic, layout.OffVersion, layout.OffFirst, layout.OffLast, layout.OffLock, layout.OffSpare} {
+		v := layout.NativeEndian.Uint32(b[off:])
+		layout.NativeEndian.PutUint32(b[off:], bits.ReverseBytes32(v))
 	}
-	shm.NativeEndian.PutUint64(b[shm.OffGen:], bits.ReverseBytes64(shm.NativeEndian.Uint64(b[shm.OffGen:])))
-	data := b[shm.HeaderSize:]
+	layout.NativeEndian.PutUint64(b[layout.OffGen:], bits.ReverseBytes64(layout.NativeEndian.Uint64(b[layout.OffGen:])))
+	data := b[layout.HeaderSize:]
 	for _, r := range goldenRecords(t, name) {
 		h := (r[0] + dataSize - hdrSize) % dataSize
-		for _, f := range []uint32{shm.OffLen, shm.OffSec, shm.OffUsec} {
+		for _, f := range []uint32{layout.OffLen, layout.OffSec, layout.OffUsec} {
 			swapAt(data, h+f, 4)
 		}
-		swapAt(data, h+uint32(shm.OffSender), 8)
+		swapAt(data, h+uint32(layout.OffSender), 8)
 	}
 	return b
 }
@@ -277,23 +277,23 @@ func TestDumpByteSwapped(t *testing.T) {
 // v2Bus lays out recs on a fresh version 2 bus (12-byte frame headers) and
 // returns it with the text shmif_dumpbus prints for it.
 func v2Bus(recs []pcap.Record) ([]byte, string) {
-	b := make([]byte, shm.BusSize)
-	data := b[shm.HeaderSize:]
+	b := make([]byte, layout.BusSize)
+	data := b[layout.HeaderSize:]
 	var lines []string
 	off, last := uint32(v2HeaderSize), uint32(0) // after the dummy record at 0
 	for i, r := range recs {
-		shm.NativeEndian.PutUint32(data[off:], uint32(len(r.Data)))
-		shm.NativeEndian.PutUint32(data[off+4:], r.Sec)
-		shm.NativeEndian.PutUint32(data[off+8:], r.Usec)
+		layout.NativeEndian.PutUint32(data[off:], uint32(len(r.Data)))
+		layout.NativeEndian.PutUint32(data[off+4:], r.Sec)
+		layout.NativeEndian.PutUint32(data[off+8:], r.Usec)
 		copy(data[off+v2HeaderSize:], r.Data)
 		lines = append(lines, fmt.Sprintf("packet %d, offset 0x%04x, length 0x%04x, ts %d/%06d", i, off+v2HeaderSize, len(r.Data), r.Sec, r.Usec))
 		last = off
 		off += v2HeaderSize + uint32(len(r.Data))
 	}
-	shm.NativeEndian.PutUint32(b[shm.OffMagic:], shm.Magic)
-	shm.NativeEndian.PutUint32(b[shm.OffVersion:], 2)
-	shm.NativeEndian.PutUint32(b[shm.OffFirst:], dataSize)
-	shm.NativeEndian.PutUint32(b[shm.OffLast:], last)
+	layout.NativeEndian.PutUint32(b[layout.OffMagic:], layout.Magic)
+	layout.NativeEndian.PutUint32(b[layout.OffVersion:], 2)
+	layout.NativeEndian.PutUint32(b[layout.OffFirst:], dataSize)
+	layout.NativeEndian.PutUint32(b[layout.OffLast:], last)
 	head := fmt.Sprintf("bus version 2, lock: 0, generation: 0, firstoff: 0xfffe0, lastoff: 0x%04x", last)
 	return b, head + "\n" + strings.Join(lines, "\n") + "\n"
 }
@@ -328,7 +328,7 @@ func TestDumpRejects(t *testing.T) {
 	small := golden(t, "rump-small", "bus")
 	with := func(off int, v uint32) []byte {
 		b := bytes.Clone(small)
-		shm.NativeEndian.PutUint32(b[off:], v)
+		layout.NativeEndian.PutUint32(b[off:], v)
 		return b
 	}
 	dir := t.TempDir()
@@ -336,9 +336,9 @@ func TestDumpRejects(t *testing.T) {
 	// A ring that never leads to lastoff: each record jumps across the
 	// end of the data area back to the start.
 	cyclic := bytes.Clone(small)
-	shm.NativeEndian.PutUint32(cyclic[shm.OffFirst:], dataSize)
-	shm.NativeEndian.PutUint32(cyclic[shm.OffLast:], dataSize-1)
-	shm.NativeEndian.PutUint32(cyclic[shm.HeaderSize:], 60000)
+	layout.NativeEndian.PutUint32(cyclic[layout.OffFirst:], dataSize)
+	layout.NativeEndian.PutUint32(cyclic[layout.OffLast:], dataSize-1)
+	layout.NativeEndian.PutUint32(cyclic[layout.HeaderSize:], 60000)
 	cases := []struct {
 		name    string
 		path    string
@@ -349,15 +349,15 @@ func TestDumpRejects(t *testing.T) {
 		{"missing", filepath.Join(dir, "nope"), unix.ENOENT, "Can't open bus file `" + filepath.Join(dir, "nope") + "': No such file or directory", false},
 		{"directory", dir, unix.ENODEV, "mmap: No such device", false},
 		{"empty", writeBus(t, nil), unix.EINVAL, "mmap: Invalid argument", false},
-		{"bad magic", writeBus(t, with(shm.OffMagic, 0x12345678)), ErrNotBus, " not a shmif bus: bad magic 0x12345678 != 0xca11d054", false},
-		{"zero magic", writeBus(t, with(shm.OffMagic, 0)), ErrNotBus, " not a shmif bus: bad magic 0 != 0xca11d054", false},
-		{"version 0", writeBus(t, with(shm.OffVersion, 0)), ErrVersion, "Unhandled bus version 0, program 3", false},
-		{"version -1", writeBus(t, with(shm.OffVersion, 0xffffffff)), ErrVersion, "Unhandled bus version -1, program 3", false},
+		{"bad magic", writeBus(t, with(layout.OffMagic, 0x12345678)), ErrNotBus, " not a shmif bus: bad magic 0x12345678 != 0xca11d054", false},
+		{"zero magic", writeBus(t, with(layout.OffMagic, 0)), ErrNotBus, " not a shmif bus: bad magic 0 != 0xca11d054", false},
+		{"version 0", writeBus(t, with(layout.OffVersion, 0)), ErrVersion, "Unhandled bus version 0, program 3", false},
+		{"version -1", writeBus(t, with(layout.OffVersion, 0xffffffff)), ErrVersion, "Unhandled bus version -1, program 3", false},
 		{"truncated", writeBus(t, small[:1000]), ErrTruncated, "Bus file `...", true},
-		{"header only", writeBus(t, small[:shm.HeaderSize]), ErrTruncated, "Bus file `...", true},
-		{"first out of range", writeBus(t, with(shm.OffFirst, dataSize+1)), ErrCorrupt, "Corrupt bus `...", true},
-		{"last out of range", writeBus(t, with(shm.OffLast, 0xffffffff)), ErrCorrupt, "Corrupt bus `...", true},
-		{"huge record", writeBus(t, with(shm.HeaderSize+int(hdr0), 0x7fffffff)), ErrCorrupt, "Corrupt bus `...", true},
+		{"header only", writeBus(t, small[:layout.HeaderSize]), ErrTruncated, "Bus file `...", true},
+		{"first out of range", writeBus(t, with(layout.OffFirst, dataSize+1)), ErrCorrupt, "Corrupt bus `...", true},
+		{"last out of range", writeBus(t, with(layout.OffLast, 0xffffffff)), ErrCorrupt, "Corrupt bus `...", true},
+		{"huge record", writeBus(t, with(layout.HeaderSize+int(hdr0), 0x7fffffff)), ErrCorrupt, "Corrupt bus `...", true},
 		{"cyclic", writeBus(t, cyclic), ErrCorrupt, "Corrupt bus `...", true},
 	}
 	for _, c := range cases {
@@ -394,16 +394,16 @@ func TestDumpRejects(t *testing.T) {
 // buildRing appends frames to a fresh bus in memory, as a NetBSD sender
 // would, and returns the bus bytes.
 func buildRing(t *testing.T, frames int, size int) []byte {
-	b := make([]byte, shm.BusSize)
-	m := shm.NewMem(b)
+	b := make([]byte, layout.BusSize)
+	m := layout.NewMem(b)
 	ring.Init(m)
 	for i := range frames {
 		f := make([]byte, size)
 		f[0], f[1] = byte(i>>8), byte(i)
-		h := shm.FrameHeader{Len: uint32(size), Sec: uint32(i)}
+		h := layout.FrameHeader{Len: uint32(size), Sec: uint32(i)}
 		ring.Append(m, &h, f)
 	}
-	m.SetVersion(shm.Version)
+	m.SetVersion(layout.Version)
 	return b
 }
 
@@ -421,8 +421,8 @@ func TestWalkStopsAtNewestRecord(t *testing.T) {
 		{"wrapped", 2 * per, 1514},
 	} {
 		b := buildRing(t, c.frames, c.size)
-		m := shm.NewMem(b)
-		img := &Image{Path: "bus", Data: b, Size: shm.BusSize}
+		m := layout.NewMem(b)
+		img := &Image{Path: "bus", Data: b, Size: layout.BusSize}
 		var seen []uint32
 		err := img.Walk(func(r *Record) error {
 			seen = append(seen, r.Sec)
@@ -444,8 +444,8 @@ func TestWalkStopsAtNewestRecord(t *testing.T) {
 		}
 	}
 	// Records that end exactly at the end of the data area.
-	b := make([]byte, shm.BusSize)
-	m := shm.NewMem(b)
+	b := make([]byte, layout.BusSize)
+	m := layout.NewMem(b)
 	ring.Init(m)
 	left := int(dataSize) - int(hdrSize) // after the dummy
 	for i := 0; left > 0; i++ {
@@ -453,15 +453,15 @@ func TestWalkStopsAtNewestRecord(t *testing.T) {
 		if rest := left - int(hdrSize) - n; rest > 0 && rest < int(hdrSize)+14 {
 			n -= int(hdrSize) + 14 - rest
 		}
-		h := shm.FrameHeader{Len: uint32(n), Sec: uint32(i)}
+		h := layout.FrameHeader{Len: uint32(n), Sec: uint32(i)}
 		ring.Append(m, &h, make([]byte, n))
 		left -= int(hdrSize) + n
 	}
-	m.SetVersion(shm.Version)
+	m.SetVersion(layout.Version)
 	if m.Gen() != 1 || nextWriteOf(m) != 0 {
 		t.Fatalf("gen %d next %d", m.Gen(), nextWriteOf(m))
 	}
-	img := &Image{Path: "bus", Data: b, Size: shm.BusSize}
+	img := &Image{Path: "bus", Data: b, Size: layout.BusSize}
 	count := 0
 	if err := img.Walk(func(*Record) error { count++; return nil }); err != nil {
 		t.Fatal(err)
@@ -480,11 +480,11 @@ func FuzzWalk(f *testing.F) {
 	f.Add(small[:4096])
 	f.Add(small[:100])
 	f.Add([]byte{0x54, 0xd0, 0x11, 0xca, 2, 0, 0, 0})
-	full := make([]byte, shm.BusSize) // reused: the fuzz function runs one input at a time
+	full := make([]byte, layout.BusSize) // reused: the fuzz function runs one input at a time
 	f.Fuzz(func(t *testing.T, head []byte) {
 		// The fuzzed bytes are a whole (short) bus file, then the
 		// start of a full-size one.
-		head = head[:min(len(head), shm.BusSize)]
+		head = head[:min(len(head), layout.BusSize)]
 		clear(full)
 		copy(full, head)
 		for _, b := range [][]byte{head, full} {
@@ -496,11 +496,11 @@ func FuzzWalk(f *testing.F) {
 }
 
 // nextWriteOf is where the record after the newest one goes.
-func nextWriteOf(m *shm.Mem) uint32 {
-	var b [shm.FrameHeaderSize]byte
+func nextWriteOf(m *layout.Mem) uint32 {
+	var b [layout.FrameHeaderSize]byte
 	n := copy(b[:], m.Data()[m.Last():])
 	copy(b[n:], m.Data())
-	var h shm.FrameHeader
+	var h layout.FrameHeader
 	h.Decode(b[:])
 	return (m.Last() + hdrSize + h.Len) % dataSize
 }

@@ -8,7 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/libshmif/libshmif/core/shm"
+	"github.com/libshmif/libshmif/core/internal/layout"
 	"golang.org/x/sys/unix"
 )
 
@@ -74,7 +74,7 @@ func cHex(v uint32) string {
 
 func badMagic(path string, magic uint32) *Error {
 	return &Error{
-		Msg:  fmt.Sprintf("%s not a shmif bus: bad magic %s != %s", path, cHex(magic), cHex(shm.Magic)),
+		Msg:  fmt.Sprintf("%s not a shmif bus: bad magic %s != %s", path, cHex(magic), cHex(layout.Magic)),
 		Kind: ErrNotBus,
 	}
 }
@@ -87,8 +87,8 @@ func notBus(path string) error {
 		unix.Pread(fd, b[:], 0)
 		unix.Close(fd)
 	}
-	magic := shm.NativeEndian.Uint32(b[:])
-	if magic == swapped32(shm.Magic) {
+	magic := layout.NativeEndian.Uint32(b[:])
+	if magic == swapped32(layout.Magic) {
 		return &Error{
 			Msg:  fmt.Sprintf("%s: bus of the other byte order: only a dump is possible", path),
 			Kind: ErrNotBus,

@@ -7,10 +7,10 @@ import (
 	"os"
 	"time"
 
-	"github.com/libshmif/libshmif/core/bus"
-	"github.com/libshmif/libshmif/core/ring"
-	"github.com/libshmif/libshmif/core/shm"
-	"github.com/libshmif/libshmif/core/wake"
+	"github.com/libshmif/libshmif/core/internal/bus"
+	"github.com/libshmif/libshmif/core/internal/layout"
+	"github.com/libshmif/libshmif/core/internal/ring"
+	"github.com/libshmif/libshmif/core/internal/wake"
 	"golang.org/x/sys/unix"
 )
 
@@ -35,7 +35,7 @@ type FollowOptions struct {
 }
 
 // maxRecords bounds a walk over the ring: the most records it can hold.
-const maxRecords = shm.DataSize/shm.FrameHeaderSize + 1
+const maxRecords = layout.DataSize/layout.FrameHeaderSize + 1
 
 // batch is how many frames are copied out under one lock hold.
 const batch = 64
@@ -80,13 +80,13 @@ func Follow(ctx context.Context, path string, opts FollowOptions) error {
 	var (
 		r    ring.Reader
 		hdr  Header
-		bufs = make([][shm.MaxFrame]byte, batch)
+		bufs = make([][layout.MaxFrame]byte, batch)
 	)
-	err = b.WithLock(func(m *shm.Mem) error {
+	err = b.WithLock(func(m *layout.Mem) error {
 		hdr = Header{Version: m.Version(), Gen: m.Gen(), First: m.First(), Last: m.Last()}
-		if hdr.Version != 0 && hdr.Version != shm.Version {
+		if hdr.Version != 0 && hdr.Version != layout.Version {
 			return &Error{
-				Msg:  fmt.Sprintf("Unhandled bus version %d, program %d", int32(hdr.Version), shm.Version),
+				Msg:  fmt.Sprintf("Unhandled bus version %d, program %d", int32(hdr.Version), layout.Version),
 				Kind: ErrVersion,
 			}
 		}
@@ -130,7 +130,7 @@ func Follow(ctx context.Context, path string, opts FollowOptions) error {
 	for ctx.Err() == nil {
 		w.Drain() // before the look, so a frame written after it wakes the Wait
 		n := 0
-		err := b.WithLock(func(m *shm.Mem) error {
+		err := b.WithLock(func(m *layout.Mem) error {
 			for n < batch {
 				h, st := r.Next(m, bufs[n][:])
 				if st == ring.TooSmall {
@@ -180,4 +180,4 @@ func followError(path string, err error) error {
 	return sysError(fmt.Sprintf("Can't read bus file `%s'", path), err)
 }
 
-const hdrSize = uint32(shm.FrameHeaderSize)
+const hdrSize = uint32(layout.FrameHeaderSize)

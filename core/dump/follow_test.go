@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libshmif/libshmif/core/bus"
-	"github.com/libshmif/libshmif/core/iface"
+	"github.com/libshmif/libshmif/core/internal/bus"
+	"github.com/libshmif/libshmif/core/internal/layout"
+	"github.com/libshmif/libshmif/core/internal/ring"
 	"github.com/libshmif/libshmif/core/pcap"
-	"github.com/libshmif/libshmif/core/ring"
-	"github.com/libshmif/libshmif/core/shm"
+	"github.com/libshmif/libshmif/core/shmif"
 	"golang.org/x/sys/unix"
 )
 
@@ -121,12 +121,12 @@ func inOrder(seqs []int, from, n int) bool {
 // every sender, each with its data offset as a dump would show it.
 func TestFollowFromNow(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bus")
-	a, err := iface.Open(path, -1)
+	a, err := shmif.Open(path, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Destroy()
-	b, err := iface.Open(path, -1)
+	b, err := shmif.Open(path, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func equalU32(a, b []uint32) bool {
 // With FromOldest, Follow first reports every frame still on the bus.
 func TestFollowFromOldest(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bus")
-	a, err := iface.Open(path, -1)
+	a, err := shmif.Open(path, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func TestFollowFromOldest(t *testing.T) {
 // on with the oldest one left.
 func TestFollowReportsLost(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bus")
-	a, err := iface.Open(path, -1)
+	a, err := shmif.Open(path, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,16 +250,16 @@ func TestFollowStraddlingNewest(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	b.WithLock(func(m *shm.Mem) error {
+	b.WithLock(func(m *layout.Mem) error {
 		for i := range 682 {
-			h := shm.FrameHeader{Len: 1514}
+			h := layout.FrameHeader{Len: 1514}
 			ring.Append(m, &h, seqFrame(i, 1514))
 		}
 		return nil
 	})
 	b.Notify()
 	f := startFollow(t, path, false, nil)
-	a, err := iface.Open(path, -1)
+	a, err := shmif.Open(path, -1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/libshmif/libshmif/core/bus"
+	"github.com/libshmif/libshmif/core/internal/bus"
+	"github.com/libshmif/libshmif/core/internal/layout"
+	"github.com/libshmif/libshmif/core/internal/ring"
 	"github.com/libshmif/libshmif/core/pcap"
-	"github.com/libshmif/libshmif/core/ring"
-	"github.com/libshmif/libshmif/core/shm"
 	"golang.org/x/sys/unix"
 )
 
@@ -34,10 +34,10 @@ func Inject(path string, frames []pcap.Record) (Header, error) {
 		switch n := len(f.Data); {
 		case n < int(f.OrigLen):
 			problem = fmt.Sprintf("only %d of %d bytes captured", n, f.OrigLen)
-		case n > shm.MaxFrame:
-			problem = fmt.Sprintf("frame of %d bytes is longer than %d", n, shm.MaxFrame)
-		case n < shm.MinFrame:
-			problem = fmt.Sprintf("frame of %d bytes is shorter than %d", n, shm.MinFrame)
+		case n > layout.MaxFrame:
+			problem = fmt.Sprintf("frame of %d bytes is longer than %d", n, layout.MaxFrame)
+		case n < layout.MinFrame:
+			problem = fmt.Sprintf("frame of %d bytes is shorter than %d", n, layout.MinFrame)
 		}
 		if problem != "" {
 			return Header{}, &Error{Msg: fmt.Sprintf("record %d: %s", i+1, problem), Kind: ErrFrameSize}
@@ -47,7 +47,7 @@ func Inject(path string, frames []pcap.Record) (Header, error) {
 	if _, err := rand.Read(id[:]); err != nil {
 		return Header{}, sysError("random sender id", err)
 	}
-	sender := shm.NativeEndian.Uint64(id[:])
+	sender := layout.NativeEndian.Uint64(id[:])
 
 	b, err := bus.Open(path, bus.DefaultMode)
 	if errors.Is(err, unix.ENOEXEC) {
@@ -61,19 +61,19 @@ func Inject(path string, frames []pcap.Record) (Header, error) {
 	var hdr Header
 	for start := 0; start == 0 || start < len(frames); start += injectChunk {
 		chunk := frames[start:min(start+injectChunk, len(frames))]
-		err := b.WithLock(func(m *shm.Mem) error {
+		err := b.WithLock(func(m *layout.Mem) error {
 			if start == 0 {
 				// Lock reads 0: it was free when we took it.
 				hdr = Header{Version: m.Version(), Gen: m.Gen(), First: m.First(), Last: m.Last()}
-				if hdr.Version != 0 && hdr.Version != shm.Version {
+				if hdr.Version != 0 && hdr.Version != layout.Version {
 					return &Error{
-						Msg:  fmt.Sprintf("bus version %d, program %d", int32(hdr.Version), shm.Version),
+						Msg:  fmt.Sprintf("bus version %d, program %d", int32(hdr.Version), layout.Version),
 						Kind: ErrVersion,
 					}
 				}
 			}
 			for _, f := range chunk {
-				h := shm.FrameHeader{Len: uint32(len(f.Data)), Sec: f.Sec, Usec: f.Usec, Sender: sender}
+				h := layout.FrameHeader{Len: uint32(len(f.Data)), Sec: f.Sec, Usec: f.Usec, Sender: sender}
 				ring.Append(m, &h, f.Data)
 			}
 			return nil

@@ -17,8 +17,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/libshmif/libshmif/core/buslock"
-	"github.com/libshmif/libshmif/core/shm"
+	"github.com/libshmif/libshmif/core/internal/buslock"
+	"github.com/libshmif/libshmif/core/internal/layout"
 	"golang.org/x/sys/unix"
 )
 
@@ -30,7 +30,7 @@ const DefaultLockWait = time.Second
 // Image is a copy of a bus file.
 type Image struct {
 	Path   string // the path it was read from
-	Data   []byte // the file's first min(Size, shm.BusSize) bytes
+	Data   []byte // the file's first min(Size, layout.BusSize) bytes
 	Size   int64  // the file's size
 	Locked bool   // the copy was taken under the bus lock, so it is consistent
 
@@ -46,7 +46,7 @@ func Snapshot(path string) (*Image, error) {
 }
 
 // SnapshotWait copies the bus file at path. When the file is a bus of this
-// host's byte order, at least shm.BusSize bytes long and writable by us, the
+// host's byte order, at least layout.BusSize bytes long and writable by us, the
 // copy is taken under the bus lock, held only for the copy; the lock word in
 // the copy reads as it did before we took it. If the lock cannot be had
 // within wait, the copy is taken without it and LockBusy is set. Other files
@@ -76,12 +76,12 @@ func SnapshotWait(path string, wait time.Duration) (*Image, error) {
 	// Only a bus we could write to ourselves is locked: root can open a
 	// file without write permission, but should not write to it.
 	lockable := writable && st.Mode&unix.S_IFMT == unix.S_IFREG &&
-		st.Size >= shm.BusSize && st.Mode&0o222 != 0
+		st.Size >= layout.BusSize && st.Mode&0o222 != 0
 	prot := unix.PROT_READ
 	if lockable {
 		prot |= unix.PROT_WRITE
 	}
-	n := int(min(st.Size, shm.BusSize))
+	n := int(min(st.Size, layout.BusSize))
 	mapping, err := unix.Mmap(fd, 0, n, prot, unix.MAP_SHARED)
 	if err != nil {
 		return nil, sysError("mmap", err)
@@ -90,8 +90,8 @@ func SnapshotWait(path string, wait time.Duration) (*Image, error) {
 
 	img := &Image{Path: path, Data: make([]byte, n), Size: st.Size}
 	err = guard(path, func() {
-		if lockable && shm.NativeEndian.Uint32(mapping) == shm.Magic {
-			img.Locked, img.LockBusy = copyLocked(shm.NewMem(mapping), img.Data, wait)
+		if lockable && layout.NativeEndian.Uint32(mapping) == layout.Magic {
+			img.Locked, img.LockBusy = copyLocked(layout.NewMem(mapping), img.Data, wait)
 			if img.Locked {
 				return
 			}
@@ -107,7 +107,7 @@ func SnapshotWait(path string, wait time.Duration) (*Image, error) {
 // guard runs fn, turning a fault on the mapping (the file shrank while we
 // read it) into an error.
 func guard(path string, fn func()) error {
-	if shm.CatchFault(fn) {
+	if layout.CatchFault(fn) {
 		return &Error{Msg: fmt.Sprintf("Bus file `%s' shrank while being read", path), Kind: ErrTruncated}
 	}
 	return nil
@@ -116,14 +116,14 @@ func guard(path string, fn func()) error {
 // copyLocked copies the bus into dst under the bus lock, waiting at most
 // wait for it. It reports whether it got the lock; if not, dst is untouched
 // and busy is set.
-func copyLocked(m *shm.Mem, dst []byte, wait time.Duration) (locked, busy bool) {
+func copyLocked(m *layout.Mem, dst []byte, wait time.Duration) (locked, busy bool) {
 	if buslock.TryLock(m, wait) != nil {
 		return false, true
 	}
 	copy(dst, m.Bytes())
 	buslock.Unlock(m)
 	// Show the lock as it was before we took it: free.
-	shm.NativeEndian.PutUint32(dst[shm.OffLock:], 0)
-	shm.NativeEndian.PutUint32(dst[shm.OffSpare:], 0)
+	layout.NativeEndian.PutUint32(dst[layout.OffLock:], 0)
+	layout.NativeEndian.PutUint32(dst[layout.OffSpare:], 0)
 	return true, false
 }

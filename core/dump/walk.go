@@ -6,8 +6,8 @@ import (
 	"io"
 	"math/bits"
 
+	"github.com/libshmif/libshmif/core/internal/layout"
 	"github.com/libshmif/libshmif/core/pcap"
-	"github.com/libshmif/libshmif/core/shm"
 )
 
 // Values shmif_dumpbus uses (spec §7).
@@ -23,7 +23,7 @@ const (
 	v2HeaderSize = 12
 )
 
-const dataSize = uint32(shm.DataSize)
+const dataSize = uint32(layout.DataSize)
 
 // Header is the bus header as shmif_dumpbus shows it, in host byte order.
 type Header struct {
@@ -64,7 +64,7 @@ func swapped32(v uint32) uint32 { return bits.ReverseBytes32(v) }
 type order struct{ swap bool }
 
 func (o order) u32(b []byte) uint32 {
-	v := shm.NativeEndian.Uint32(b)
+	v := layout.NativeEndian.Uint32(b)
 	if o.swap {
 		v = bits.ReverseBytes32(v)
 	}
@@ -72,7 +72,7 @@ func (o order) u32(b []byte) uint32 {
 }
 
 func (o order) u64(b []byte) uint64 {
-	v := shm.NativeEndian.Uint64(b)
+	v := layout.NativeEndian.Uint64(b)
 	if o.swap {
 		v = bits.ReverseBytes64(v)
 	}
@@ -83,27 +83,27 @@ func (o order) u64(b []byte) uint64 {
 // the magic in either byte order, bus version 2 or 3. A file shorter than the
 // header reads as if padded with zeros, as a mapping of it does.
 func (img *Image) Header() (Header, error) {
-	var b [shm.HeaderSize]byte
+	var b [layout.HeaderSize]byte
 	copy(b[:], img.Data)
-	magic := shm.NativeEndian.Uint32(b[shm.OffMagic:])
+	magic := layout.NativeEndian.Uint32(b[layout.OffMagic:])
 	var o order
-	if magic != shm.Magic {
-		if magic != swapped32(shm.Magic) {
+	if magic != layout.Magic {
+		if magic != swapped32(layout.Magic) {
 			return Header{}, badMagic(img.Path, magic)
 		}
 		o.swap = true
 	}
 	h := Header{
 		Swapped: o.swap,
-		Version: o.u32(b[shm.OffVersion:]),
-		Lock:    o.u32(b[shm.OffLock:]),
-		Gen:     o.u64(b[shm.OffGen:]),
-		First:   o.u32(b[shm.OffFirst:]),
-		Last:    o.u32(b[shm.OffLast:]),
+		Version: o.u32(b[layout.OffVersion:]),
+		Lock:    o.u32(b[layout.OffLock:]),
+		Gen:     o.u64(b[layout.OffGen:]),
+		First:   o.u32(b[layout.OffFirst:]),
+		Last:    o.u32(b[layout.OffLast:]),
 	}
-	if h.Version != 2 && h.Version != shm.Version {
+	if h.Version != 2 && h.Version != layout.Version {
 		return Header{}, &Error{
-			Msg:  fmt.Sprintf("Unhandled bus version %d, program %d", int32(h.Version), shm.Version),
+			Msg:  fmt.Sprintf("Unhandled bus version %d, program %d", int32(h.Version), layout.Version),
 			Kind: ErrVersion,
 		}
 	}
@@ -141,11 +141,11 @@ func (img *Image) walk(h Header, fn func(*Record) error) error {
 		}
 	}
 	var data []byte
-	if len(img.Data) > shm.HeaderSize {
-		data = img.Data[shm.HeaderSize:]
+	if len(img.Data) > layout.HeaderSize {
+		data = img.Data[layout.HeaderSize:]
 	}
 	o := order{swap: h.Swapped}
-	hdrSize := uint32(shm.FrameHeaderSize)
+	hdrSize := uint32(layout.FrameHeaderSize)
 	if h.Version == 2 {
 		hdrSize = v2HeaderSize
 	}
@@ -189,7 +189,7 @@ func (img *Image) walk(h Header, fn func(*Record) error) error {
 		cur = next
 		rec = Record{Offset: cur, Sec: o.u32(hb[4:]), Usec: o.u32(hb[8:])}
 		if h.Version != 2 {
-			rec.Sender = o.u64(hb[shm.OffSender:])
+			rec.Sender = o.u64(hb[layout.OffSender:])
 		}
 		length := o.u32(hb[0:])
 		if length != 0 {

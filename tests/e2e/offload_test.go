@@ -12,8 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/libshmif/libshmif/core/iface"
-	"github.com/libshmif/libshmif/core/offload"
+	"github.com/libshmif/libshmif/core/shmif"
 	"github.com/libshmif/libshmif/internal/testlib"
 )
 
@@ -97,12 +96,12 @@ func TestOffloadedFramesCheckedByTshark(t *testing.T) {
 	dumpbus := testlib.Path(t, "shmif_dumpbus")
 	dir := t.TempDir()
 	bus := filepath.Join(dir, "bus")
-	ifc, err := iface.Open(bus, -1)
+	ifc, err := shmif.Open(bus, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ifc.Destroy()
-	if err := ifc.SetCapEnable(offload.TxCaps); err != nil {
+	if err := ifc.SetCapEnable(shmif.TxCaps); err != nil {
 		t.Fatal(err)
 	}
 	sends := []struct {
@@ -111,12 +110,12 @@ func TestOffloadedFramesCheckedByTshark(t *testing.T) {
 		flags uint32
 		mss   int
 	}{
-		{"udp4", packet(false, 17, 300), offload.CsumIPv4 | offload.CsumUDPv4, 0},
-		{"tcp4", packet(false, 6, 1000), offload.CsumIPv4 | offload.CsumTCPv4, 0},
-		{"udp6", packet(true, 17, 300), offload.CsumUDPv6, 0},
-		{"tcp6", packet(true, 6, 1000), offload.CsumTCPv6, 0},
-		{"tso4", packet(false, 6, 65536), offload.TSOv4 | offload.CsumIPv4 | offload.CsumTCPv4, 1448},
-		{"tso6", packet(true, 6, 65536), offload.TSOv6 | offload.CsumTCPv6, 1440},
+		{"udp4", packet(false, 17, 300), shmif.CsumIPv4 | shmif.CsumUDPv4, 0},
+		{"tcp4", packet(false, 6, 1000), shmif.CsumIPv4 | shmif.CsumTCPv4, 0},
+		{"udp6", packet(true, 17, 300), shmif.CsumUDPv6, 0},
+		{"tcp6", packet(true, 6, 1000), shmif.CsumTCPv6, 0},
+		{"tso4", packet(false, 6, 65536), shmif.CsumTSOv4 | shmif.CsumIPv4 | shmif.CsumTCPv4, 1448},
+		{"tso6", packet(true, 6, 65536), shmif.CsumTSOv6 | shmif.CsumTCPv6, 1440},
 	}
 	for _, s := range sends {
 		if err := ifc.SendOffload(s.frame, s.flags, s.mss); err != nil {

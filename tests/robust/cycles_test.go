@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libshmif/libshmif/core/iface"
+	"github.com/libshmif/libshmif/core/shmif"
 )
 
 const (
@@ -96,7 +96,7 @@ func TestCreateDestroyCycles(t *testing.T) {
 		var before usage
 		n := cycles
 		for k := 1; k <= n; k++ {
-			i, err := iface.Open(path, -1)
+			i, err := shmif.Open(path, -1)
 			if err != nil {
 				t.Fatalf("cycle %d: Open: %v", k, err)
 			}

@@ -9,19 +9,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libshmif/libshmif/core/iface"
+	"github.com/libshmif/libshmif/core/shmif"
 	"golang.org/x/sys/unix"
 )
 
 // readerChild opens an interface on the bus SHMIF_BUS, prints "ready" and
 // receives in a loop, with batches and single frames, until it is killed.
 func readerChild() {
-	i, err := iface.Open(os.Getenv("SHMIF_BUS"), -1)
+	i, err := shmif.Open(os.Getenv("SHMIF_BUS"), -1)
 	if err != nil {
-		fatalf("iface.Open: %v", err)
+		fatalf("shmif.Open: %v", err)
 	}
 	i.SetSpin(0)
-	batch := make([]iface.Frame, 16)
+	batch := make([]shmif.Frame, 16)
 	for k := range batch {
 		batch[k].Buf = make([]byte, maxFrame)
 	}

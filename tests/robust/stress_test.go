@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libshmif/libshmif/core/iface"
+	"github.com/libshmif/libshmif/core/shmif"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,8 +24,8 @@ type stressReport struct {
 	Disorder []uint64 // frames whose sequence number did not increase, per sender
 	Corrupt  uint64   // frames that failed their checksum or named no sender
 	Lost     uint64   // receive interface's Stats().Lost
-	Stats    iface.Stats
-	TxStats  iface.Stats
+	Stats    shmif.Stats
+	TxStats  shmif.Stats
 	SendTime time.Duration
 }
 
@@ -54,13 +54,13 @@ func stressChild() {
 	if path == "" || procs < 1 || procs > 256 || frames < 1 || frames >= maxSeq {
 		fatalf("stress child: bad environment")
 	}
-	rx, err := iface.Open(path, -1)
+	rx, err := shmif.Open(path, -1)
 	if err != nil {
-		fatalf("rx: iface.Open: %v", err)
+		fatalf("rx: shmif.Open: %v", err)
 	}
-	tx, err := iface.Open(path, -1)
+	tx, err := shmif.Open(path, -1)
 	if err != nil {
-		fatalf("tx: iface.Open: %v", err)
+		fatalf("tx: shmif.Open: %v", err)
 	}
 	rep := stressReport{Index: index, Recv: make([]uint64, procs), Disorder: make([]uint64, procs)}
 	endCmd, done := make(chan struct{}), make(chan struct{})
@@ -106,10 +106,10 @@ func stressChild() {
 // sender is done before it concludes that the rest were lost.
 const stressQuiet = 300 * time.Millisecond
 
-func stressReceive(rx *iface.Interface, rep *stressReport, frames uint32, endCmd <-chan struct{}) {
+func stressReceive(rx *shmif.Interface, rep *stressReport, frames uint32, endCmd <-chan struct{}) {
 	procs := len(rep.Recv)
 	slow := rep.Index == 0
-	batch := make([]iface.Frame, 64)
+	batch := make([]shmif.Frame, 64)
 	for k := range batch {
 		batch[k].Buf = make([]byte, maxFrame)
 	}

@@ -1,0 +1,176 @@
+// Package buslock implements the shmif bus lock (spec §3): a spin lock on the
+// shared word at offset 24, 0 unlocked and 1 locked, taken by compare-and-swap
+// with 1001 attempts between 1 ms naps and released by an atomic swap to 0.
+// NetBSD rump kernels take the same word the same way, so they and libshmif
+// exclude each other.
+//
+// NetBSD's lock is wedged for good when a holder dies. libshmif also records
+// the holder's process id in the spare header word at offset 28 (NetBSD
+// leaves that word alone) so that waiters can tell a dead holder from a slow
+// one and take the lock over; see Lock. Process ids are only meaningful to
+// peers in the same pid namespace: peers in different containers must not
+// share a bus if they may die holding the lock.
+package buslock
+
+import (
+	"os"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"github.com/libshmif/libshmif/core/internal/layout"
+	"golang.org/x/sys/unix"
+)
+
+const (
+	cooldown = 1001                  // failed attempts before a nap (NetBSD's LOCK_COOLDOWN)
+	nap      = time.Millisecond      // the nap
+	probe    = 10 * time.Millisecond // how often a waiter checks whether the holder is alive
+)
+
+// Tunables, variables so that tests can shorten them.
+var (
+	// UnknownHolderTimeout is how long a waiter tolerates a holder that left
+	// no process id (a NetBSD peer, or a libshmif process killed in the
+	// instant between taking the lock and recording itself) before it takes
+	// the lock over. NetBSD peers hold the lock for microseconds.
+	UnknownHolderTimeout = 2 * time.Second
+	// GiveUpTimeout bounds the wait for a holder that is alive but never
+	// lets go (a stopped process, or a damaged lock word): Lock then fails
+	// with EDEADLK instead of hanging its caller.
+	GiveUpTimeout = 10 * time.Second
+)
+
+var self = uint32(os.Getpid())
+
+// Lock takes the bus lock. It returns nil when the caller holds the lock, and
+// EDEADLK when it could not be had within GiveUpTimeout.
+//
+// The lock word and its values are NetBSD's; how a waiter waits is not part
+// of the protocol. NetBSD naps 1 ms after 1001 failed attempts, which lets a
+// busy writer lap a reader while it sleeps (a ring of 60-byte frames fills
+// in a few milliseconds). libshmif waiters watch the word with plain loads
+// (so the holder keeps its cache line), then yield the CPU, and only nap
+// once the lock has been held for longer than any bus operation takes.
+func Lock(m *layout.Mem) error {
+	w, spare := m.LockWord(), m.SpareWord()
+	if atomic.CompareAndSwapUint32(w, 0, 1) {
+		atomic.StoreUint32(spare, self)
+		return nil
+	}
+	return lockSlow(w, spare)
+}
+
+// How long a waiter spins and yields before it starts to nap.
+const busyWait = 2 * time.Millisecond
+
+func lockSlow(w, spare *uint32) error {
+	start := time.Now()
+	lastProbe := start
+	// Takeover and giving up are judged on how long one holder has held
+	// the lock without a break, not on how long we have waited: a
+	// waiter starved by a busy bus must not mistake the holder of the
+	// moment for a dead one.
+	holder, stuck := atomic.LoadUint32(spare), start
+	for {
+		free := false
+		for tries := 0; tries <= cooldown; tries++ {
+			v := atomic.LoadUint32(w)
+			if v == 0 {
+				free = true
+				if atomic.CompareAndSwapUint32(w, 0, 1) {
+					atomic.StoreUint32(spare, self)
+					return nil
+				}
+			}
+			// NetBSD proceeds without the lock when the word holds
+			// anything but 0 or 1; we repair the word and take it.
+			if v > 1 && atomic.CompareAndSwapUint32(w, v, 1) {
+				atomic.StoreUint32(spare, self)
+				return nil
+			}
+		}
+		now := time.Now()
+		if h := atomic.LoadUint32(spare); free || h != holder {
+			holder, stuck = h, now
+		}
+		if now.Sub(start) < busyWait {
+			// The holder may be waiting for this CPU.
+			runtime.Gosched()
+			continue
+		}
+		time.Sleep(nap)
+		if now.Sub(lastProbe) < probe {
+			continue
+		}
+		lastProbe = now
+		held := now.Sub(stuck)
+		if takeOver(w, spare, holder, held) {
+			return nil
+		}
+		if held > GiveUpTimeout {
+			return unix.EDEADLK
+		}
+	}
+}
+
+// takeOver takes the lock from a holder that is gone: one whose recorded
+// process no longer exists, or one that recorded nothing and has held the
+// lock without a break for UnknownHolderTimeout. Of several waiters only
+// the one whose compare-and-swap of the spare word succeeds becomes the
+// holder.
+func takeOver(w, spare *uint32, holder uint32, held time.Duration) bool {
+	switch {
+	case holder == self:
+		return false // another thread of this process: alive by definition
+	case holder == 0 || holder > 1<<22: // PID_MAX_LIMIT
+		if held < UnknownHolderTimeout {
+			return false
+		}
+	default:
+		if alive(holder) {
+			return false
+		}
+	}
+	if !atomic.CompareAndSwapUint32(spare, holder, self) {
+		return false
+	}
+	if atomic.CompareAndSwapUint32(w, 1, 1) {
+		return true
+	}
+	// The word was released meanwhile: we only own the spare word.
+	atomic.CompareAndSwapUint32(spare, self, 0)
+	return false
+}
+
+// Unlock releases the bus lock taken by Lock.
+//
+// NetBSD releases with an atomic swap; a release store is enough for a
+// lock and is invisible to peers. It matters for speed: the swap (like
+// Go's atomic store on amd64) makes the CPU wait until every record just
+// copied has reached the cache, while spinning peers keep taking the
+// header's cache line away in between.
+func Unlock(m *layout.Mem) {
+	layout.StoreRelease32(m.SpareWord(), 0)
+	layout.StoreRelease32(m.LockWord(), 0)
+}
+
+// TryLock takes the bus lock like Lock, but gives up with EBUSY after wait
+// and never takes a lock over: for tools such as a dumper, which must
+// neither hang nor seize a bus.
+func TryLock(m *layout.Mem, wait time.Duration) error {
+	w, spare := m.LockWord(), m.SpareWord()
+	deadline := time.Now().Add(wait)
+	for {
+		for tries := 0; tries <= cooldown; tries++ {
+			if atomic.CompareAndSwapUint32(w, 0, 1) {
+				atomic.StoreUint32(spare, self)
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return unix.EBUSY
+		}
+		time.Sleep(nap)
+	}
+}

@@ -1,0 +1,421 @@
+package ring
+
+import (
+	"sync/atomic"
+
+	"github.com/libshmif/libshmif/core/internal/layout"
+)
+
+// Status says what Reader.Next found.
+type Status int
+
+const (
+	Frame    Status = iota // a frame was copied out
+	Empty                  // the reader has caught up with the writers
+	TooSmall               // the next frame does not fit the buffer; it was not consumed
+)
+
+// Reader follows the ring from one position (NetBSD's per-interface
+// nextpacket and devgen). The zero value is not ready: call Start.
+type Reader struct {
+	next uint32 // data offset of the next record header to read
+	gen  uint64 // generation that next belongs to
+	seq  uint32 // Seq of the last record consumed
+
+	// numbered is set while the records read one after another carry
+	// consecutive sequence numbers (libshmif writers number them; NetBSD
+	// leaves the word uninitialised), so that losses can be counted
+	// exactly. lapBound is the most records an overrun can have cost.
+	numbered bool
+	lapBound uint64
+
+	// Offset is the data offset of the header of the record that Next
+	// returned last.
+	Offset uint32
+
+	// Counters, only ever incremented.
+	Lost     uint64 // frames overwritten before this reader got to them
+	Overruns uint64 // times this reader was lapped
+	Corrupt  uint64 // records skipped because they could not be frames
+
+	// Where the bus stood when the reader last caught up; see Idle.
+	idleGen  uint64
+	idleLast uint32
+}
+
+// Start positions the reader at the newest record on the bus, as NetBSD does
+// on attach and on every interface up: that record is read again.
+func (r *Reader) Start(m *layout.Mem) {
+	if !headerSane(m) {
+		r.next, r.gen = 0, m.Gen()
+		return
+	}
+	r.next = m.Last()
+	r.gen = m.Gen()
+	// A newest record that reaches the end of the data area was written
+	// in the generation before: its own write incremented gen.
+	if h, _, _, ok := readHeader(m.Data(), r.next); ok && r.gen > 0 &&
+		r.next+hdrSize+h.Len >= dataSize {
+		r.gen--
+	}
+	r.seq = seqBefore(m, r.next)
+	r.numbered = true // until records say otherwise
+	r.forgetIdle()
+}
+
+// StartOldest positions the reader at the oldest record still on the bus,
+// so that Next returns everything the bus holds, as shmif_dumpbus shows it.
+func (r *Reader) StartOldest(m *layout.Mem) {
+	if !headerSane(m) {
+		r.next, r.gen = 0, m.Gen()
+		return
+	}
+	if m.First() == dataSize {
+		// Never wrapped: everything from the dummy record at 0.
+		r.next, r.gen = 0, m.Gen()
+	} else {
+		v := look(m)
+		r.overrun(&v)
+		r.Overruns--
+	}
+	r.seq = seqBefore(m, r.next)
+	r.numbered = true // until records say otherwise
+	r.forgetIdle()
+}
+
+// Skip moves the reader past everything on the bus now: only records
+// written later will be read.
+func (r *Reader) Skip(m *layout.Mem) {
+	v := look(m)
+	r.next, r.gen = v.next, v.gen
+	h, _, _, _ := readHeader(m.Data(), inRing(v.last))
+	r.seq = h.Seq
+	r.numbered = true
+	r.forgetIdle()
+}
+
+// forgetIdle clears the mark of where the reader last caught up, after the
+// reader was moved: no bus state matches it.
+func (r *Reader) forgetIdle() {
+	r.idleGen, r.idleLast = ^uint64(0), ^uint32(0)
+}
+
+// At reports whether the reader stands exactly where w will append, with
+// nothing left to read before it.
+func (r *Reader) At(w *Writer) bool {
+	off, gen := w.Next()
+	return r.next == off && r.gen == gen
+}
+
+// SkipWritten moves a reader that was At(w) past the records w appended,
+// as if it had read them, and marks it caught up. For an interface's own
+// frames, which its filter would drop anyway: a sender that will receive
+// next then need not take the bus lock just to skip them.
+func (r *Reader) SkipWritten(w *Writer) {
+	r.next, r.gen = w.Next()
+	r.seq = w.seq
+	r.idleGen, r.idleLast = w.gen, w.last
+}
+
+// Peek copies the first bytes of the frame that Next left on the bus as
+// TooSmall, without consuming it.
+func (r *Reader) Peek(m *layout.Mem, dst []byte) {
+	busRead(m.Data(), advance(inRing(r.next)%dataSize, hdrSize), dst)
+}
+
+// Drop consumes the frame that Next left on the bus as TooSmall: for a
+// frame the receiver would not accept anyway, which must not block it.
+func (r *Reader) Drop(m *layout.Mem) {
+	h, off, wrap, ok := readHeader(m.Data(), r.next)
+	if !ok {
+		return
+	}
+	off, wrap2 := skip(off, h.Len)
+	r.next = off
+	if wrap || wrap2 {
+		r.gen++
+	}
+	r.numbered = h.Seq == r.seq+1
+	r.seq = h.Seq
+}
+
+// seqBefore returns the sequence number to count losses from for a reader
+// about to read the record at off: the one before it, or its own if it is
+// not a frame (the dummy record).
+func seqBefore(m *layout.Mem, off uint32) uint32 {
+	h, _, _, ok := readHeader(m.Data(), off)
+	if !ok || h.Len < layout.MinFrame {
+		return h.Seq
+	}
+	return h.Seq - 1
+}
+
+// view is the bus header as one Next call sees it. Nobody else changes
+// the header while we hold the lock, so it is read once per call; a process
+// that ignores the lock can only make the view stale, never make an access
+// leave the bus (busRead folds every offset).
+type view struct {
+	gen         uint64
+	first, last uint32
+	next        uint32 // where the next record will be written
+	sane        bool
+}
+
+func look(m *layout.Mem) view {
+	v := lookWords(m)
+	v.locate(m)
+	return v
+}
+
+// lookWords reads the header words of a view, without the records.
+func lookWords(m *layout.Mem) view {
+	v := view{gen: m.Gen(), first: m.First(), last: m.Last()}
+	v.sane = v.first <= dataSize && v.last < dataSize
+	return v
+}
+
+// locate finds the next write position from the newest record.
+func (v *view) locate(m *layout.Mem) {
+	v.next, _ = nextPktOff(m.Data(), inRing(v.last))
+}
+
+// caughtUp is NetBSD's test for "nothing new": same generation and the
+// reader sits at the next write position.
+func (r *Reader) caughtUp(v *view) bool {
+	return r.gen == v.gen && v.next == r.next
+}
+
+// Idle reports, without the bus lock, that the bus has not changed since
+// the reader last caught up, so that Next would find nothing: receivers that
+// poll an idle bus need not take the lock, which would stall its writers. A
+// false answer only means "look under the lock".
+func (r *Reader) Idle(m *layout.Mem) bool {
+	return m.Last() == r.idleLast && m.Gen() == r.idleGen
+}
+
+// position classifies the reader's position against the valid region of
+// the ring (NetBSD's stillvalid_p, which knows only valid and lapped).
+type position int
+
+const (
+	valid  position = iota
+	lapped          // the writers overwrote the record at the position
+	ahead           // the position lies past the next write: the bus was damaged
+)
+
+func (r *Reader) position(v *view) position {
+	gendiff := uint32(v.gen - r.gen)
+	if gendiff > 1 {
+		return lapped
+	}
+	first := v.first
+	dev := r.next
+	lastoff := v.next
+	if first >= lastoff {
+		// The valid region wraps: [first, end) from the previous
+		// generation, then [0, lastoff) from this one.
+		lastoff += dataSize
+		if gendiff == 0 {
+			dev += dataSize
+		}
+	} else if gendiff != 0 {
+		return lapped
+	}
+	switch {
+	case dev < first:
+		return lapped
+	case dev > lastoff:
+		return ahead
+	}
+	return valid
+}
+
+// overrun moves a lapped reader to the oldest surviving record. Unlike
+// NetBSD (spec §2.5) the generation is chosen by comparing first with the
+// next write position, not with last: when the newest record straddles the
+// end of the data area NetBSD's choice is one generation too high.
+func (r *Reader) overrun(v *view) {
+	r.lapBound = (uint64(v.gen-r.gen) + 1) * uint64(maxRecords)
+	r.next = v.first
+	if v.first >= v.next {
+		r.gen = v.gen - 1
+	} else {
+		r.gen = v.gen
+	}
+	r.Overruns++
+}
+
+// resync gives up on the current position after damage and waits for the
+// next record written.
+func (r *Reader) resync(v *view) {
+	r.next = v.next
+	r.gen = v.gen
+	r.Corrupt++
+}
+
+// maxRecords bounds one Next call: the most records a ring can hold.
+const maxRecords = dataSize/hdrSize + 1
+
+// Next copies the next frame into dst and returns its header. Records
+// shorter than an Ethernet header (such as the dummy record) are consumed
+// and skipped. When lapped, the reader resumes at the oldest surviving
+// record and adds the frames it missed to Lost (exact when every writer is
+// libshmif, which numbers its records; at least one otherwise).
+func (r *Reader) Next(m *layout.Mem, dst []byte) (layout.FrameHeader, Status) {
+	data := m.Data()
+	v := look(m)
+	wasLapped := false
+	for range maxRecords {
+		if !v.sane || v.gen < r.gen {
+			// Damaged header or a generation that went backwards.
+			r.resync(&v)
+			break
+		}
+		if r.caughtUp(&v) {
+			break
+		}
+		switch r.position(&v) {
+		case lapped:
+			r.overrun(&v)
+			wasLapped = true
+		case ahead:
+			r.resync(&v)
+			continue
+		}
+		pos := r.next
+		h, off, wrap, ok := readHeader(data, pos)
+		if !ok {
+			r.resync(&v)
+			break
+		}
+		if h.Len > uint32(len(dst)) && h.Len >= layout.MinFrame {
+			if wasLapped {
+				r.countLost(h.Seq)
+			}
+			return h, TooSmall
+		}
+		var wrap2 bool
+		if h.Len < layout.MinFrame {
+			off, wrap2 = skip(off, h.Len)
+		} else {
+			off, wrap2 = busRead(data, off, dst[:h.Len])
+		}
+		r.next = off
+		if wrap || wrap2 {
+			r.gen++
+		}
+		wasLappedNow := wasLapped
+		if wasLapped {
+			r.countLost(h.Seq)
+			wasLapped = false
+		}
+		if !wasLappedNow && h.Len >= layout.MinFrame {
+			// The dummy record is nobody's: only frames tell.
+			r.numbered = h.Seq == r.seq+1
+		}
+		r.seq = h.Seq
+		if h.Len < layout.MinFrame {
+			continue
+		}
+		r.Offset = pos
+		return h, Frame
+	}
+	if wasLapped {
+		r.Lost++
+	}
+	r.idleGen, r.idleLast = v.gen, v.last
+	return layout.FrameHeader{}, Empty
+}
+
+// tryWindow is how far behind the writers a reader may be for TryNext to
+// try: a reader with a backlog takes the lock, which keeps a flooding writer
+// from lapping it (the writer waits while the reader copies).
+const tryWindow = 4 * (hdrSize + layout.MaxFrame)
+
+// Set by tests: beforeTryLockCheck runs between TryNext's reading of the
+// header words and of the lock word, afterTryCopy between its copy and its
+// check, where writers may strike.
+var beforeTryLockCheck, afterTryCopy func()
+
+// TryNext is Next without the bus lock, for a reader that is a few records
+// behind the writers (a request and its answer): it copies the next frame
+// and then checks that no writer held the lock or moved the header since
+// it looked (a seqlock read, with the bus lock word as the sequence). It
+// returns ok false, having changed nothing, whenever that cannot be shown
+// or the case is not a plain frame (a lap, a damaged or dummy record, a
+// buffer too small, a backlog): the caller then calls Next under the lock.
+// A NetBSD writer, which always holds the lock while it writes, cannot
+// tell the difference.
+func (r *Reader) TryNext(m *layout.Mem, dst []byte) (h layout.FrameHeader, ok bool) {
+	if !layout.LoadsOrdered {
+		return h, false
+	}
+	// Nothing to gain while a writer is at work. Then the header words,
+	// the lock word again, and only then the records: a NetBSD writer
+	// stores last before it writes the record there, so only a lock found
+	// free after last was read vouches for that record (loads are not
+	// reordered with loads: see layout.LoadsOrdered). The first look at the
+	// lock is not needed for that, but measurably shortens round trips.
+	lock := m.LockWord()
+	if atomic.LoadUint32(lock) != 0 {
+		return h, false
+	}
+	v := lookWords(m)
+	if beforeTryLockCheck != nil {
+		beforeTryLockCheck()
+	}
+	if atomic.LoadUint32(lock) != 0 {
+		return h, false
+	}
+	v.locate(m)
+	if !v.sane || v.gen < r.gen || r.caughtUp(&v) || r.position(&v) != valid ||
+		(v.next-r.next+dataSize)%dataSize > tryWindow {
+		return h, false
+	}
+	data := m.Data()
+	h, off, wrap, okh := readHeader(data, r.next)
+	if !okh || h.Len < layout.MinFrame || h.Len > uint32(len(dst)) {
+		return h, false
+	}
+	off, wrap2 := busRead(data, off, dst[:h.Len])
+	if afterTryCopy != nil {
+		afterTryCopy()
+	}
+	// If the lock is free and the header words unchanged after the copy,
+	// no writer touched the bus during it: every writer holds the lock
+	// while it writes and changes last with every record (NetBSD before
+	// writing it, libshmif when done; see NewWriter for a damaged newest
+	// record).
+	if atomic.LoadUint32(lock) != 0 || m.Last() != v.last || m.Gen() != v.gen || m.First() != v.first {
+		return h, false
+	}
+	r.Offset = r.next
+	r.next = off
+	if wrap || wrap2 {
+		r.gen++
+	}
+	r.numbered = h.Seq == r.seq+1
+	r.seq = h.Seq
+	return h, true
+}
+
+// countLost adds the records between the last one consumed and seq, the
+// first one found after an overrun. The count is exact while the writers
+// number their records; otherwise (NetBSD writers), or for a gap no lap
+// could have made, at least one frame was lost.
+func (r *Reader) countLost(seq uint32) {
+	missed := uint64(seq - r.seq - 1)
+	if !r.numbered || missed == 0 || missed > r.lapBound {
+		missed = 1
+	}
+	r.Lost += missed
+}
+
+// skip is busRead without the copy.
+func skip(off, n uint32) (next uint32, wrap bool) {
+	end := off + n
+	if end >= dataSize {
+		return end - dataSize, true
+	}
+	return end, false
+}

@@ -1,0 +1,109 @@
+// Package ring implements the shmif ring walk of NetBSD's shmif_busops.c and
+// if_shmem.c (spec §2) over a bus in memory: how a writer appends records,
+// how a reader follows them, notices that it has been lapped and resumes at
+// the oldest surviving record.
+//
+// Every function here must be called with the bus lock held. Every offset and
+// length read from the bus is checked before it is used: a corrupt bus makes
+// a reader skip and count records, never read outside the bus or loop forever.
+//
+// A record is a frame header (layout.FrameHeaderSize bytes) followed by the frame.
+// Records follow each other without alignment and may be split across the
+// end of the data area. Offset 0 of a fresh bus holds an empty "dummy" record.
+package ring
+
+import "github.com/libshmif/libshmif/core/internal/layout"
+
+const (
+	hdrSize  = uint32(layout.FrameHeaderSize)
+	dataSize = uint32(layout.DataSize)
+)
+
+// advance moves off by delta bytes around the ring.
+func advance(off, delta uint32) uint32 {
+	off += delta
+	if off >= dataSize {
+		off -= dataSize
+	}
+	return off
+}
+
+// busRead copies len(dst) bytes from data offset off, continuing at offset 0
+// if the end is reached. wrap is set when the read touches the end of the
+// data area (NetBSD's shmif_busread). off may equal dataSize, which reads as 0.
+func busRead(data []byte, off uint32, dst []byte) (next uint32, wrap bool) {
+	off = inRing(off)
+	n := uint32(len(dst))
+	chunk := min(n, dataSize-off)
+	copy(dst, data[off:off+chunk])
+	wrap = off+chunk == dataSize
+	if chunk == n {
+		return (off + chunk) % dataSize, wrap
+	}
+	copy(dst[chunk:], data[:n-chunk])
+	return n - chunk, wrap
+}
+
+// readHeader decodes the record header at off. ok is false when the record
+// cannot be a frame NetBSD would write (longer than layout.MaxFrame).
+func readHeader(data []byte, off uint32) (h layout.FrameHeader, next uint32, wrap, ok bool) {
+	var b [layout.FrameHeaderSize]byte
+	next, wrap = busRead(data, off, b[:])
+	h.Decode(b[:])
+	return h, next, wrap, h.Len <= layout.MaxFrame
+}
+
+// nextPktOff returns the offset of the record after the one at off
+// (NetBSD's shmif_nextpktoff). ok is false if the record at off is corrupt.
+func nextPktOff(data []byte, off uint32) (uint32, bool) {
+	// Only the length is needed; it is the header's first word.
+	var b [4]byte
+	busRead(data, off, b[:])
+	n := layout.NativeEndian.Uint32(b[:])
+	if n > layout.MaxFrame {
+		return off, false
+	}
+	return advance(off, hdrSize+n), true
+}
+
+// nextWrite returns where the next record goes: just after the newest record
+// at last. If that record is corrupt, just after it once a writer has turned
+// it into an empty record (see NewWriter); until then, where it stands.
+func nextWrite(m *layout.Mem) uint32 {
+	off, _ := nextPktOff(m.Data(), inRing(m.Last()))
+	return off
+}
+
+// inRing folds an offset read from the bus into [0, dataSize]. Header words
+// are checked before use, but a process that ignores the lock can change
+// them between the check and the use: this keeps every access inside the
+// bus whatever they hold.
+func inRing(off uint32) uint32 {
+	if off > dataSize {
+		return off % dataSize
+	}
+	return off
+}
+
+// headerSane reports whether first and last lie inside the data area. A bus
+// whose header fails this was damaged by someone other than a shmif driver.
+func headerSane(m *layout.Mem) bool {
+	return m.First() <= dataSize && m.Last() < dataSize
+}
+
+// Init sets up an uninitialised bus (magic 0): magic and first. gen, last and
+// version stay as they are (zero on a new file), exactly as NetBSD does.
+func Init(m *layout.Mem) {
+	m.SetMagic(layout.Magic)
+	m.SetFirst(dataSize)
+}
+
+// reset reinitialises the ring of a bus whose header is damaged beyond
+// repair: it becomes an empty ring one generation later, so that readers see
+// that they have been lapped and resynchronise.
+func reset(m *layout.Mem) {
+	clear(m.Data()[:hdrSize])
+	m.SetLast(0)
+	m.SetFirst(dataSize)
+	m.SetGen(m.Gen() + 1)
+}

@@ -1,0 +1,483 @@
+package ring
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/libshmif/libshmif/core/internal/layout"
+)
+
+// newBus returns a fresh, initialised bus in heap memory.
+func newBus(t testing.TB) *layout.Mem {
+	t.Helper()
+	m := layout.NewMem(make([]byte, layout.BusSize))
+	Init(m)
+	return m
+}
+
+func loadBus(t testing.TB, path string) *layout.Mem {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, layout.BusSize)
+	copy(buf, b)
+	return layout.NewMem(buf)
+}
+
+// frame makes a valid frame of n bytes carrying seq and a CRC of its body.
+func frame(n int, seq uint32) []byte {
+	f := make([]byte, n)
+	copy(f, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xb2, 0xa0, 1, 2, 3, 4, 0x88, 0xb5})
+	for k := 22; k < n; k++ {
+		f[k] = byte(seq) + byte(k)
+	}
+	if n >= 22 {
+		binary.LittleEndian.PutUint32(f[14:], seq)
+		binary.LittleEndian.PutUint32(f[18:], crc32.ChecksumIEEE(f[22:]))
+	}
+	return f
+}
+
+func checkFrame(t testing.TB, f []byte) uint32 {
+	t.Helper()
+	if got, want := binary.LittleEndian.Uint32(f[18:]), crc32.ChecksumIEEE(f[22:]); got != want {
+		t.Fatalf("torn or corrupt frame (len %d): crc %08x want %08x", len(f), got, want)
+	}
+	return binary.LittleEndian.Uint32(f[14:])
+}
+
+func appendFrame(m *layout.Mem, f []byte, sender uint64) {
+	h := layout.FrameHeader{Len: uint32(len(f)), Sec: 1, Usec: 2, Sender: sender}
+	Append(m, &h, f)
+}
+
+// dumped is one "packet N, offset 0x..., length 0x..., ts S/U" line of
+// NetBSD's shmif_dumpbus.
+type dumped struct{ off, length, sec, usec uint32 }
+
+func readDumpbus(t *testing.T, path string) []dumped {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []dumped
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var n int
+		var d dumped
+		if _, err := fmt.Sscanf(sc.Text(), "packet %d, offset 0x%x, length 0x%x, ts %d/%d", &n, &d.off, &d.length, &d.sec, &d.usec); err == nil {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// readPcap returns the record bodies of a classic little-endian pcap.
+func readPcap(t *testing.T, path string) [][]byte {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	for p := 24; p+16 <= len(b); {
+		n := int(binary.LittleEndian.Uint32(b[p+8:]))
+		out = append(out, b[p+16:p+16+n])
+		p += 16 + n
+	}
+	return out
+}
+
+// Spec §1, §2.3; testdata/README.md: a reader starting at the oldest record
+// finds exactly the frames NetBSD's shmif_dumpbus found, with their bytes.
+func TestGoldenBusesReadLikeDumpbus(t *testing.T) {
+	for _, name := range []string{"rump-small", "rump-wrapped"} {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join("..", "..", "testdata", name)
+			m := loadBus(t, filepath.Join(dir, "bus"))
+			want := readDumpbus(t, filepath.Join(dir, "dumpbus.txt"))
+			pcap := readPcap(t, filepath.Join(dir, "bus.pcap"))
+			if len(want) == 0 || len(want) != len(pcap) {
+				t.Fatalf("golden files: %d dumpbus lines, %d pcap records", len(want), len(pcap))
+			}
+			var r Reader
+			r.StartOldest(m)
+			buf := make([]byte, layout.MaxFrame)
+			for k, w := range want {
+				h, st := r.Next(m, buf)
+				if st != Frame {
+					t.Fatalf("frame %d: status %v", k, st)
+				}
+				got := dumped{advance(r.Offset, hdrSize), h.Len, h.Sec, h.Usec}
+				if got != w {
+					t.Fatalf("frame %d: got %+v want %+v", k, got, w)
+				}
+				if !bytes.Equal(buf[:h.Len], pcap[k]) {
+					t.Fatalf("frame %d: bytes differ from bus.pcap", k)
+				}
+			}
+			if _, st := r.Next(m, buf); st != Empty {
+				t.Fatalf("more frames than dumpbus found: %v", st)
+			}
+			if r.Lost != 0 || r.Corrupt != 0 {
+				t.Fatalf("lost %d corrupt %d", r.Lost, r.Corrupt)
+			}
+		})
+	}
+}
+
+// Spec §1.4: one 42-byte frame on a fresh bus.
+func TestWriterFirstFrameLayout(t *testing.T) {
+	m := newBus(t)
+	f := frame(42, 7)
+	h := layout.FrameHeader{Len: 42, Sec: 0x01020304, Usec: 0x0a0b0c0d, Sender: 0x1122334455667788}
+	Append(m, &h, f)
+	data := m.Data()
+	if !bytes.Equal(data[:24], make([]byte, 24)) {
+		t.Fatalf("dummy record not zero: % x", data[:24])
+	}
+	wantHdr := []byte{0x2a, 0, 0, 0, 4, 3, 2, 1, 0x0d, 0x0c, 0x0b, 0x0a}
+	if !bytes.Equal(data[24:36], wantHdr) {
+		t.Fatalf("header % x want % x", data[24:36], wantHdr)
+	}
+	if !bytes.Equal(data[40:48], []byte{0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11}) {
+		t.Fatalf("sender % x", data[40:48])
+	}
+	if !bytes.Equal(data[48:90], f) || data[90] != 0 {
+		t.Fatal("frame bytes not at data offset 48")
+	}
+	if m.Last() != 24 || m.First() != layout.DataSize || m.Gen() != 0 || m.Magic() != layout.Magic {
+		t.Fatalf("header: last %d first %#x gen %d", m.Last(), m.First(), m.Gen())
+	}
+}
+
+// Spec §2.2 model trace: three 60-byte frames, then 1514-byte frames until
+// the 685th frame wraps.
+func TestWriterModelTrace(t *testing.T) {
+	m := newBus(t)
+	for k, want := range []uint32{24, 108, 192} {
+		appendFrame(m, frame(60, uint32(k)), 1)
+		if m.Last() != want || m.First() != layout.DataSize {
+			t.Fatalf("60-byte frame %d: last %d first %#x", k, m.Last(), m.First())
+		}
+	}
+	for k := 4; k <= 685; k++ {
+		appendFrame(m, frame(1514, uint32(k)), 1)
+		if k < 685 && m.Gen() != 0 {
+			t.Fatalf("wrapped early at frame %d", k)
+		}
+	}
+	if m.Gen() != 1 || m.Last() != 1047654 || m.First() != 1814 {
+		t.Fatalf("after the wrap: gen %d last %d first %d", m.Gen(), m.Last(), m.First())
+	}
+}
+
+// Spec §2.1: a write that ends exactly at the end of the data area sets wrap
+// and moves first with the +1.
+func TestWriteEndingExactlyAtEnd(t *testing.T) {
+	m := newBus(t)
+	// Fill so that the next record ends exactly at DataSize.
+	for m.Last()+hdrSize+1514+2*(hdrSize+1514) < dataSize {
+		appendFrame(m, frame(1514, 0), 1)
+	}
+	next := nextWrite(m)
+	size := dataSize - next - hdrSize
+	for size > 1514 {
+		appendFrame(m, frame(int(min(size-hdrSize-layout.MinFrame, 1514)), 0), 1)
+		next = nextWrite(m)
+		size = dataSize - next - hdrSize
+	}
+	if size < layout.MinFrame {
+		t.Skipf("layout left %d bytes", size)
+	}
+	appendFrame(m, frame(int(size), 0), 1)
+	if m.Gen() != 1 || nextWrite(m) != 0 {
+		t.Fatalf("gen %d next %d", m.Gen(), nextWrite(m))
+	}
+}
+
+// Spec §2.5: when the newest record straddles the end of the data area, a
+// lapped reader must resume in the previous generation. NetBSD's rule picks
+// the current one and then re-delivers frames or reads garbage.
+func TestOverrunWhenNewestRecordStraddlesEnd(t *testing.T) {
+	m := newBus(t)
+	var r Reader
+	r.Start(m) // at the dummy record, generation 0
+	for k := 1; k <= 682; k++ {
+		appendFrame(m, frame(1514, uint32(k)), 1)
+	}
+	if m.First() != 1562 || m.Last() != 1047402 || nextWrite(m) != 396 || m.Gen() != 1 {
+		t.Fatalf("setup: first %d last %d next %d gen %d", m.First(), m.Last(), nextWrite(m), m.Gen())
+	}
+	// NetBSD's choice would be generation 1 here: first < last.
+	if !(m.First() < m.Last()) {
+		t.Fatal("setup does not exercise the flaw")
+	}
+	buf := make([]byte, layout.MaxFrame)
+	want := uint32(2) // frame 1 was overwritten
+	for {
+		h, st := r.Next(m, buf)
+		if st == Empty {
+			break
+		}
+		if got := checkFrame(t, buf[:h.Len]); got != want {
+			t.Fatalf("got frame %d want %d", got, want)
+		}
+		want++
+	}
+	if want != 683 || r.Lost != 1 || r.Overruns != 1 {
+		t.Fatalf("delivered up to %d, lost %d, overruns %d", want-1, r.Lost, r.Overruns)
+	}
+	// Nothing more is delivered, however often we look.
+	for range 3 {
+		if _, st := r.Next(m, buf); st != Empty {
+			t.Fatal("frame delivered twice")
+		}
+	}
+	// And new frames continue the sequence.
+	for k := 683; k <= 700; k++ {
+		appendFrame(m, frame(1514, uint32(k)), 1)
+	}
+	for k := uint32(683); k <= 700; k++ {
+		h, st := r.Next(m, buf)
+		if st != Frame || checkFrame(t, buf[:h.Len]) != k {
+			t.Fatalf("after more writes: status %v", st)
+		}
+	}
+}
+
+// Spec §2.3: a reader lapped by a fast writer resumes at first, never
+// returns a torn or repeated frame, and counts exactly what it lost.
+func TestLappedReaderCountsLoss(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	m := newBus(t)
+	var r Reader
+	r.Start(m)
+	r.Next(m, make([]byte, layout.MaxFrame)) // consume the dummy
+	buf := make([]byte, layout.MaxFrame)
+	const total = 200000
+	received := 0
+	last := uint32(0)
+	for seq := uint32(1); seq <= total; seq++ {
+		appendFrame(m, frame(22+rng.IntN(1514-22+1), seq), 1)
+		if rng.IntN(1000) == 0 {
+			// The reader wakes up now and then and reads a few.
+			for range rng.IntN(2000) {
+				h, st := r.Next(m, buf)
+				if st != Frame {
+					break
+				}
+				got := checkFrame(t, buf[:h.Len])
+				if got <= last {
+					t.Fatalf("frame %d after %d: repeated or out of order", got, last)
+				}
+				last = got
+				received++
+			}
+		}
+	}
+	for {
+		h, st := r.Next(m, buf)
+		if st != Frame {
+			break
+		}
+		got := checkFrame(t, buf[:h.Len])
+		if got <= last {
+			t.Fatalf("frame %d after %d", got, last)
+		}
+		last = got
+		received++
+	}
+	if last != total {
+		t.Fatalf("newest frame %d not received", total)
+	}
+	if uint64(received)+r.Lost != total {
+		t.Fatalf("received %d + lost %d != %d", received, r.Lost, total)
+	}
+	if r.Overruns == 0 || m.Gen() < 10 {
+		t.Fatalf("test did not lap the reader: overruns %d gen %d", r.Overruns, m.Gen())
+	}
+	t.Logf("received %d, lost %d in %d overruns, gen %d", received, r.Lost, r.Overruns, m.Gen())
+}
+
+// Spec §2.3: on attach the reader starts at the newest record, which it
+// reads again.
+func TestStartRereadsNewestFrame(t *testing.T) {
+	m := newBus(t)
+	appendFrame(m, frame(60, 1), 1)
+	appendFrame(m, frame(60, 2), 1)
+	var r Reader
+	r.Start(m)
+	buf := make([]byte, layout.MaxFrame)
+	h, st := r.Next(m, buf)
+	if st != Frame || checkFrame(t, buf[:h.Len]) != 2 {
+		t.Fatalf("status %v", st)
+	}
+	if _, st := r.Next(m, buf); st != Empty {
+		t.Fatal("expected nothing more")
+	}
+}
+
+// A frame larger than the buffer is left on the bus.
+func TestTooSmallBufferKeepsFrame(t *testing.T) {
+	m := newBus(t)
+	var r Reader
+	r.Start(m)
+	appendFrame(m, frame(100, 1), 1)
+	h, st := r.Next(m, make([]byte, 50))
+	if st != TooSmall || h.Len != 100 {
+		t.Fatalf("status %v len %d", st, h.Len)
+	}
+	buf := make([]byte, 100)
+	if h, st = r.Next(m, buf); st != Frame || checkFrame(t, buf[:h.Len]) != 1 {
+		t.Fatalf("status %v", st)
+	}
+}
+
+// Shared memory is untrusted: damaged record lengths and header words are
+// skipped and counted, never followed outside the bus or forever.
+func TestCorruptRecordsAreSkipped(t *testing.T) {
+	m := newBus(t)
+	var r Reader
+	r.Start(m)
+	appendFrame(m, frame(60, 1), 1)
+	appendFrame(m, frame(60, 2), 1)
+	appendFrame(m, frame(60, 3), 1)
+	// Damage the second record's length: the reader cannot know where the
+	// third starts, so it resynchronises at the next record written.
+	layout.NativeEndian.PutUint32(m.Data()[24+hdrSize+60:], 0xfffffff0)
+	buf := make([]byte, layout.MaxFrame)
+	if h, st := r.Next(m, buf); st != Frame || checkFrame(t, buf[:h.Len]) != 1 {
+		t.Fatalf("first frame: %v", st)
+	}
+	if _, st := r.Next(m, buf); st != Empty || r.Corrupt != 1 {
+		t.Fatalf("corrupt record: status %v corrupt %d", st, r.Corrupt)
+	}
+	appendFrame(m, frame(60, 4), 1)
+	if h, st := r.Next(m, buf); st != Frame || checkFrame(t, buf[:h.Len]) != 4 {
+		t.Fatalf("after resync: %v", st)
+	}
+	// Damage the newest record: writers overwrite it, readers wait.
+	layout.NativeEndian.PutUint32(m.Data()[m.Last():], 0xfffffff0)
+	if _, st := r.Next(m, buf); st != Empty {
+		t.Fatalf("damaged newest record: %v", st)
+	}
+	appendFrame(m, frame(60, 5), 1)
+	if h, st := r.Next(m, buf); st != Frame || checkFrame(t, buf[:h.Len]) != 5 {
+		t.Fatalf("after repair: %v", st)
+	}
+	// Header words out of range.
+	m.SetLast(0xffffffff)
+	if _, st := r.Next(m, buf); st != Empty {
+		t.Fatalf("bad last: %v", st)
+	}
+	appendFrame(m, frame(60, 6), 1) // the writer resets the ring
+	if m.Last() >= layout.DataSize || m.First() > layout.DataSize {
+		t.Fatalf("writer left last %d first %d", m.Last(), m.First())
+	}
+	got := false
+	for range 3 {
+		if h, st := r.Next(m, buf); st == Frame && checkFrame(t, buf[:h.Len]) == 6 {
+			got = true
+		}
+	}
+	if !got {
+		t.Fatal("frame after reset not received")
+	}
+}
+
+// Spec §2.3: a reader that starts while the newest record straddles the
+// end of the data area reads that record again, and nothing is counted as
+// damage.
+func TestStartWhenNewestRecordStraddlesEnd(t *testing.T) {
+	m := newBus(t)
+	for k := 1; k <= 682; k++ {
+		appendFrame(m, frame(1514, uint32(k)), 1)
+	}
+	if m.Last()+hdrSize+1514 < dataSize || m.Gen() != 1 {
+		t.Fatalf("setup: last %d gen %d", m.Last(), m.Gen())
+	}
+	var r Reader
+	r.Start(m)
+	buf := make([]byte, layout.MaxFrame)
+	h, st := r.Next(m, buf)
+	if st != Frame || checkFrame(t, buf[:h.Len]) != 682 {
+		t.Fatalf("status %v", st)
+	}
+	appendFrame(m, frame(1514, 683), 1)
+	if h, st = r.Next(m, buf); st != Frame || checkFrame(t, buf[:h.Len]) != 683 {
+		t.Fatalf("next frame: status %v", st)
+	}
+	if r.Corrupt != 0 || r.Lost != 0 || r.Overruns != 0 {
+		t.Fatalf("corrupt %d lost %d overruns %d", r.Corrupt, r.Lost, r.Overruns)
+	}
+}
+
+// A reader lapped many times over still counts every frame it missed,
+// exactly, when the writers number their records.
+func TestLostCountedAcrossManyLaps(t *testing.T) {
+	m := newBus(t)
+	var r Reader
+	r.Start(m)
+	buf := make([]byte, layout.MaxFrame)
+	r.Next(m, buf) // the dummy
+	const total = 200000
+	for seq := uint32(1); seq <= total; seq++ {
+		appendFrame(m, frame(60, seq), 1)
+	}
+	got := 0
+	for {
+		_, st := r.Next(m, buf)
+		if st != Frame {
+			break
+		}
+		got++
+	}
+	if uint64(got)+r.Lost != total || r.Overruns != 1 {
+		t.Fatalf("got %d + lost %d != %d (overruns %d, gen %d)", got, r.Lost, total, r.Overruns, m.Gen())
+	}
+}
+
+// Records whose sequence words are not consecutive (NetBSD leaves them
+// uninitialised) count one lost frame per overrun.
+func TestLostWithUnnumberedWriters(t *testing.T) {
+	m := newBus(t)
+	var r Reader
+	r.Start(m)
+	buf := make([]byte, layout.MaxFrame)
+	rng := rand.New(rand.NewPCG(3, 4))
+	write := func(n int) {
+		for range n {
+			h := layout.FrameHeader{Len: 60, Sender: 1}
+			Append(m, &h, frame(60, 0))
+			// Scribble over the sequence word as NetBSD's stack would.
+			var w [4]byte
+			layout.NativeEndian.PutUint32(w[:], rng.Uint32())
+			for k := range w {
+				m.Data()[(m.Last()+layout.OffSeq+uint32(k))%dataSize] = w[k]
+			}
+		}
+	}
+	write(10)
+	for range 10 {
+		r.Next(m, buf)
+	}
+	write(50000)
+	for {
+		if _, st := r.Next(m, buf); st != Frame {
+			break
+		}
+	}
+	if r.Overruns != 1 || r.Lost != 1 {
+		t.Fatalf("overruns %d lost %d", r.Overruns, r.Lost)
+	}
+}

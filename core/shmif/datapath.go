@@ -1,0 +1,455 @@
+package shmif
+
+import (
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/libshmif/libshmif/core/internal/layout"
+	"github.com/libshmif/libshmif/core/internal/ring"
+	"github.com/libshmif/libshmif/core/internal/wake"
+	"golang.org/x/sys/unix"
+)
+
+// DefaultSpin is how long a receiver with nothing to read keeps looking at
+// the bus before it blocks, unless changed with SetSpin. A short spin turns a
+// cross-CPU hand-off from tens of microseconds (a blocking wake-up) into
+// about one; it is bounded, so idle interfaces cost no CPU.
+const DefaultSpin = 50 * time.Microsecond
+
+// SpinEnv names the environment variable that overrides DefaultSpin, in
+// microseconds, for interfaces created after it is set.
+const SpinEnv = "SHMIF_SPIN_US"
+
+func spinFromEnv() time.Duration {
+	if v, err := strconv.Atoi(Getenv(SpinEnv)); err == nil && v >= 0 {
+		return time.Duration(v) * time.Microsecond
+	}
+	return DefaultSpin
+}
+
+// pollInterval is how often a receiver looks at the bus when it cannot
+// watch the file (NetBSD polls every 10 ms on such hosts).
+const pollInterval = 10 * time.Millisecond
+
+// recheck is the longest a receiver blocks before it looks at the bus again
+// even without a wake-up: a safety net, since NetBSD never relies on timing.
+const recheck = time.Second
+
+// Frame is one frame for RecvBatch: Buf is where it goes; Len, Csum, Sec and
+// Usec describe what arrived.
+type Frame struct {
+	Buf  []byte
+	Len  int    // length of the frame received
+	Csum uint32 // receive checksum status (CsumIPv4, ...) when RX offload is enabled
+	Sec  uint32 // sender's timestamp
+	Usec uint32
+}
+
+// Stats are the interface counters. Lost and Corrupt are libshmif's own:
+// frames overwritten before this interface read them, and records skipped
+// because they could not be frames.
+type Stats struct {
+	Ipackets, Ibytes, Imcasts uint64
+	Opackets, Obytes, Omcasts uint64
+	Oerrors                   uint64
+	Lost, Corrupt             uint64
+}
+
+type counters struct {
+	ipackets, ibytes, imcasts atomic.Uint64
+	opackets, obytes, omcasts atomic.Uint64
+	oerrors                   atomic.Uint64
+}
+
+// Stats returns the counters.
+func (i *Interface) Stats() Stats {
+	s := Stats{
+		Ipackets: i.stats.ipackets.Load(), Ibytes: i.stats.ibytes.Load(), Imcasts: i.stats.imcasts.Load(),
+		Opackets: i.stats.opackets.Load(), Obytes: i.stats.obytes.Load(), Omcasts: i.stats.omcasts.Load(),
+		Oerrors: i.stats.oerrors.Load(),
+	}
+	i.rx.Lock()
+	s.Lost, s.Corrupt = i.reader.Lost, i.reader.Corrupt
+	i.rx.Unlock()
+	return s
+}
+
+// SetSpin sets how long a receiver spins before blocking (0: never spins).
+func (i *Interface) SetSpin(d time.Duration) { i.spin.Store(int64(max(d, 0))) }
+
+// Spin returns the spin time set by SetSpin.
+func (i *Interface) Spin() time.Duration { return time.Duration(i.spin.Load()) }
+
+// checkFrame returns the error for a frame the bus cannot carry.
+func checkFrame(f []byte) error {
+	switch {
+	case len(f) > layout.MaxFrame:
+		return unix.EMSGSIZE
+	case len(f) < layout.MinFrame:
+		return unix.EINVAL
+	}
+	return nil
+}
+
+// Send puts one Ethernet frame (14 to 1514 bytes: destination, source,
+// type, payload; no FCS) on the bus and wakes its readers.
+// Errors: EMSGSIZE over 1514 bytes, EINVAL under 14, ENXIO if destroyed,
+// ENETDOWN if down, EIO if the bus file was truncated, EDEADLK if the bus
+// lock could not be had.
+func (i *Interface) Send(frame []byte) error {
+	frames := [1][]byte{frame}
+	_, err := i.SendBatch(frames[:])
+	return err
+}
+
+// SendBatch puts frames on the bus under one lock acquisition with one
+// wake-up. Every frame is checked first: if one is refused, none is sent.
+// It returns how many frames were sent.
+func (i *Interface) SendBatch(frames [][]byte) (int, error) {
+	for _, f := range frames {
+		if err := checkFrame(f); err != nil {
+			return 0, err
+		}
+	}
+	i.cfg.RLock()
+	defer i.cfg.RUnlock()
+	if err := i.usable(); err != nil {
+		return 0, err
+	}
+	return i.put(frames)
+}
+
+// usable says whether frames may be sent and received. Needs cfg held.
+func (i *Interface) usable() error {
+	switch {
+	case i.destroyed:
+		return unix.ENXIO
+	case !i.up:
+		return unix.ENETDOWN
+	}
+	return nil
+}
+
+// put writes checked frames and counts them. Needs cfg held (read).
+func (i *Interface) put(frames [][]byte) (int, error) {
+	if len(frames) == 0 {
+		return 0, nil
+	}
+	var bytes, mcasts uint64
+	for _, f := range frames {
+		bytes += uint64(len(f))
+		if f[0]&1 != 0 {
+			mcasts++
+		}
+	}
+	if i.link != LinkDown {
+		now := time.Now()
+		h := layout.FrameHeader{Sec: uint32(now.Unix()), Usec: uint32(now.Nanosecond() / 1000), Sender: i.sender}
+		if err := i.append(frames, &h); err != nil {
+			i.stats.oerrors.Add(uint64(len(frames)))
+			return 0, err
+		}
+		// The frames are on the bus: a failed wake-up is not a failed
+		// send (a retry would duplicate them). The header stores were
+		// release stores, not fences; the write(2) path takes locks,
+		// which on amd64 are fences, before watchers are told, so a
+		// receiver woken by it (or arming its watch after it) sees them.
+		i.bus.Notify()
+	}
+	// With media none NetBSD drops the frames but still counts them.
+	i.stats.opackets.Add(uint64(len(frames)))
+	i.stats.obytes.Add(bytes)
+	i.stats.omcasts.Add(mcasts)
+	return len(frames), nil
+}
+
+// append writes frames to the bus under its lock. Needs cfg held (read).
+func (i *Interface) append(frames [][]byte, h *layout.FrameHeader) error {
+	i.rx.Lock()
+	defer i.rx.Unlock()
+	return i.bus.WithLock(func(m *layout.Mem) error {
+		w := ring.NewWriter(m)
+		// Our own frames are never received: a reader that has read
+		// everything up to them skips them now rather than on its
+		// next receive, under the lock again.
+		skip := i.reader.At(&w)
+		for _, f := range frames {
+			h.Len = uint32(len(f))
+			w.Append(h, f)
+		}
+		w.Flush()
+		if skip {
+			i.reader.SkipWritten(&w)
+		}
+		return nil
+	})
+}
+
+// Recv receives one frame into buf and returns its length. timeout < 0
+// waits without limit, 0 only looks. A frame larger than buf is not
+// consumed: Recv returns EMSGSIZE and the length needed (a buffer of 1514
+// bytes always suffices).
+// Errors: EAGAIN (timeout 0, nothing there), ETIMEDOUT, EMSGSIZE, ENETDOWN
+// (down, also when taken down during the wait), ENXIO (destroyed), EIO,
+// EDEADLK.
+func (i *Interface) Recv(buf []byte, timeout time.Duration) (int, error) {
+	frames := [1]Frame{{Buf: buf}}
+	_, err := i.RecvBatch(frames[:], timeout)
+	return frames[0].Len, err
+}
+
+// RecvBatch receives up to len(frames) frames under at most one lock
+// acquisition (none when only a few frames behind the writers), waiting as
+// Recv does until at least one is there. It returns how many
+// frames it filled in; on EMSGSIZE frames[0].Len is the length needed.
+func (i *Interface) RecvBatch(frames []Frame, timeout time.Duration) (int, error) {
+	if len(frames) == 0 {
+		return 0, nil
+	}
+	// The deadline is set when the first look finds nothing: receives
+	// that find frames at once never read the clock.
+	var deadline time.Time
+	for {
+		n, err := i.recvOnce(frames, timeout, &deadline)
+		if n > 0 || err != nil {
+			return n, err
+		}
+	}
+}
+
+// recvOnce reads what is there and, if that is nothing, waits once.
+// It returns 0, nil when the caller should look again.
+func (i *Interface) recvOnce(frames []Frame, timeout time.Duration, deadline *time.Time) (int, error) {
+	i.cfg.RLock()
+	locked := true
+	defer func() {
+		if locked {
+			i.cfg.RUnlock()
+		}
+	}()
+	if err := i.usable(); err != nil {
+		return 0, err
+	}
+	n, idle, err := i.read(frames)
+	if n > 0 || err != nil {
+		return n, err
+	}
+	if i.poll != nil {
+		// Clear the poll descriptor only after finding nothing, then
+		// look again: what arrives later signals it anew.
+		i.poll.ready.Clear()
+		if n, idle, err = i.read(frames); n > 0 || err != nil {
+			i.poll.ready.Set()
+			return n, err
+		}
+	}
+	if timeout == 0 {
+		return 0, unix.EAGAIN
+	}
+	now := time.Now()
+	if timeout > 0 && deadline.IsZero() {
+		*deadline = now.Add(timeout)
+	}
+	wait := recheck
+	if timeout > 0 {
+		left := deadline.Sub(now)
+		if left <= 0 {
+			return 0, unix.ETIMEDOUT
+		}
+		wait = min(wait, left)
+	}
+	if i.spinFor(idle, now, wait) {
+		return 0, nil
+	}
+	// Watch the bus with a watcher of our own (several receivers must
+	// not drain each other's wake-ups), forget old wake-ups, then look
+	// once more: a frame written after this look wakes the wait below.
+	w, err := i.bus.NewWatcher()
+	if err == nil {
+		if err = w.Arm(); err != nil {
+			w.Close()
+		}
+	}
+	if err != nil {
+		// No watch to be had: poll, as NetBSD does on hosts without one.
+		w, wait = nil, min(wait, pollInterval)
+	} else {
+		defer w.Close()
+		w.Drain()
+	}
+	if n, _, err = i.read(frames); n > 0 || err != nil {
+		return n, err
+	}
+	// Wait without the configuration lock, so that configuration
+	// changes need not wait for us; Down and Destroy kick us out.
+	i.waiters.Add(1)
+	locked = false
+	i.cfg.RUnlock()
+	wake.WaitFor(w, i.kick, wait)
+	i.waiters.Done()
+	return 0, nil
+}
+
+// idleMark is where the bus stood when a reader found nothing.
+type idleMark struct {
+	gen  uint64
+	last uint32
+}
+
+// spinFor watches the bus without the lock for up to the spin time and
+// reports whether it changed since idle.
+func (i *Interface) spinFor(idle idleMark, start time.Time, limit time.Duration) bool {
+	spin := min(time.Duration(i.spin.Load()), limit)
+	if spin <= 0 {
+		return false
+	}
+	changed := false
+	i.bus.Guard(func(m *layout.Mem) error {
+		for k := 0; ; k++ {
+			if m.Last() != idle.last || m.Gen() != idle.gen {
+				changed = true
+				return nil
+			}
+			if k%256 == 255 && time.Since(start) > spin {
+				return nil
+			}
+			if k%1024 == 1023 {
+				// Every few microseconds let another process
+				// have this CPU: the peer we wait for may be
+				// queued behind us on it.
+				unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
+			}
+		}
+	})
+	return changed
+}
+
+// read copies out accepted frames under one bus lock acquisition. Needs
+// cfg held (read).
+func (i *Interface) read(frames []Frame) (n int, idle idleMark, err error) {
+	i.rx.Lock()
+	defer i.rx.Unlock()
+	var c rxCount
+	// Polling an idle bus must not take the lock: that would stall
+	// its writers.
+	quiet := false
+	err = i.bus.Guard(func(m *layout.Mem) error {
+		if quiet = i.unchanged(m); quiet {
+			idle = idleMark{gen: m.Gen(), last: m.Last()}
+			return nil
+		}
+		// A reader close behind the writers copies without the
+		// lock: taking it would pull the header's cache line away
+		// from them twice per frame. Only on a bus that is still
+		// one (WithLock checks the magic for the locked path), and
+		// for a bounded number of records: frames the filter drops
+		// do not end the loop otherwise.
+		if m.Magic() != layout.Magic {
+			return nil
+		}
+		for tries := 0; n < len(frames) && tries < maxTries; tries++ {
+			f := &frames[n]
+			h, ok := i.reader.TryNext(m, f.Buf)
+			if !ok {
+				break
+			}
+			if i.deliver(f, &h, &c) {
+				n++
+			}
+		}
+		return nil
+	})
+	if n > 0 || quiet || err != nil {
+		i.count(frames[:n], &c)
+		return n, idle, err
+	}
+	err = i.bus.WithLock(func(m *layout.Mem) error {
+		for n < len(frames) {
+			f := &frames[n]
+			h, st := i.reader.Next(m, f.Buf)
+			switch st {
+			case ring.Empty:
+				idle = idleMark{gen: m.Gen(), last: m.Last()}
+				return nil
+			case ring.TooSmall:
+				// A frame we would not accept must not block us.
+				var dst [6]byte
+				i.reader.Peek(m, dst[:])
+				if !i.accept(h.Sender, dst[:]) {
+					i.reader.Drop(m)
+					continue
+				}
+				if n == 0 {
+					f.Len = int(h.Len)
+					return unix.EMSGSIZE
+				}
+				return nil
+			}
+			if i.deliver(f, &h, &c) {
+				n++
+			}
+		}
+		return nil
+	})
+	i.count(frames[:n], &c)
+	return n, idle, err
+}
+
+// count adds what one read received to the counters and sets the receive
+// checksum status of the frames delivered.
+func (i *Interface) count(got []Frame, c *rxCount) {
+	if c.packets > 0 {
+		i.stats.ipackets.Add(c.packets)
+		i.stats.ibytes.Add(c.bytes)
+		i.stats.imcasts.Add(c.mcasts)
+	}
+	if len(got) > 0 && i.capenable&RxCaps != 0 {
+		for k := range got {
+			got[k].Csum = rxStatus(i.capenable, got[k].Buf[:got[k].Len])
+		}
+	}
+}
+
+// maxTries bounds the lock-free copies of one read.
+const maxTries = 64
+
+// unchanged reports, without the bus lock, that the bus is still a bus and
+// nothing was written since the reader caught up. Needs rx held.
+func (i *Interface) unchanged(m *layout.Mem) bool {
+	return m.Magic() == layout.Magic && i.reader.Idle(m)
+}
+
+// rxCount gathers the receive counters of one read.
+type rxCount struct{ packets, bytes, mcasts uint64 }
+
+// deliver applies the receive filter to the frame just copied into f and,
+// if it is accepted, fills in f and counts it.
+func (i *Interface) deliver(f *Frame, h *layout.FrameHeader, c *rxCount) bool {
+	frame := f.Buf[:h.Len]
+	if !i.accept(h.Sender, frame) {
+		return false
+	}
+	f.Len, f.Sec, f.Usec, f.Csum = int(h.Len), h.Sec, h.Usec, 0
+	c.packets++
+	c.bytes += uint64(h.Len)
+	if frame[0]&1 != 0 {
+		c.mcasts++
+	}
+	return true
+}
+
+// accept is NetBSD's receive filter (spec §5.3). Needs cfg held.
+func (i *Interface) accept(sender uint64, frame []byte) bool {
+	switch {
+	case i.link == LinkDown:
+		return false
+	case sender == i.sender:
+		return false // our own transmission
+	case [6]byte(frame[:6]) == i.mac:
+		return true
+	case frame[0]&1 != 0:
+		return true // broadcast and multicast: the stack filters groups
+	}
+	return i.promisc
+}
