@@ -36,14 +36,15 @@ const pollInterval = 10 * time.Millisecond
 // even without a wake-up: a safety net, since NetBSD never relies on timing.
 const recheck = time.Second
 
-// Frame is one frame for RecvBatch: Buf is where it goes; Len, Csum, Sec and
-// Usec describe what arrived.
+// Frame is one frame for RecvBatch: Buf is where it goes; the other fields
+// describe what arrived.
 type Frame struct {
-	Buf  []byte
-	Len  int    // length of the frame received
-	Csum uint32 // receive checksum status (CsumIPv4, ...) when RX offload is enabled
-	Sec  uint32 // sender's timestamp
-	Usec uint32
+	Buf    []byte
+	Len    int    // length of the frame received
+	Csum   uint32 // receive checksum status (CsumIPv4, ...) when RX offload is enabled
+	Sec    uint32 // sender's timestamp
+	Usec   uint32
+	Sender uint64 // the sending interface's id (see Interface.Sender)
 }
 
 // Stats are the interface counters. Lost and Corrupt are libshmif's own:
@@ -430,7 +431,7 @@ func (i *Interface) deliver(f *Frame, h *layout.FrameHeader, c *rxCount) bool {
 	if !i.accept(h.Sender, frame) {
 		return false
 	}
-	f.Len, f.Sec, f.Usec, f.Csum = int(h.Len), h.Sec, h.Usec, 0
+	f.Len, f.Sec, f.Usec, f.Csum, f.Sender = int(h.Len), h.Sec, h.Usec, 0, h.Sender
 	c.packets++
 	c.bytes += uint64(h.Len)
 	if frame[0]&1 != 0 {
