@@ -1,0 +1,743 @@
+"""Interfaces on shmif buses: the Python face of libshmif's C API (rump.h)."""
+
+from __future__ import annotations
+
+import ctypes
+import enum
+import errno
+import math
+import operator
+import os
+import re
+import sys
+import threading
+import time
+import warnings
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Union
+
+from . import _lib
+
+if TYPE_CHECKING:
+    from scapy.packet import Packet
+
+MINFRAME = 14
+"""Shortest frame: an Ethernet header."""
+MAXFRAME = 1514
+"""Longest frame: Ethernet header and a 1500-byte payload (no FCS)."""
+MTU = 1500
+MAXUNITS = 32768
+"""Units run from 0 to MAXUNITS - 1."""
+MAXLINKSTR = 1024
+"""Longest bus path in bytes, counting the C string's NUL."""
+
+
+class Flag(enum.IntFlag):
+    """Interface flags (NetBSD's IFF_* values), from Interface.flags."""
+
+    UP = 0x0001
+    BROADCAST = 0x0002
+    RUNNING = 0x0040
+    PROMISC = 0x0100
+    SIMPLEX = 0x0800
+    MULTICAST = 0x8000
+
+
+class Media(enum.IntEnum):
+    """Media words: AUTO (the default) or NONE (`ifconfig shmifN media none`)."""
+
+    AUTO = 0
+    NONE = 1
+
+
+class LinkState(enum.IntEnum):
+    """Link states (NetBSD's LINK_STATE_* values)."""
+
+    UNKNOWN = 0
+    DOWN = 1
+    UP = 2
+
+
+class Cap(enum.IntFlag):
+    """Offload capability bits (NetBSD's IFCAP_* values)."""
+
+    TSOv4 = 0x00080
+    IPv4_Rx = 0x00100
+    IPv4_Tx = 0x00200
+    TCPv4_Rx = 0x00400
+    TCPv4_Tx = 0x00800
+    UDPv4_Rx = 0x01000
+    UDPv4_Tx = 0x02000
+    TCPv6_Rx = 0x04000
+    TCPv6_Tx = 0x08000
+    UDPv6_Rx = 0x10000
+    UDPv6_Tx = 0x20000
+    TSOv6 = 0x40000
+
+
+CAPABILITIES = Cap(0x7FF80)
+"""Every capability: what shmif offers."""
+
+
+class Csum(enum.IntFlag):
+    """Checksum flags (NetBSD's M_CSUM_* values): requests for
+    Interface.send_offload, and the status in Frame.csum."""
+
+    TCPv4 = 0x0001
+    UDPv4 = 0x0002
+    TCP_UDP_BAD = 0x0004
+    TCPv6 = 0x0010
+    UDPv6 = 0x0020
+    IPv4 = 0x0040
+    IPv4_BAD = 0x0080
+    TSOv4 = 0x0100
+    TSOv6 = 0x0200
+
+
+_NO_CSUM = Csum(0)
+_HEXBYTE = re.compile(r"[0-9a-fA-F]{1,2}")
+
+# How long one C call may block. A long wait is made of such slices so that
+# the main thread handles signals (Ctrl-C, pytest-timeout's SIGALRM) within
+# this time; restarting a receive has no effect on what is received.
+_WAIT_SLICE_MS = 100
+
+# Creating calls run under this lock; so does destroy() while other threads
+# are still inside calls on the interface (see Interface.destroy).
+_units_lock = threading.Lock()
+
+# Called with the absolute path of every bus an interface attaches to; the
+# pytest plugin records the buses a test used.
+_attach_hooks: list[Callable[[str], None]] = []
+
+PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+
+
+def _error(err: int, call: str, where: Optional[str] = None, filename: Any = None) -> OSError:
+    """An OSError for errno err; OSError picks the subclass (TimeoutError, ...)."""
+    msg = f"{call}{' on ' + where if where else ''}: {os.strerror(err)}"
+    if filename is not None:
+        return OSError(err, msg, os.fsdecode(filename))
+    return OSError(err, msg)
+
+
+def _encode_path(path: PathLike) -> bytes:
+    p = os.fsencode(os.fspath(path))
+    if b"\0" in p:
+        raise ValueError("embedded null byte in bus path")
+    return p
+
+
+def _check_mode(mode: int) -> int:
+    mode = operator.index(mode)
+    if not 0 <= mode <= 0o7777:
+        raise ValueError(f"file mode {mode:#o} is not a set of permission bits")
+    return mode
+
+
+def _c_int(value: Any, what: str) -> int:
+    """value as a C int; ctypes would silently wrap a larger one."""
+    v = operator.index(value)
+    if not -(1 << 31) <= v < (1 << 31):
+        raise OverflowError(f"{what} {v} does not fit a C int")
+    return v
+
+
+def _c_uint32(value: Any, what: str) -> int:
+    v = operator.index(value)
+    if not 0 <= v < (1 << 32):
+        raise OverflowError(f"{what} {v} does not fit a uint32_t")
+    return v
+
+
+def _notify_attach(path: bytes) -> None:
+    if _attach_hooks:
+        p = os.path.abspath(os.fsdecode(path))
+        for hook in list(_attach_hooks):
+            hook(p)
+
+
+def _frame_bytes(frame: Any) -> bytes:
+    """bytes of a frame given as a bytes-like object or a scapy packet."""
+    if type(frame) is bytes:
+        return frame
+    scapy_packet = sys.modules.get("scapy.packet")
+    if scapy_packet is not None and isinstance(frame, scapy_packet.Packet):
+        return bytes(frame)
+    try:
+        view = memoryview(frame)
+    except TypeError:
+        raise TypeError(
+            f"a frame is a bytes-like object or a scapy packet, not {type(frame).__name__}"
+        ) from None
+    return view.tobytes()
+
+
+def _timeout_deadline(timeout: Optional[float]) -> Optional[float]:
+    if timeout is None:
+        return None
+    if not timeout >= 0:  # also NaN
+        raise ValueError(f"timeout must be None or >= 0 seconds, not {timeout!r}")
+    return time.monotonic() + timeout
+
+
+def _slice_ms(deadline: Optional[float]) -> int:
+    """The timeout for the next C call: at most one slice, at least 1 ms."""
+    if deadline is None:
+        return _WAIT_SLICE_MS
+    left = math.ceil((deadline - time.monotonic()) * 1000)
+    return max(1, min(_WAIT_SLICE_MS, left))
+
+
+class Frame(bytes):
+    """A received frame: the bytes of an Ethernet frame (compares, hashes and
+    slices as bytes) with what the bus says about it.
+
+    sec, usec: the sender's timestamp (libshmif stamps wall-clock time,
+    NetBSD rump kernels their uptime). csum: the checksum status
+    (Csum.TCP_UDP_BAD, Csum.IPv4_BAD, or the checks done) while an RX
+    capability is enabled, else Csum(0).
+    """
+
+    sec: int
+    usec: int
+    csum: Csum
+
+    def __new__(cls, data: Any = b"", sec: int = 0, usec: int = 0, csum: int = 0) -> "Frame":
+        self = super().__new__(cls, data)
+        self.sec = sec
+        self.usec = usec
+        self.csum = Csum(csum) if csum else _NO_CSUM
+        return self
+
+    @property
+    def time(self) -> float:
+        """The sender's timestamp in seconds, like scapy's Packet.time."""
+        return self.sec + self.usec / 1e6
+
+    def __reduce__(self) -> Any:
+        return (Frame, (bytes(self), self.sec, self.usec, int(self.csum)))
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Interface counters (struct shmif_stats). `after - before` gives the
+    counts of what happened in between."""
+
+    ipackets: int
+    """Frames received (accepted by the filter)."""
+    ibytes: int
+    imcasts: int
+    """Of the frames received, those multicast or broadcast."""
+    opackets: int
+    """Frames sent."""
+    obytes: int
+    omcasts: int
+    oerrors: int
+    """Frames refused by send_offload, and frames lost to a bus error."""
+    lost: int
+    """Bus records overwritten before this interface's reader reached them."""
+    corrupt: int
+    """Bus records skipped because they were damaged."""
+
+    def __sub__(self, other: "Stats") -> "Stats":
+        if not isinstance(other, Stats):
+            return NotImplemented
+        return Stats(*(getattr(self, f.name) - getattr(other, f.name) for f in fields(self)))
+
+
+class _Buffers(threading.local):
+    """Receive buffers of one thread, kept between calls."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.frames: Any = None
+        self.data: Any = None
+
+    def get(self, n: int) -> tuple[Any, Any]:
+        if n > self.n:
+            data = ctypes.create_string_buffer(n * MAXFRAME)
+            frames = (_lib.ShmifFrame * n)()
+            base = ctypes.addressof(data)
+            for i in range(n):
+                frames[i].data = base + i * MAXFRAME
+                frames[i].cap = MAXFRAME
+            self.n, self.frames, self.data = n, frames, data
+        return self.frames, self.data
+
+
+_buffers = _Buffers()
+# Batches up to this size keep their buffers per thread; larger ones allocate.
+_KEEP_BUFFERS = 256
+
+
+class Interface:
+    """An interface shmif<unit>: a handle on one unit of libshmif.
+
+    Made by open() (attached to a bus and up) or create() (no bus, down).
+    Every method is safe to call from any thread at any time, as the C calls
+    are; blocking calls release the GIL. Errors are OSError with the errno
+    the C call returned (so TimeoutError, BlockingIOError, FileNotFoundError,
+    ... apply), its message naming the call and the interface.
+
+    destroy() (or close(), or leaving a with block) frees the unit; later
+    calls raise OSError(ENXIO), and destroying again does nothing. Threads
+    blocked in a receive get OSError(ENXIO).
+    """
+
+    __slots__ = ("_unit", "_lock", "_idle", "_inflight", "_closed", "__weakref__")
+
+    def __init__(self, unit: int) -> None:
+        """Wrap a unit libshmif already made; use open() or create() instead."""
+        self._unit = _c_int(unit, "unit")
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._inflight = 0
+        self._closed = False
+
+    # -- the gate every C call passes -------------------------------------
+    #
+    # Units are small integers that libshmif reuses: a call still on its way
+    # into C while another thread destroys the interface must not reach a
+    # new interface that got the same unit. Calls count themselves in and
+    # out; destroy() keeps new units from being made until they are out.
+
+    def _enter(self, call: str) -> int:
+        with self._lock:
+            if self._closed:
+                raise OSError(errno.ENXIO, f"{call} on {self.name}: interface was destroyed")
+            self._inflight += 1
+        return self._unit
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._inflight -= 1
+            if self._closed and self._inflight == 0:
+                self._idle.notify_all()
+
+    def _call(self, call: str, *args: Any) -> int:
+        """Call the C function `call` on this unit; return its errno value."""
+        unit = self._enter(call)
+        try:
+            return getattr(_lib.load(), call)(unit, *args)
+        finally:
+            self._leave()
+
+    def _do(self, call: str, *args: Any) -> None:
+        err = self._call(call, *args)
+        if err:
+            raise _error(err, call, self.name)
+
+    def _get_int(self, call: str, ctype: Any = ctypes.c_int) -> int:
+        v = ctype()
+        self._do(call, ctypes.byref(v))
+        return v.value
+
+    def _wait(self, call: str, attempt: Callable[[int], int], timeout: Optional[float]) -> None:
+        """Run attempt(timeout_ms) until it succeeds, fails otherwise than
+        with ETIMEDOUT, or timeout seconds (None: no limit) have passed."""
+        if timeout == 0:
+            err = attempt(0)
+        else:
+            deadline = _timeout_deadline(timeout)
+            while True:
+                err = attempt(_slice_ms(deadline))
+                if err != errno.ETIMEDOUT:
+                    break
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+        if err:
+            raise _error(err, call, self.name)
+
+    # -- identity and life ------------------------------------------------
+
+    @property
+    def unit(self) -> int:
+        """The unit number (the ifnum of the C API)."""
+        return self._unit
+
+    @property
+    def name(self) -> str:
+        """The interface name, shmif<unit>."""
+        return f"shmif{self._unit}"
+
+    @property
+    def closed(self) -> bool:
+        """True once destroy() was called."""
+        return self._closed
+
+    def destroy(self) -> None:
+        """Destroy the interface (`ifconfig shmifN destroy`): take it down,
+        detach the bus and free the unit. The bus file stays. Threads blocked
+        in a receive on it get OSError(ENXIO). Destroying again does nothing."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            busy = self._inflight > 0
+        lib = _lib.load()
+        if not busy:
+            # No call can reach the unit through this object any more.
+            err = lib.shmif_destroy(self._unit)
+        else:
+            # Calls already past the gate return at once (the unit is gone,
+            # ENXIO) or are woken by the destroy; until they are out, no
+            # interface may be made that could get this unit again.
+            with _units_lock:
+                err = lib.shmif_destroy(self._unit)
+                with self._lock:
+                    self._idle.wait_for(lambda: self._inflight == 0)
+        # ENXIO: the unit was destroyed behind this object's back (by C code
+        # in the same process); it is gone either way.
+        if err and err != errno.ENXIO:
+            raise _error(err, "shmif_destroy", self.name)
+
+    close = destroy
+
+    def __enter__(self) -> "Interface":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.destroy()
+
+    def __del__(self) -> None:
+        # Only reached with no call in flight: a call holds a reference.
+        try:
+            if self._closed:
+                return
+            warnings.warn(f"unclosed shmif interface {self.name}", ResourceWarning, source=self)
+            self.destroy()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        if self._closed:
+            return f"<shmif.Interface {self.name} destroyed>"
+        try:
+            state = "up" if self.flags & Flag.UP else "down"
+            return f"<shmif.Interface {self.name} {state} bus={self.linkstr!r}>"
+        except OSError as e:
+            return f"<shmif.Interface {self.name} ({e.strerror})>"
+
+    # -- bus --------------------------------------------------------------
+
+    @property
+    def linkstr(self) -> Optional[str]:
+        """The bus path as it was given, or None without a bus."""
+        size = MAXLINKSTR
+        while True:
+            buf = ctypes.create_string_buffer(size)
+            needed = ctypes.c_size_t()
+            err = self._call("shmif_get_linkstr", buf, size, ctypes.byref(needed))
+            if err == errno.ENAMETOOLONG and needed.value > size:
+                size = needed.value
+                continue
+            if err == errno.ENOENT:
+                return None
+            if err:
+                raise _error(err, "shmif_get_linkstr", self.name)
+            return os.fsdecode(buf.value)
+
+    def attach(self, path: PathLike, mode: Optional[int] = None) -> None:
+        """Attach the bus file at path (`ifconfig shmifN linkstr PATH`),
+        creating it with mode (default 0644, under the umask) if it does not
+        exist. The interface must be down and without a bus (EBUSY); bring
+        it up with up()."""
+        p = _encode_path(path)
+        if mode is None:
+            err = self._call("shmif_set_linkstr", p)
+            call = "shmif_set_linkstr"
+        else:
+            err = self._call("shmif_set_linkstr_mode", p, _check_mode(mode))
+            call = "shmif_set_linkstr_mode"
+        if err:
+            raise _error(err, call, self.name, path)
+        _notify_attach(p)
+
+    def detach(self) -> None:
+        """Detach the bus (`ifconfig shmifN -linkstr`); the interface must be
+        down (EBUSY). This closes the descriptor fileno() returned."""
+        self._do("shmif_unset_linkstr")
+
+    def up(self) -> None:
+        """Bring the interface up. Every up restarts reception at the newest
+        frame already on the bus, which is received again (as in NetBSD)."""
+        self._do("shmif_up")
+
+    def down(self) -> None:
+        """Bring the interface down; blocked receivers get OSError(ENETDOWN)."""
+        self._do("shmif_down")
+
+    @property
+    def is_up(self) -> bool:
+        return bool(self.flags & Flag.UP)
+
+    @property
+    def flags(self) -> Flag:
+        """The IFF_* flags: BROADCAST, SIMPLEX, MULTICAST always; UP and
+        RUNNING while up; PROMISC when promiscuous."""
+        return Flag(self._get_int("shmif_get_flags"))
+
+    @property
+    def mtu(self) -> int:
+        return self._get_int("shmif_get_mtu")
+
+    @property
+    def mac(self) -> str:
+        """The link address as "b2:a0:12:34:56:78". Set it from such a
+        string (':' or '-' separated) or from 6 bytes; multicast and
+        broadcast addresses are refused (EINVAL)."""
+        return ":".join(f"{b:02x}" for b in self.mac_bytes)
+
+    @mac.setter
+    def mac(self, value: Union[str, bytes, bytearray]) -> None:
+        if isinstance(value, str):
+            parts = value.replace("-", ":").split(":")
+            if len(parts) != 6 or not all(_HEXBYTE.fullmatch(p) for p in parts):
+                raise ValueError(f"not a MAC address: {value!r}")
+            raw = bytes(int(p, 16) for p in parts)
+        else:
+            raw = bytes(value)
+            if len(raw) != 6:
+                raise ValueError(f"a MAC address has 6 bytes, not {len(raw)}")
+        self._do("shmif_set_mac", (ctypes.c_uint8 * 6).from_buffer_copy(raw))
+
+    @property
+    def mac_bytes(self) -> bytes:
+        """The link address as 6 bytes (for building frames)."""
+        mac = (ctypes.c_uint8 * 6)()
+        self._do("shmif_get_mac", mac)
+        return bytes(mac)
+
+    @property
+    def promisc(self) -> bool:
+        """Promiscuous mode: receive unicast frames for any address too."""
+        return bool(self.flags & Flag.PROMISC)
+
+    @promisc.setter
+    def promisc(self, on: bool) -> None:
+        self._do("shmif_set_promisc", 1 if on else 0)
+
+    @property
+    def media(self) -> Media:
+        """Media.AUTO, or Media.NONE: the link goes down and frames are
+        neither written nor received (sends still succeed and count)."""
+        return Media(self._get_int("shmif_get_media"))
+
+    @media.setter
+    def media(self, media: int) -> None:
+        self._do("shmif_set_media", _c_int(media, "media"))
+
+    @property
+    def link_state(self) -> LinkState:
+        """DOWN with media none; else UP with a bus, UNKNOWN without."""
+        return LinkState(self._get_int("shmif_get_link_state"))
+
+    def stats(self) -> Stats:
+        """The interface counters now."""
+        st = _lib.ShmifStats()
+        self._do("shmif_get_stats", ctypes.byref(st))
+        return Stats(*(getattr(st, name) for name, _ in _lib.ShmifStats._fields_))
+
+    def set_spin(self, usec: int) -> None:
+        """How long a receiver that finds nothing watches the bus before it
+        blocks, in microseconds (default 50 or SHMIF_SPIN_US; 0: never)."""
+        self._do("shmif_set_spin", _c_int(usec, "spin time"))
+
+    @property
+    def capabilities(self) -> Cap:
+        """The offload capabilities shmif offers (CAPABILITIES)."""
+        return Cap(self._get_int("shmif_get_capabilities", ctypes.c_uint32))
+
+    @property
+    def capenable(self) -> Cap:
+        """The enabled offload capabilities (initially RUMP_SHMIF_CAPENABLE)."""
+        return Cap(self._get_int("shmif_get_capenable", ctypes.c_uint32))
+
+    @capenable.setter
+    def capenable(self, caps: int) -> None:
+        self._do("shmif_set_capenable", _c_uint32(caps, "capabilities"))
+
+    # -- frames -----------------------------------------------------------
+
+    def send(self, frame: Any) -> None:
+        """Put one frame (14 to 1514 bytes, no FCS) on the bus. frame is a
+        bytes-like object or a scapy packet. EINVAL: too short; EMSGSIZE: too
+        long; ENETDOWN: the interface is down."""
+        data = _frame_bytes(frame)
+        self._do("shmif_send", data, len(data))
+
+    def send_batch(self, frames: Iterable[Any]) -> None:
+        """Put several frames on the bus with one lock hold and one wake-up.
+        All are checked first: if one is refused, none is sent."""
+        datas = [_frame_bytes(f) for f in frames]
+        arr = (_lib.ShmifFrame * len(datas))()
+        for slot, data in zip(arr, datas):
+            slot.data = ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value
+            slot.len = len(data)
+        self._do("shmif_send_batch", arr, len(datas))
+
+    def send_offload(self, frame: Any, csum_flags: int, mss: int = 0) -> None:
+        """Send a frame whose checksums (Csum.IPv4, Csum.UDPv4, ...) or TCP
+        segmentation (Csum.TSOv4/TSOv6 with mss) are left to the interface;
+        each request needs its capability in capenable (else EOPNOTSUPP)."""
+        data = _frame_bytes(frame)
+        self._do("shmif_send_offload", data, len(data), _c_uint32(csum_flags, "csum_flags"),
+                 _c_uint32(mss, "mss"))
+
+    def recv(self, timeout: Optional[float] = None) -> Frame:
+        """Receive one frame, waiting up to timeout seconds (None: no limit;
+        0: only look). Frames this interface sent, and unicast frames for
+        other addresses unless promiscuous, are not received.
+
+        Raises BlockingIOError (EAGAIN) when timeout is 0 and no frame is
+        there, TimeoutError (ETIMEDOUT) when none came in time, OSError
+        ENETDOWN or ENXIO when the interface is or was taken down or
+        destroyed.
+        """
+        frames, data = _buffers.get(1)
+        got = ctypes.c_size_t()
+        # shmif_recv_batch, not shmif_recv: only it reports timestamp and
+        # checksum status.
+        self._wait(
+            "shmif_recv_batch",
+            lambda ms: self._call("shmif_recv_batch", frames, 1, ctypes.byref(got), ms),
+            timeout,
+        )
+        f = frames[0]
+        return Frame(memoryview(data)[: f.len], f.sec, f.usec, f.csum)
+
+    def recv_into(self, buffer: Any, timeout: Optional[float] = None) -> int:
+        """Receive one frame into a writable bytes-like buffer and return its
+        length (socket.recv_into style). A frame longer than the buffer
+        stays on the bus and raises OSError(EMSGSIZE); MAXFRAME bytes always
+        suffice. Timeouts and errors as recv()."""
+        view = memoryview(buffer).cast("B")
+        if view.readonly:
+            raise TypeError("recv_into needs a writable buffer")
+        cbuf = (ctypes.c_char * view.nbytes).from_buffer(view)
+        got = ctypes.c_size_t()
+        try:
+            self._wait(
+                "shmif_recv",
+                lambda ms: self._call("shmif_recv", cbuf, view.nbytes, ctypes.byref(got), ms),
+                timeout,
+            )
+        except OSError as e:
+            if e.errno == errno.EMSGSIZE:
+                raise OSError(
+                    errno.EMSGSIZE,
+                    f"{e.strerror}: the next frame has {got.value} bytes, the buffer {view.nbytes}",
+                ) from None
+            raise
+        return got.value
+
+    def recv_batch(self, max_frames: int = 32, timeout: Optional[float] = None) -> list[Frame]:
+        """Receive up to max_frames frames that are waiting, under at most one
+        lock hold, waiting up to timeout seconds for the first. Returns at
+        least one frame; timeouts and errors as recv()."""
+        max_frames = operator.index(max_frames)
+        if max_frames < 0:
+            raise ValueError("max_frames must be >= 0")
+        if max_frames == 0:
+            return []
+        if max_frames <= _KEEP_BUFFERS:
+            frames, data = _buffers.get(max_frames)
+        else:
+            frames, data = _Buffers().get(max_frames)
+        got = ctypes.c_size_t()
+        self._wait(
+            "shmif_recv_batch",
+            lambda ms: self._call("shmif_recv_batch", frames, max_frames, ctypes.byref(got), ms),
+            timeout,
+        )
+        view = memoryview(data)
+        out = []
+        for i in range(got.value):
+            f = frames[i]
+            start = i * MAXFRAME
+            out.append(Frame(view[start : start + f.len], f.sec, f.usec, f.csum))
+        return out
+
+    def frames(self, timeout: Optional[float]) -> Iterator[Frame]:
+        """Iterate over received frames until none arrives for timeout
+        seconds (0: until none is waiting; None: for ever). Errors other
+        than the timeout (ENETDOWN, ENXIO, ...) are raised.
+
+        Frames are received one at a time, so leaving the loop early loses
+        none."""
+        while True:
+            try:
+                frame = self.recv(timeout)
+            except (TimeoutError, BlockingIOError):
+                return
+            yield frame
+
+    def recv_packet(self, timeout: Optional[float] = None) -> "Packet":
+        """recv() as a scapy Ether packet (its time the sender's timestamp).
+        Needs scapy."""
+        from ._scapy import to_scapy
+
+        return to_scapy(self.recv(timeout))
+
+    # -- event loops ------------------------------------------------------
+
+    def fileno(self) -> int:
+        """A descriptor for selectors, select, poll and event loops.
+
+        It polls readable while a frame *may* be waiting: also when the only
+        waiting frames are ones this interface will not receive, and the
+        readiness shows a moment after the sender's call returned. So when
+        it is readable, receive with timeout 0 until BlockingIOError, then
+        wait again. It stays libshmif's: never read or close it. It survives
+        down() and up(); destroy() and detach() close it (unregister it from
+        a selector first). OSError(ENETDOWN) without a bus.
+        """
+        return self._get_int("shmif_get_pollfd")
+
+
+def open(path: PathLike, mode: Optional[int] = None, unit: Optional[int] = None) -> Interface:
+    """Open an interface on the bus file at path: attached, up and receiving.
+
+    The file is created if needed, with the permission bits mode (default
+    0644, under the umask; 0o600 makes a private bus); an existing file
+    keeps its mode. unit picks the unit number (default: the lowest free).
+    As after every up, the newest frame already on the bus is received
+    again.
+    """
+    p = _encode_path(path)
+    if unit is not None:
+        ifc = create(unit)
+        try:
+            ifc.attach(path, mode)
+            ifc.up()
+        except BaseException:
+            ifc.destroy()
+            raise
+        return ifc
+    n = ctypes.c_int()
+    lib = _lib.load()
+    with _units_lock:
+        if mode is None:
+            call, err = "rump_pub_shmif_create", lib.rump_pub_shmif_create(p, ctypes.byref(n))
+        else:
+            call, err = "shmif_open", lib.shmif_open(p, _check_mode(mode), ctypes.byref(n))
+        if err:
+            raise _error(err, call, None, path)
+        ifc = Interface(n.value)
+    _notify_attach(p)
+    return ifc
+
+
+def create(unit: Optional[int] = None) -> Interface:
+    """Create an interface without a bus, down (`ifconfig shmifN create`);
+    unit None takes the lowest free unit. Attach a bus with attach(), then
+    up(). EEXIST: the unit exists; EINVAL: unit outside 0..32767."""
+    unit = -1 if unit is None else _c_int(unit, "unit")
+    n = ctypes.c_int()
+    lib = _lib.load()
+    with _units_lock:
+        err = lib.shmif_create(unit, ctypes.byref(n))
+        if err:
+            raise _error(err, "shmif_create", f"unit {unit}" if unit != -1 else None)
+        return Interface(n.value)

@@ -1,0 +1,169 @@
+"""The pytest plugin, run on inner test files with pytester."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import textwrap
+
+import pytest
+
+import shmif
+from shmif import pytest_plugin
+
+PYTHONPATH = os.path.dirname(os.path.dirname(os.path.abspath(shmif.__file__)))
+
+# An inner test that sends an ARP request on its bus and then fails.
+FAILING = textwrap.dedent("""
+    ARP = bytes.fromhex(
+        "ffffffffffff" "020000000001" "0806" "0001080006040001"
+        "020000000001" "0a000001" "000000000000" "0a000002")
+
+    def test_fails(shmif_pair):
+        a, b = shmif_pair
+        a.send(ARP)
+        assert b.recv(timeout=5) == ARP
+        assert False, "the inner test fails"
+""")
+
+TCPDUMP_LINE = ("*02:00:00:00:00:01 > ff:ff:ff:ff:ff:ff, ethertype ARP (0x0806), length 42: "
+                "Request who-has 10.0.0.2 tell 10.0.0.1, length 28*")
+
+
+@pytest.fixture
+def need_tcpdump():
+    if pytest_plugin._find_tcpdump() is None:
+        pytest.skip("tcpdump is not installed")
+
+
+def test_failed_test_report_shows_bus_as_tcpdump(pytester, need_dumpbus, need_tcpdump):
+    pytester.makepyfile(FAILING)
+    result = pytester.runpytest("-p", "shmif.pytest_plugin")
+    result.assert_outcomes(failed=1)
+    assert result.stdout.str().count("shmif bus") == 1
+    result.stdout.fnmatch_lines([
+        "*AssertionError: the inner test fails*",
+        "*- shmif bus */test_fails0/bus -*",
+        "bus version 3, *",
+        "1 frame (shmif_dumpbus -p - | tcpdump -n -e -r -)",
+        TCPDUMP_LINE,
+    ])
+
+
+def test_failed_test_without_tcpdump_gets_plain_lines(pytester, need_dumpbus, monkeypatch):
+    monkeypatch.setattr(pytest_plugin, "_find_tcpdump", lambda: None)
+    pytester.makepyfile(FAILING)
+    result = pytester.runpytest("-p", "shmif.pytest_plugin")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*- shmif bus */bus -*",
+        "1 frame (tcpdump not found: one plain line per frame)",
+        "??:??:??.?????? 02:00:00:00:00:01 > ff:ff:ff:ff:ff:ff, ethertype 0x0806, length 42",
+    ])
+
+
+def test_failed_test_without_dumpbus_says_so(pytester, monkeypatch):
+    monkeypatch.setattr(pytest_plugin, "_find_dumpbus", lambda: None)
+    pytester.makepyfile(FAILING)
+    result = pytester.runpytest("-p", "shmif.pytest_plugin")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*- shmif bus */bus -*", "shmif_dumpbus not found*"])
+
+
+def test_passing_test_prints_nothing_extra(pytester, need_dumpbus):
+    pytester.makepyfile(FAILING.replace('assert False, "the inner test fails"', ""))
+    result = pytester.runpytest("-p", "shmif.pytest_plugin", "-rA")
+    result.assert_outcomes(passed=1)
+    assert "shmif bus" not in result.stdout.str()
+
+
+def test_every_bus_the_test_used_is_shown(pytester, need_dumpbus, need_tcpdump):
+    pytester.makepyfile(textwrap.dedent("""
+        import shmif
+
+        def test_fails(shmif_bus_factory, shmif_interface_factory, tmp_path):
+            quiet = shmif_bus_factory("quiet")
+            busy = shmif_bus_factory()
+            a = shmif_interface_factory(busy)
+            a.send(b"\\xff" * 6 + a.mac_bytes + b"\\x88\\xb5" + b"busy".ljust(46, b"\\0"))
+            # A bus the test opened itself is shown too.
+            with shmif.open(tmp_path / "own") as b:
+                b.send(b"\\xff" * 6 + b.mac_bytes + b"\\x88\\xb6" + bytes(46))
+            assert quiet.name == "quiet" and busy.name == "bus0"
+            assert False
+    """))
+    result = pytester.runpytest("-p", "shmif.pytest_plugin")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*- shmif bus */quiet -*",
+        "no bus file: no interface attached to this bus",
+        "*- shmif bus */bus0 -*",
+        "*ethertype Unknown (0x88b5), length 60*",
+        "*- shmif bus */own -*",
+        "*ethertype Unknown (0x88b6), length 60*",
+    ])
+
+
+def test_bus_without_frames(pytester, need_dumpbus):
+    pytester.makepyfile(textwrap.dedent("""
+        def test_fails(shmif_interface):
+            assert False
+    """))
+    result = pytester.runpytest("-p", "shmif.pytest_plugin")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*- shmif bus */bus -*", "no frame was ever sent on this bus"])
+
+
+def test_fixtures_destroy_interfaces(pytester):
+    pytester.makepyfile(textwrap.dedent("""
+        import shmif
+        made = []
+
+        def test_opens(shmif_pair, shmif_interface, shmif_interface_factory, shmif_bus):
+            made.extend(shmif_pair)
+            made.append(shmif_interface)
+            made.append(shmif_interface_factory(mode=0o600, unit=3000))
+            assert all(ifc.linkstr == str(shmif_bus) for ifc in made)
+            made[0].destroy()  # destroying one itself is harmless
+
+        def test_after():
+            assert len(made) == 4 and all(ifc.closed for ifc in made)
+            shmif.create(3000).destroy()  # the unit is free again
+    """))
+    result = pytester.runpytest("-p", "shmif.pytest_plugin")
+    result.assert_outcomes(passed=2)
+
+
+def test_plugin_in_fresh_process(pytester, need_dumpbus, monkeypatch):
+    # `-p shmif.pytest_plugin` in a new interpreter, the library found from
+    # the clone (or SHMIF_LIB/SHMIF_BUILD as set for this run).
+    monkeypatch.setenv("PYTHONPATH", PYTHONPATH)
+    pytester.makepyfile(FAILING)
+    result = pytester.runpytest_subprocess("-p", "shmif.pytest_plugin")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*- shmif bus */bus -*", "1 frame *"])
+
+
+def test_dump_bus_reports_dumpbus_failure(tmp_path, need_dumpbus):
+    foreign = tmp_path / "foreign"
+    foreign.write_bytes(b"not a bus" * 100)
+    text = pytest_plugin.dump_bus(str(foreign))
+    assert "shmif_dumpbus" in text and "failed" in text
+
+
+def test_find_dumpbus_order(tmp_path, monkeypatch):
+    exe = tmp_path / "shmif_dumpbus"
+    exe.write_text("#!/bin/sh\n")
+    exe.chmod(0o755)
+    monkeypatch.setenv("SHMIF_DUMPBUS", "/explicit/shmif_dumpbus")
+    assert pytest_plugin._find_dumpbus() == "/explicit/shmif_dumpbus"
+    monkeypatch.delenv("SHMIF_DUMPBUS")
+    monkeypatch.setenv("SHMIF_BUILD", str(tmp_path))
+    assert pytest_plugin._find_dumpbus() == str(exe)
+    monkeypatch.delenv("SHMIF_BUILD")
+    found = pytest_plugin._find_dumpbus()
+    libdir = os.path.dirname(shmif.library_path())
+    if os.path.exists(os.path.join(libdir, "shmif_dumpbus")):
+        assert found == os.path.join(libdir, "shmif_dumpbus")
+    else:
+        assert found == shutil.which("shmif_dumpbus")

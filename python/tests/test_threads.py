@@ -1,0 +1,257 @@
+"""Interfaces used from several threads, as the C API allows."""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+
+import pytest
+
+import shmif
+from util import frame
+
+JOIN = 10.0  # bounds a hang; a correct run takes milliseconds
+
+
+def _blocked_receiver(ifc: shmif.Interface, call):
+    """Start a thread blocked in call(ifc); return (thread, started, result)."""
+    started = threading.Event()
+    result: dict = {}
+
+    def run():
+        started.set()
+        try:
+            result["value"] = call(ifc)
+        except BaseException as e:  # noqa: BLE001 - handed to the test
+            result["error"] = e
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    assert started.wait(JOIN)
+    return t, result
+
+
+@pytest.mark.parametrize("call", [
+    lambda ifc: ifc.recv(timeout=None),
+    lambda ifc: ifc.recv_batch(8, timeout=None),
+    lambda ifc: ifc.recv_into(bytearray(1514), timeout=None),
+    lambda ifc: list(ifc.frames(timeout=None)),
+], ids=["recv", "recv_batch", "recv_into", "frames"])
+def test_destroy_wakes_blocked_receiver(shmif_bus, call):
+    ifc = shmif.open(shmif_bus)
+    t, result = _blocked_receiver(ifc, call)
+    # Whether the thread is inside the C call yet or not, it must end with
+    # ENXIO: woken by shmif_destroy, or stopped at the gate.
+    threading.Event().wait(0.02)
+    ifc.destroy()
+    t.join(JOIN)
+    assert not t.is_alive(), "the receiver hangs after destroy"
+    err = result.get("error")
+    assert isinstance(err, OSError) and err.errno == errno.ENXIO, result
+
+
+def test_down_wakes_blocked_receiver(shmif_interface):
+    t, result = _blocked_receiver(shmif_interface, lambda ifc: ifc.recv(timeout=None))
+    threading.Event().wait(0.02)
+    shmif_interface.down()
+    t.join(JOIN)
+    assert not t.is_alive()
+    err = result.get("error")
+    assert isinstance(err, OSError) and err.errno == errno.ENETDOWN, result
+
+
+def test_blocked_receiver_gets_frame_from_other_thread(shmif_pair):
+    a, b = shmif_pair
+    t, result = _blocked_receiver(b, lambda ifc: ifc.recv(timeout=JOIN))
+    a.send(frame(b"wake"))
+    t.join(JOIN)
+    assert result.get("value") == frame(b"wake"), result
+
+
+def test_receivers_share_frames(shmif_pair):
+    # Several threads receiving on one interface: each frame goes to one.
+    a, b = shmif_pair
+    n, got, lock, done = 2000, [], threading.Lock(), threading.Event()
+
+    def receive():
+        while not done.is_set():
+            try:
+                fs = b.recv_batch(16, timeout=0.05)
+            except TimeoutError:
+                continue
+            with lock:
+                got.extend(fs)
+                if len(got) >= n:
+                    done.set()
+
+    threads = [threading.Thread(target=receive, daemon=True) for _ in range(3)]
+    for t in threads:
+        t.start()
+    sent = [frame(i.to_bytes(4, "big")) for i in range(n)]
+    for i in range(0, n, 50):
+        a.send_batch(sent[i:i + 50])
+    assert done.wait(JOIN), f"received {len(got)} of {n}"
+    for t in threads:
+        t.join(JOIN)
+    assert sorted(got) == sorted(sent)
+    assert b.stats().lost == 0
+
+
+def test_senders_in_threads(shmif_pair):
+    a, b = shmif_pair
+    per, nthreads = 300, 4
+
+    def send(k):
+        for i in range(per):
+            a.send(frame(bytes([k]) + i.to_bytes(2, "big")))
+
+    threads = [threading.Thread(target=send, args=(k,)) for k in range(nthreads)]
+    for t in threads:
+        t.start()
+    got = []
+    while len(got) < per * nthreads:
+        got += b.recv_batch(64, timeout=JOIN)
+    for t in threads:
+        t.join(JOIN)
+    # Each sender's frames arrive in its order.
+    for k in range(nthreads):
+        mine = [f[14:17] for f in got if f[14] == k]
+        assert mine == [bytes([k]) + i.to_bytes(2, "big") for i in range(per)]
+
+
+def test_destroyed_unit_is_never_reached_through_old_object(shmif_bus_factory):
+    # Units are reused: a thread still sending through a destroyed object
+    # must not send through the new interface that got the same unit.
+    old_bus, new_bus = shmif_bus_factory(), shmif_bus_factory()
+    for _ in range(10):
+        with shmif.open(new_bus) as watcher:
+            old = shmif.open(old_bus)
+            marker = frame(b"from the old object")
+            stop: dict = {}
+
+            def hammer():
+                try:
+                    while True:
+                        old.send(marker)
+                except OSError as e:
+                    stop["errno"] = e.errno
+
+            t = threading.Thread(target=hammer, daemon=True)
+            t.start()
+            old.destroy()
+            new = shmif.open(new_bus)  # most likely old's unit again
+            t.join(JOIN)
+            assert not t.is_alive() and stop["errno"] == errno.ENXIO
+            assert marker not in list(watcher.frames(timeout=0)), "sent through a reused unit"
+            new.destroy()
+
+
+class _HeldSend:
+    """The library, with shmif_send held at its entry until released."""
+
+    def __init__(self, lib):
+        self._lib = lib
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def __getattr__(self, name):
+        return getattr(self._lib, name)
+
+    def shmif_send(self, *args):
+        self.entered.set()
+        assert self.release.wait(JOIN)
+        return self._lib.shmif_send(*args)
+
+
+def test_destroy_waits_for_calls_in_flight(shmif_bus_factory, monkeypatch):
+    # The same rule, made deterministic: a send is past the gate but not yet
+    # in C when another thread destroys the interface and a third makes a
+    # new one. The new one must not get the unit before the send is out.
+    old_bus, new_bus = shmif_bus_factory(), shmif_bus_factory()
+    watcher = shmif.open(new_bus)
+    old = shmif.open(old_bus)
+    held = _HeldSend(shmif._lib.load())
+    monkeypatch.setattr(shmif._lib, "_lib", held)
+    marker = frame(b"from the old object")
+    sender, sent = _blocked_receiver(old, lambda ifc: ifc.send(marker))
+    assert held.entered.wait(JOIN)
+    destroyer = threading.Thread(target=old.destroy)
+    destroyer.start()
+    made: dict = {}
+    opener = threading.Thread(target=lambda: made.setdefault("new", shmif.open(new_bus)))
+    opener.start()
+    opener.join(0.2)  # with the rule broken, the new interface is made now
+    held.release.set()
+    for t in (sender, destroyer, opener):
+        t.join(JOIN)
+        assert not t.is_alive()
+    monkeypatch.undo()
+    err = sent.get("error")
+    assert isinstance(err, OSError) and err.errno == errno.ENXIO, sent
+    assert made["new"].unit == old.unit  # the unit was reused, after the send
+    assert marker not in list(watcher.frames(timeout=0))
+    made["new"].destroy()
+    watcher.destroy()
+
+
+def test_concurrent_destroy_is_harmless(shmif_bus):
+    ifc = shmif.open(shmif_bus)
+    barrier = threading.Barrier(4)
+    errors = []
+
+    def destroy():
+        barrier.wait()
+        try:
+            ifc.destroy()
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=destroy) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(JOIN)
+    assert errors == [] and ifc.closed
+
+
+class _Alarm(Exception):
+    pass
+
+
+def test_signal_interrupts_wait_without_limit(shmif_pair):
+    # A handler raising in the main thread (Ctrl-C, pytest-timeout's
+    # SIGALRM) must not wait for a frame that never comes: waits are made of
+    # short C calls. If it did wait, a frame sent after JOIN ends the wait.
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers run in the main thread only")
+    a, b = shmif_pair
+    fallback = threading.Event()
+
+    def handler(signum, frame_):
+        raise _Alarm()
+
+    def kill_then_fallback():
+        threading.Event().wait(0.05)
+        os.kill(os.getpid(), signal.SIGUSR1)
+        if not done.wait(JOIN):
+            fallback.set()
+            a.send(frame(b"fallback"))
+
+    done = threading.Event()
+    old = signal.signal(signal.SIGUSR1, handler)
+    t = threading.Thread(target=kill_then_fallback, daemon=True)
+    try:
+        t.start()
+        with pytest.raises(_Alarm):
+            b.recv(timeout=None)
+    finally:
+        done.set()
+        t.join(JOIN)
+        signal.signal(signal.SIGUSR1, old)
+    assert not fallback.is_set(), "the signal was handled only after a frame arrived"
+    # The receive left nothing behind: the interface works on.
+    a.send(frame(b"after"))
+    assert b.recv(timeout=JOIN) == frame(b"after")
