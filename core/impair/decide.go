@@ -97,14 +97,17 @@ type Decider struct {
 	// linkFree is the due time of the last copy that went through the
 	// queue: later copies are never due before it, which keeps them in
 	// order and serialises them at the rate.
-	linkFree  time.Duration
-	txRem     uint64   // rate: remainder of the last division, in bit·ns
-	held      dueQueue // due times of queued copies, for limit
-	ge        GilbertElliott
-	geOn      bool
-	bad       bool // Gilbert-Elliott state
-	sinceReo  int  // reorder: copies queued since the last reordered one
-	prev      [features]struct{ u float64; ok bool }
+	linkFree time.Duration
+	txRem    uint64   // rate: remainder of the last division, in bit·ns
+	held     dueQueue // due times of queued copies, for limit
+	ge       GilbertElliott
+	geOn     bool
+	bad      bool // Gilbert-Elliott state
+	sinceReo int  // reorder: copies queued since the last reordered one
+	prev     [features]struct {
+		u  float64
+		ok bool
+	}
 	flapStart time.Duration
 	outs      []Out
 	free      [][]byte
