@@ -175,11 +175,7 @@ func (i *Interface) append(frames [][]byte, h *layout.FrameHeader) error {
 		// everything up to them skips them now rather than on its
 		// next receive, under the lock again.
 		skip := i.reader.At(&w)
-		for _, f := range frames {
-			h.Len = uint32(len(f))
-			w.Append(h, f)
-		}
-		w.Flush()
+		w.AppendBatch(h, frames)
 		if skip {
 			i.reader.SkipWritten(&w)
 		}

@@ -19,7 +19,7 @@ var (
 func goldenBuses(t testing.TB) [][]byte {
 	goldenOnce.Do(func() {
 		for _, name := range []string{"rump-small", "rump-wrapped"} {
-			b, err := os.ReadFile(filepath.Join("..", "..", "testdata", name, "bus"))
+			b, err := os.ReadFile(filepath.Join("..", "..", "..", "testdata", name, "bus"))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -41,6 +41,39 @@ type Reader struct {
 	// Where the bus stood when the reader last caught up; see Idle.
 	idleGen  uint64
 	idleLast uint32
+
+	// The anchor is a record whose header, while it is unchanged on the
+	// bus, proves that the reader has not been lapped: the record just
+	// before its position (or the one at it). Writers write the ring in
+	// order, so they cannot reach the reader's position again without
+	// first overwriting that header (its seq and timestamp differ from
+	// lap to lap). Unlike gen and first, which any process can damage,
+	// this cannot mistake a foreign write to the header words for a lap.
+	anchor    layout.FrameHeader
+	anchorOff uint32
+	anchored  bool
+}
+
+// setAnchor makes the record at off, with header h, the anchor.
+func (r *Reader) setAnchor(off uint32, h layout.FrameHeader) {
+	r.anchor, r.anchorOff, r.anchored = h, off, true
+}
+
+// anchorAt makes the record at off the anchor if its header is sane, and
+// otherwise leaves the reader without one.
+func (r *Reader) anchorAt(m *layout.Mem, off uint32) {
+	h, _, _, ok := readHeader(m.Data(), off)
+	r.anchored = false
+	if ok {
+		r.setAnchor(off, h)
+	}
+}
+
+// intact reports whether the anchor's header is unchanged, and if not,
+// whether it is a header a writer could have written at all.
+func (r *Reader) intact(data []byte) (same, sane bool) {
+	h, _, _, ok := readHeader(data, r.anchorOff)
+	return h == r.anchor, ok
 }
 
 // Start positions the reader at the newest record on the bus, as NetBSD does
@@ -60,6 +93,7 @@ func (r *Reader) Start(m *layout.Mem) {
 	}
 	r.seq = seqBefore(m, r.next)
 	r.numbered = true // until records say otherwise
+	r.anchorAt(m, r.next)
 	r.forgetIdle()
 }
 
@@ -68,18 +102,14 @@ func (r *Reader) Start(m *layout.Mem) {
 func (r *Reader) StartOldest(m *layout.Mem) {
 	if !headerSane(m) {
 		r.next, r.gen = 0, m.Gen()
+		r.anchored = false
 		return
 	}
-	if m.First() == dataSize {
-		// Never wrapped: everything from the dummy record at 0.
-		r.next, r.gen = 0, m.Gen()
-	} else {
-		v := look(m)
-		r.overrun(&v)
-		r.Overruns--
-	}
+	v := look(m)
+	r.next, r.gen = v.oldest()
 	r.seq = seqBefore(m, r.next)
 	r.numbered = true // until records say otherwise
+	r.anchorAt(m, r.next)
 	r.forgetIdle()
 }
 
@@ -91,6 +121,7 @@ func (r *Reader) Skip(m *layout.Mem) {
 	h, _, _, _ := readHeader(m.Data(), inRing(v.last))
 	r.seq = h.Seq
 	r.numbered = true
+	r.anchorAt(m, inRing(v.last))
 	r.forgetIdle()
 }
 
@@ -114,6 +145,7 @@ func (r *Reader) At(w *Writer) bool {
 func (r *Reader) SkipWritten(w *Writer) {
 	r.next, r.gen = w.Next()
 	r.seq = w.seq
+	r.anchorAt(w.m, w.last)
 	r.idleGen, r.idleLast = w.gen, w.last
 }
 
@@ -130,6 +162,7 @@ func (r *Reader) Drop(m *layout.Mem) {
 	if !ok {
 		return
 	}
+	r.setAnchor(r.next, h)
 	off, wrap2 := skip(off, h.Len)
 	r.next = off
 	if wrap || wrap2 {
@@ -179,12 +212,6 @@ func (v *view) locate(m *layout.Mem) {
 	v.next, _ = nextPktOff(m.Data(), inRing(v.last))
 }
 
-// caughtUp is NetBSD's test for "nothing new": same generation and the
-// reader sits at the next write position.
-func (r *Reader) caughtUp(v *view) bool {
-	return r.gen == v.gen && v.next == r.next
-}
-
 // Idle reports, without the bus lock, that the bus has not changed since
 // the reader last caught up, so that Next would find nothing: receivers that
 // poll an idle bus need not take the lock, which would stall its writers. A
@@ -203,8 +230,44 @@ const (
 	ahead           // the position lies past the next write: the bus was damaged
 )
 
+// check places the reader. With an anchor (always, but after damage) it
+// trusts nothing but the anchor: intact, the reader was not lapped, and
+// its generation follows from where it stands, behind the next write
+// position (this lap) or past it (the lap before), whatever a stranger
+// wrote into gen or first. Without one it uses NetBSD's rule.
+func (r *Reader) check(v *view, data []byte) position {
+	if r.anchored {
+		if same, sane := r.intact(data); !same && !sane {
+			// Writers only write sane headers: a stranger
+			// damaged the anchor, which tells nothing now.
+			r.anchored = false
+		}
+	}
+	p, gen := r.place(v, data)
+	r.gen = gen
+	return p
+}
+
+// place is check without changing the reader: it returns the position and
+// the generation the reader is in.
+func (r *Reader) place(v *view, data []byte) (position, uint64) {
+	if !r.anchored {
+		return r.position(v), r.gen
+	}
+	if same, _ := r.intact(data); !same || !v.holds(r.next) {
+		return lapped, r.gen
+	}
+	if r.next > v.next || r.full(v) {
+		return valid, v.gen - 1
+	}
+	return valid, v.gen
+}
+
 func (r *Reader) position(v *view) position {
-	gendiff := uint32(v.gen - r.gen)
+	gendiff := v.gen - r.gen
+	if int64(gendiff) < 0 {
+		return ahead
+	}
 	if gendiff > 1 {
 		return lapped
 	}
@@ -230,26 +293,59 @@ func (r *Reader) position(v *view) position {
 	return valid
 }
 
-// overrun moves a lapped reader to the oldest surviving record. Unlike
+// oldest returns the oldest record on the bus and its generation. Unlike
 // NetBSD (spec §2.5) the generation is chosen by comparing first with the
 // next write position, not with last: when the newest record straddles the
-// end of the data area NetBSD's choice is one generation too high.
-func (r *Reader) overrun(v *view) {
-	r.lapBound = (uint64(v.gen-r.gen) + 1) * uint64(maxRecords)
-	r.next = v.first
-	if v.first >= v.next {
-		r.gen = v.gen - 1
-	} else {
-		r.gen = v.gen
+// end of the data area NetBSD's choice is one generation too high. A first
+// of DataSize says nothing was overwritten yet: the oldest record is the
+// dummy at 0; once the ring has wrapped that value is damage (writers
+// repair it), and the oldest record known to be whole is the newest.
+func (v *view) oldest() (off uint32, gen uint64) {
+	switch {
+	case v.first == dataSize && v.gen == 0:
+		return 0, v.gen
+	case v.first == dataSize:
+		off = v.last
+	default:
+		off = v.first
 	}
+	if off >= v.next {
+		return off, v.gen - 1
+	}
+	return off, v.gen
+}
+
+// holds reports whether off lies in the valid region [first, next write
+// position], around the ring: a reader outside it was lapped even if its
+// anchor is intact (a writer reset the ring, or moved first past it before
+// writing). A first of DataSize on a bus that has wrapped is damage and
+// says nothing; the anchor decides alone.
+func (v *view) holds(off uint32) bool {
+	switch {
+	case v.first == dataSize && v.gen != 0:
+		return true
+	case v.first == dataSize:
+		return off <= v.next
+	case v.first >= v.next:
+		return off >= v.first || off <= v.next
+	}
+	return v.first <= off && off <= v.next
+}
+
+// overrun moves a lapped reader to the oldest surviving record.
+func (r *Reader) overrun(v *view, m *layout.Mem) {
+	r.lapBound = (min(uint64(v.gen-r.gen), 64) + 1) * uint64(maxRecords)
+	r.next, r.gen = v.oldest()
+	r.anchorAt(m, r.next)
 	r.Overruns++
 }
 
 // resync gives up on the current position after damage and waits for the
 // next record written.
-func (r *Reader) resync(v *view) {
+func (r *Reader) resync(v *view, m *layout.Mem) {
 	r.next = v.next
 	r.gen = v.gen
+	r.anchorAt(m, inRing(v.last))
 	r.Corrupt++
 }
 
@@ -260,37 +356,50 @@ const maxRecords = dataSize/hdrSize + 1
 // shorter than an Ethernet header (such as the dummy record) are consumed
 // and skipped. When lapped, the reader resumes at the oldest surviving
 // record and adds the frames it missed to Lost (exact when every writer is
-// libshmif, which numbers its records; at least one otherwise).
+// libshmif, which numbers its records; at least one otherwise); records it
+// has already read, which a lap found by mistake after damage would show
+// again, are skipped by their numbers.
 func (r *Reader) Next(m *layout.Mem, dst []byte) (layout.FrameHeader, Status) {
 	data := m.Data()
 	v := look(m)
 	wasLapped := false
 	for range maxRecords {
-		if !v.sane || v.gen < r.gen {
-			// Damaged header or a generation that went backwards.
-			r.resync(&v)
+		if !v.sane {
+			// Damaged header words: a writer resets the ring.
 			break
+		}
+		switch r.check(&v, data) {
+		case lapped:
+			was := r.next
+			r.overrun(&v, m)
+			// Caught before the writers reached the record the
+			// reader was about to read: nothing was lost.
+			wasLapped = r.next != was
+		case ahead:
+			r.resync(&v, m)
+			continue
 		}
 		if r.caughtUp(&v) {
 			break
 		}
-		switch r.position(&v) {
-		case lapped:
-			r.overrun(&v)
-			wasLapped = true
-		case ahead:
-			r.resync(&v)
-			continue
-		}
 		pos := r.next
 		h, off, wrap, ok := readHeader(data, pos)
-		if !ok {
-			r.resync(&v)
+		if !ok || hdrSize+h.Len > r.toNext(&v) {
+			// Damaged, or a record that runs past the next write
+			// position: the chain is broken (a sane chain meets
+			// that position exactly).
+			r.resync(&v, m)
 			break
+		}
+		if wasLapped && h.Len >= layout.MinFrame && r.numbered && int32(h.Seq-r.seq) <= 0 {
+			// Read before: the lap was damage, not writers.
+			r.consume(pos, h, off, wrap)
+			continue
 		}
 		if h.Len > uint32(len(dst)) && h.Len >= layout.MinFrame {
 			if wasLapped {
 				r.countLost(h.Seq)
+				wasLapped = false
 			}
 			return h, TooSmall
 		}
@@ -300,20 +409,16 @@ func (r *Reader) Next(m *layout.Mem, dst []byte) (layout.FrameHeader, Status) {
 		} else {
 			off, wrap2 = busRead(data, off, dst[:h.Len])
 		}
-		r.next = off
-		if wrap || wrap2 {
-			r.gen++
+		if h.Len >= layout.MinFrame {
+			if wasLapped {
+				r.countLost(h.Seq)
+				wasLapped = false
+			} else {
+				// The dummy record is nobody's: only frames tell.
+				r.numbered = h.Seq == r.seq+1
+			}
 		}
-		wasLappedNow := wasLapped
-		if wasLapped {
-			r.countLost(h.Seq)
-			wasLapped = false
-		}
-		if !wasLappedNow && h.Len >= layout.MinFrame {
-			// The dummy record is nobody's: only frames tell.
-			r.numbered = h.Seq == r.seq+1
-		}
-		r.seq = h.Seq
+		r.consume(pos, h, off, wrap || wrap2)
 		if h.Len < layout.MinFrame {
 			continue
 		}
@@ -321,10 +426,50 @@ func (r *Reader) Next(m *layout.Mem, dst []byte) (layout.FrameHeader, Status) {
 		return h, Frame
 	}
 	if wasLapped {
-		r.Lost++
+		// Lapped, and nothing left but records read before: lost are
+		// those up to the newest record.
+		h, _, _, _ := readHeader(data, v.last)
+		r.countLost(h.Seq + 1)
 	}
 	r.idleGen, r.idleLast = v.gen, v.last
 	return layout.FrameHeader{}, Empty
+}
+
+// consume moves the reader past the record h at pos, which ends at off.
+func (r *Reader) consume(pos uint32, h layout.FrameHeader, off uint32, wrap bool) {
+	r.setAnchor(pos, h)
+	r.next = off
+	if wrap {
+		r.gen++
+	}
+	r.seq = h.Seq
+}
+
+// caughtUp is NetBSD's test for "nothing new": same generation and the
+// reader sits at the next write position. With an intact anchor the
+// position alone tells: a writer that came round to the reader's position
+// again would have overwritten the anchor.
+func (r *Reader) caughtUp(v *view) bool {
+	if r.anchored {
+		return v.next == r.next && !r.full(v)
+	}
+	return v.next == r.next && r.gen == v.gen
+}
+
+// toNext returns how many bytes of records lie between the reader and the
+// next write position.
+func (r *Reader) toNext(v *view) uint32 {
+	if r.full(v) {
+		return dataSize
+	}
+	return (v.next - r.next + dataSize) % dataSize
+}
+
+// full reports whether the reader stands at the next write position with
+// a whole lap of records to read: its anchor is the record at its own
+// position (after Start, StartOldest or an overrun), not the one before.
+func (r *Reader) full(v *view) bool {
+	return r.anchorOff == r.next && v.next == r.next
 }
 
 // tryWindow is how far behind the writers a reader may be for TryNext to
@@ -368,13 +513,16 @@ func (r *Reader) TryNext(m *layout.Mem, dst []byte) (h layout.FrameHeader, ok bo
 		return h, false
 	}
 	v.locate(m)
-	if !v.sane || v.gen < r.gen || r.caughtUp(&v) || r.position(&v) != valid ||
-		(v.next-r.next+dataSize)%dataSize > tryWindow {
+	if !v.sane {
 		return h, false
 	}
 	data := m.Data()
+	pos, gen := r.place(&v, data)
+	if pos != valid || r.caughtUp(&v) || (v.next-r.next+dataSize)%dataSize > tryWindow {
+		return h, false
+	}
 	h, off, wrap, okh := readHeader(data, r.next)
-	if !okh || h.Len < layout.MinFrame || h.Len > uint32(len(dst)) {
+	if !okh || h.Len < layout.MinFrame || h.Len > uint32(len(dst)) || hdrSize+h.Len > r.toNext(&v) {
 		return h, false
 	}
 	off, wrap2 := busRead(data, off, dst[:h.Len])
@@ -390,22 +538,20 @@ func (r *Reader) TryNext(m *layout.Mem, dst []byte) (h layout.FrameHeader, ok bo
 		return h, false
 	}
 	r.Offset = r.next
-	r.next = off
-	if wrap || wrap2 {
-		r.gen++
-	}
+	r.gen = gen
 	r.numbered = h.Seq == r.seq+1
-	r.seq = h.Seq
+	r.consume(r.next, h, off, wrap || wrap2)
 	return h, true
 }
 
 // countLost adds the records between the last one consumed and seq, the
 // first one found after an overrun. The count is exact while the writers
-// number their records; otherwise (NetBSD writers), or for a gap no lap
-// could have made, at least one frame was lost.
+// number their records; otherwise (NetBSD writers), or for a gap larger
+// than the laps the writers made could hold (damage), at least one frame
+// was lost.
 func (r *Reader) countLost(seq uint32) {
 	missed := uint64(seq - r.seq - 1)
-	if !r.numbered || missed == 0 || missed > r.lapBound {
+	if !r.numbered || missed > r.lapBound {
 		missed = 1
 	}
 	r.Lost += missed

@@ -99,11 +99,20 @@ func Init(m *layout.Mem) {
 }
 
 // reset reinitialises the ring of a bus whose header is damaged beyond
-// repair: it becomes an empty ring one generation later, so that readers see
-// that they have been lapped and resynchronise.
-func reset(m *layout.Mem) {
-	clear(m.Data()[:hdrSize])
-	m.SetLast(0)
-	m.SetFirst(dataSize)
+// repair: two empty records at offsets 0 and HDRSIZE, last at the second,
+// first at the first, one generation later, so that readers see that they
+// have been lapped and resynchronise. first is not DataSize ("nothing
+// overwritten yet") because that is a state only a bus that never wrapped
+// can be in: a writer that finds it on a bus with gen > 0 knows first was
+// damaged. Nor does first equal last, which NetBSD readers assert. seq
+// numbers the empty records, so that the records after them continue the
+// sequence and readers count exactly what the reset cost them.
+func reset(m *layout.Mem, seq uint32) {
+	var empty [layout.FrameHeaderSize]byte
+	(&layout.FrameHeader{Seq: seq}).Encode(empty[:])
+	copy(m.Data(), empty[:])
+	copy(m.Data()[hdrSize:], empty[:])
+	m.SetLast(hdrSize)
+	m.SetFirst(0)
 	m.SetGen(m.Gen() + 1)
 }

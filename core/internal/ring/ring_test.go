@@ -102,7 +102,7 @@ func readPcap(t *testing.T, path string) [][]byte {
 func TestGoldenBusesReadLikeDumpbus(t *testing.T) {
 	for _, name := range []string{"rump-small", "rump-wrapped"} {
 		t.Run(name, func(t *testing.T) {
-			dir := filepath.Join("..", "..", "testdata", name)
+			dir := filepath.Join("..", "..", "..", "testdata", name)
 			m := loadBus(t, filepath.Join(dir, "bus"))
 			want := readDumpbus(t, filepath.Join(dir, "dumpbus.txt"))
 			pcap := readPcap(t, filepath.Join(dir, "bus.pcap"))

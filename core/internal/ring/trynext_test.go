@@ -224,7 +224,6 @@ func TestTryNextUnderConcurrentWriter(t *testing.T) {
 					break
 				}
 			}
-			w.Flush()
 			buslock.Unlock(m)
 		}
 	}()
@@ -279,12 +278,15 @@ func netbsdWrite(m *layout.Mem, f []byte, part int) (finish func()) {
 	h.Encode(hb[:])
 	w := Writer{data: data, m: m, first: m.First()}
 	wrap := false
-	off := w.busWrite(last, hb[:], &wrap)
-	off = w.busWrite(off, f[:part], &wrap)
-	m.SetFirst(w.first)
-	return func() {
-		w.busWrite(off, f[part:], &wrap)
+	write := func(off uint32, b []byte) uint32 {
+		w.clearAhead(off, uint32(len(b))) // NetBSD moves first chunk by chunk
 		m.SetFirst(w.first)
+		return w.busWrite(off, b, &wrap)
+	}
+	off := write(last, hb[:])
+	off = write(off, f[:part])
+	return func() {
+		write(off, f[part:])
 		if wrap {
 			m.SetGen(m.Gen() + 1)
 		}

@@ -2,11 +2,24 @@ package ring
 
 import "github.com/libshmif/libshmif/core/internal/layout"
 
-// Writer appends records to a bus whose lock the caller holds. It keeps the
-// header words it changes (first, last, gen) in local variables and stores
-// them once, in Flush: nobody may read them while the lock is held, and
-// storing them per record made every record pay for stores to a cache line
-// that spinning readers keep pulling to their own CPU.
+// Writer appends records to a bus whose lock the caller holds.
+//
+// A writer may be killed at any instruction, and the next holder of the
+// lock (which takes it over, see buslock) must find a bus on which every
+// reader still reads only whole frames. So a writer never lets a record it
+// is writing lie inside the valid region [first, next write position):
+// before it copies anything it moves first past every record its writes
+// will overwrite, stores first, and only after the records are whole
+// stores gen and then last (docs/protocol.md §6.2). Killed anywhere, it
+// leaves the header words describing the records before its own, and its
+// half-written bytes in the free part of the ring, where the next writer
+// writes over them. (NetBSD stores last before it writes the record there;
+// a NetBSD peer killed while writing can leave one torn frame.)
+//
+// first, last and gen are kept in local variables while the lock is held
+// and stored once per commit: storing them per record made every record pay
+// for stores to a cache line that spinning readers keep pulling to their
+// own CPU.
 type Writer struct {
 	data        []byte
 	m           *layout.Mem
@@ -14,56 +27,135 @@ type Writer struct {
 	gen         uint64
 	next        uint32 // where the next record goes
 	seq         uint32 // Seq of the newest record
-	dirty       bool
+
+	storedFirst uint32 // first as stored on the bus
+	emptyFirst  bool   // the newest record is damaged: write an empty record over it first
 }
 
-// NewWriter prepares to append to m, whose lock the caller holds. A bus
-// whose header words are out of range is reset first.
+// epochBytes bounds the bytes written between two commits of the header
+// words. NetBSD's walk that moves first assumes a write shorter than half
+// the ring; a batch is committed in parts well below that.
+const epochBytes = dataSize / 4
+
+// NewWriter prepares to append to m, whose lock the caller holds, and
+// repairs what an earlier writer or a stranger left broken: header words
+// out of range reset the ring; a damaged newest record is emptied and
+// appended after (rewriting it in place would change the bus without
+// changing last, which lock-free watchers of last would not notice); a
+// first that cannot be right (DataSize, "nothing overwritten yet", once
+// the ring has wrapped; or inside the newest record) is moved to the newest
+// record, which drops the older records from the ring for readers that
+// had not read them: they count them lost, as after an overrun.
 func NewWriter(m *layout.Mem) Writer {
 	if !headerSane(m) {
-		reset(m)
+		reset(m, 0)
 	}
-	w := Writer{data: m.Data(), m: m, first: m.First(), gen: m.Gen()}
-	w.last = inRing(m.Last()) % dataSize
+	w := Writer{data: m.Data(), m: m, first: m.First(), gen: m.Gen(), last: m.Last()}
+	w.storedFirst = w.first
 	prev, _, _, ok := readHeader(w.data, w.last)
-	if !ok {
-		// The newest record is damaged (say its writer died before
-		// writing its header). Turn it into an empty record, which
-		// every reader skips, and append after it: rewriting it in
-		// place would change the bus without changing last, which
-		// readers watching last (Idle, TryNext) would not notice.
-		var empty [layout.FrameHeaderSize]byte
-		wrap := false
-		w.next = w.busWrite(w.last, empty[:], &wrap)
-		if wrap {
-			w.gen++
-		}
-		w.dirty = true
-		return w
-	}
-	w.next = advance(w.last, hdrSize+prev.Len)
 	w.seq = prev.Seq
+	if ok {
+		w.next = advance(w.last, hdrSize+prev.Len)
+	} else {
+		w.next, w.emptyFirst = w.last, true
+	}
+	if (w.first == dataSize && w.gen != 0) || (ok && inside(w.first, w.last, w.next)) {
+		w.first = w.last
+	}
 	return w
 }
 
-// Append writes one record: hdr (whose Len must equal len(frame), at most
-// layout.MaxFrame) followed by frame, right after the newest record (NetBSD's
-// shmif_start). Seq is set to one more than the newest record's. gen is
-// incremented if the record reaches the end of the data area.
-func (w *Writer) Append(hdr *layout.FrameHeader, frame []byte) {
-	w.seq++
-	hdr.Seq = w.seq
-	off := w.next
-	w.last = off
-	w.dirty = true
+// inside reports whether off lies strictly inside the record that starts
+// at start and ends at end, around the ring.
+func inside(off, start, end uint32) bool {
+	if start < end {
+		return start < off && off < end
+	}
+	return off > start || off < end
+}
 
-	var hb [layout.FrameHeaderSize]byte
-	hdr.Encode(hb[:])
+// Append writes one record: hdr (whose Len is set to len(frame), at most
+// layout.MaxFrame) followed by frame, right after the newest record
+// (NetBSD's shmif_start), and stores the header words.
+func (w *Writer) Append(hdr *layout.FrameHeader, frame []byte) {
+	frames := [1][]byte{frame}
+	w.AppendBatch(hdr, frames[:])
+}
+
+// AppendBatch writes one record per frame, each with hdr (Len and Seq set
+// per record: Seq one more than the newest record's), in order, and stores
+// the header words: once at the end, or every epochBytes for a long batch.
+// gen is incremented for every record that reaches the end of the data
+// area.
+func (w *Writer) AppendBatch(hdr *layout.FrameHeader, frames [][]byte) {
+	if w.emptyFirst {
+		w.writeEpoch(hdr, nil, hdrSize)
+	}
+	for len(frames) > 0 {
+		n, span := 0, uint32(0)
+		for n < len(frames) {
+			size := hdrSize + uint32(len(frames[n]))
+			if n > 0 && span+size > epochBytes {
+				break
+			}
+			span += size
+			n++
+		}
+		w.writeEpoch(hdr, frames[:n], span)
+		frames = frames[n:]
+	}
+}
+
+// writeEpoch clears the way for span bytes of records, writes them and
+// commits them.
+func (w *Writer) writeEpoch(hdr *layout.FrameHeader, frames [][]byte, span uint32) {
+	if !w.clearAhead(w.next, span) {
+		// A damaged record lies in the way, so where the records
+		// after it start cannot be known: the ring starts afresh.
+		reset(w.m, w.seq)
+		*w = NewWriter(w.m)
+		w.clearAhead(w.next, span)
+	}
+	if w.first != w.storedFirst {
+		// Before the first byte is copied: see the type comment.
+		w.m.SetFirst(w.first)
+		w.storedFirst = w.first
+	}
 	wrap := false
-	off = w.busWrite(off, hb[:], &wrap)
-	w.next = w.busWrite(off, frame, &wrap)
+	if w.emptyFirst {
+		var empty [layout.FrameHeaderSize]byte
+		(&layout.FrameHeader{Seq: w.seq}).Encode(empty[:])
+		w.next = w.busWrite(w.next, empty[:], &wrap)
+		w.emptyFirst = false
+	}
+	for _, f := range frames {
+		w.seq++
+		hdr.Len, hdr.Seq = uint32(len(f)), w.seq
+		var hb [layout.FrameHeaderSize]byte
+		hdr.Encode(hb[:])
+		w.last = w.next
+		rec := false
+		off := w.busWrite(w.next, hb[:], &rec)
+		w.next = w.busWrite(off, f, &rec)
+		if rec {
+			w.gen++
+		}
+	}
 	if wrap {
 		w.gen++
+	}
+	w.commit()
+}
+
+// commit stores gen and then last, the words that make the new records
+// visible. last goes last: a lock-free reader that sees it change knows
+// the records before it are whole.
+func (w *Writer) commit() {
+	if w.gen != w.m.Gen() {
+		w.m.SetGen(w.gen)
+	}
+	if w.last != w.m.Last() {
+		w.m.SetLast(w.last)
 	}
 }
 
@@ -71,75 +163,78 @@ func (w *Writer) Append(hdr *layout.FrameHeader, frame []byte) {
 // will be in.
 func (w *Writer) Next() (off uint32, gen uint64) { return w.next, w.gen }
 
-// Flush stores the header words. It must be called before the lock is
-// released.
-func (w *Writer) Flush() {
-	if !w.dirty {
-		return
-	}
-	// Store only what changed: every store takes the header's cache
-	// line from the readers watching it.
-	if w.first != w.m.First() {
-		w.m.SetFirst(w.first)
-	}
-	if w.gen != w.m.Gen() {
-		w.m.SetGen(w.gen)
-	}
-	// last goes last: a lock-free watcher that sees it change knows the
-	// records before it are complete.
-	w.m.SetLast(w.last)
-	w.dirty = false
-}
-
 // Append writes one record with a Writer of its own.
 func Append(m *layout.Mem, hdr *layout.FrameHeader, frame []byte) {
 	w := NewWriter(m)
 	w.Append(hdr, frame)
-	w.Flush()
 }
 
-// advanceFirst moves first past every record that a write of n bytes at off
-// is about to overwrite (NetBSD's shmif_advancefirst), keeping NetBSD's
-// exact condition including the HDRSIZE slack. A corrupt record in the way
-// ends the walk just past the region being written.
-func (w *Writer) advanceFirst(off, n uint32) {
+// clearAhead moves first past every record that writing n bytes at off
+// will overwrite, exactly as NetBSD's shmif_buswrite moves it chunk by
+// chunk (shmif_advancefirst, with the extra byte for a chunk that fills the
+// data area to its end). It reports false if a damaged record is in the
+// way.
+func (w *Writer) clearAhead(off, n uint32) bool {
+	off = inRing(off) % dataSize
+	chunk := min(n, dataSize-off)
+	extra := uint32(0)
+	if off+chunk == dataSize {
+		extra = 1
+	}
+	if !w.advanceFirst(off, chunk+extra) {
+		return false
+	}
+	return chunk == n || w.advanceFirst(0, n-chunk)
+}
+
+// advanceFirst is NetBSD's shmif_advancefirst, with its exact condition
+// including the HDRSIZE slack. It reports false on a damaged record.
+func (w *Writer) advanceFirst(off, n uint32) bool {
 	first := w.first
 	// Each step moves first forward by at least one header, so the walk
 	// ends within one lap; the bound only guards against a damaged bus.
 	for steps := uint32(0); off <= first+hdrSize && off+n > first; steps++ {
 		next, ok := nextPktOff(w.data, first)
-		if !ok || steps > dataSize/hdrSize {
-			first = min(off+n, dataSize)
-			break
+		if !ok || steps > maxRecords {
+			return false
 		}
 		first = next
 	}
 	w.first = first
+	return true
 }
 
+// crash is set by tests: it is called before every copy into the ring, and
+// when it returns true the writer copies half of that chunk and panics
+// with errKilled, as a writer killed there would leave the bus.
+var crash func() bool
+
+type killed struct{}
+
+var errKilled = killed{}
+
 // busWrite copies src to data offset off, continuing at 0 at the end of the
-// data area, after moving first past what it overwrites (NetBSD's
-// shmif_buswrite). wrap is set when the write reaches the end.
+// data area (NetBSD's shmif_buswrite, without the walk: clearAhead did it).
+// wrap is set when the write reaches the end.
 func (w *Writer) busWrite(off uint32, src []byte, wrap *bool) uint32 {
-	off = inRing(off)
-	data := w.data
+	off = inRing(off) % dataSize
 	n := uint32(len(src))
 	chunk := min(n, dataSize-off)
-	filled := off+chunk == dataSize
-	extra := uint32(0)
-	if filled {
-		extra = 1
-	}
-	w.advanceFirst(off, chunk+extra)
-	copy(data[off:off+chunk], src[:chunk])
-	if filled {
+	w.copy(w.data[off:off+chunk], src[:chunk])
+	if off+chunk == dataSize {
 		*wrap = true
 	}
 	if chunk == n {
 		return (off + chunk) % dataSize
 	}
-	rest := n - chunk
-	w.advanceFirst(0, rest)
-	copy(data[:rest], src[chunk:])
-	return rest
+	w.copy(w.data[:n-chunk], src[chunk:])
+	return n - chunk
+}
+
+func (w *Writer) copy(dst, src []byte) {
+	if crash != nil && crash() {
+		copy(dst, src[:len(src)/2])
+		panic(errKilled)
+	}
+	copy(dst, src)
 }

@@ -1,0 +1,221 @@
+package ring
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/libshmif/libshmif/core/internal/layout"
+)
+
+// drainAll reads everything r can read now, checking every frame and that
+// frame numbers only go up, and returns how many frames it got.
+func drainAll(t *testing.T, r *Reader, m *layout.Mem, last *uint32) int {
+	t.Helper()
+	buf := make([]byte, layout.MaxFrame)
+	got := 0
+	for range 2 * maxRecords {
+		h, st := r.Next(m, buf)
+		if st != Frame {
+			return got
+		}
+		seq := checkFrame(t, buf[:h.Len])
+		if seq <= *last {
+			t.Fatalf("frame %d after frame %d: delivered again", seq, *last)
+		}
+		*last = seq
+		got++
+	}
+	t.Fatal("reader never caught up")
+	return got
+}
+
+// killedBatch appends frames numbered from seq in one batch and stops, as
+// if killed, before copy number stop (counting every copy into the ring).
+// It reports whether the writer was stopped.
+func killedBatch(m *layout.Mem, rng *rand.Rand, seq uint32, n int, stop int) (stopped bool) {
+	copies := 0
+	crash = func() bool { copies++; return copies == stop }
+	defer func() {
+		crash = nil
+		if r := recover(); r != nil {
+			if r != errKilled {
+				panic(r)
+			}
+			stopped = true
+		}
+	}()
+	frames := make([][]byte, n)
+	for k := range frames {
+		frames[k] = frame(22+rng.IntN(layout.MaxFrame-21), seq+uint32(k))
+	}
+	w := NewWriter(m)
+	w.AppendBatch(&layout.FrameHeader{Sender: 9}, frames)
+	return false
+}
+
+// Issue 10.1: a writer killed at any copy of a batch leaves no garbage for
+// readers, wherever they stand, and loss is counted exactly: the next writer
+// (which takes the lock over) and the readers find the bus as it was before
+// the batch, plus at most bytes in the free part of the ring.
+func TestWriterKilledAnywhereInBatch(t *testing.T) {
+	const batch = 40
+	// Enough copies to cover every copy of a batch of 40 records, each
+	// two or three copies (header, frame, a split at the end).
+	for stop := 1; stop <= 3*batch+1; stop++ {
+		rng := rand.New(rand.NewPCG(uint64(stop), 10))
+		m := newBus(t)
+		// A history: a few laps, so that first moves and the batch
+		// overwrites records readers have not read.
+		seq := uint32(0)
+		var behind, close, fresh Reader
+		behind.Skip(m)
+		var lastBehind, lastClose, lastFresh uint32
+		for k := 0; k < 1800; k++ {
+			seq++
+			appendFrame(m, frame(22+rng.IntN(layout.MaxFrame-21), seq), 1)
+			if k == 1100 {
+				close.Skip(m)
+			}
+		}
+		fresh.Skip(m)
+		// close reads most of the way; behind is about to be lapped.
+		for range 400 {
+			if _, st := close.Next(m, make([]byte, layout.MaxFrame)); st != Frame {
+				t.Fatal("setup")
+			}
+		}
+		lastClose = seq - 299
+		committedBefore := seq
+		if !killedBatch(m, rng, seq+1, batch, stop) {
+			// Not stopped: the whole batch was written.
+			seq += batch
+		}
+		// The next writer carries on after the dead one.
+		for range 300 {
+			seq++
+			appendFrame(m, frame(22+rng.IntN(layout.MaxFrame-21), seq), 1)
+		}
+		for name, c := range map[string]struct {
+			r    *Reader
+			last *uint32
+			from uint32 // frames before this one were read or skipped
+		}{
+			"behind": {&behind, &lastBehind, 0},
+			"close":  {&close, &lastClose, lastClose},
+			"fresh":  {&fresh, &lastFresh, committedBefore},
+		} {
+			got := drainAll(t, c.r, m, c.last)
+			// Frames the dead writer did not commit were never
+			// sent; its seq numbers were reused by the next writer.
+			if want := uint64(seq - c.from); uint64(got)+c.r.Lost != want {
+				t.Fatalf("stop %d, %s: received %d + lost %d != %d sent (corrupt %d)", stop, name, got, c.r.Lost, want, c.r.Corrupt)
+			}
+			if c.r.Corrupt != 0 {
+				t.Fatalf("stop %d, %s: %d corrupt records", stop, name, c.r.Corrupt)
+			}
+		}
+	}
+}
+
+// Issue 10.2: a first of DataSize (never wrapped) on a bus that has wrapped
+// is damage. The next writer repairs it; a reader that keeps up loses
+// nothing, and a lapped reader counts exactly what it lost.
+func TestDamagedFirstRepaired(t *testing.T) {
+	m := newBus(t)
+	rng := rand.New(rand.NewPCG(1, 1))
+	seq := uint32(0)
+	write := func(n int) {
+		for range n {
+			seq++
+			appendFrame(m, frame(22+rng.IntN(layout.MaxFrame-21), seq), 1)
+		}
+	}
+	write(3000) // wrapped a few times
+	var keep, lapped Reader
+	keep.Skip(m)
+	lapped.Skip(m)
+	var lastKeep, lastLapped uint32 = seq, seq
+	from := seq
+	for wrap := 0; wrap < 8; wrap++ {
+		m.SetFirst(dataSize)
+		for range 800 {
+			write(1)
+			drainAll(t, &keep, m, &lastKeep)
+		}
+		if m.First() == dataSize {
+			t.Fatalf("wrap %d: first still DataSize after 800 writes", wrap)
+		}
+	}
+	if keep.Lost != 0 || keep.Corrupt != 0 || lastKeep != seq {
+		t.Fatalf("reader keeping up: lost %d corrupt %d, newest %d of %d", keep.Lost, keep.Corrupt, lastKeep, seq)
+	}
+	got := drainAll(t, &lapped, m, &lastLapped)
+	if uint64(got)+lapped.Lost != uint64(seq-from) {
+		t.Fatalf("lapped reader: received %d + lost %d != %d", got, lapped.Lost, seq-from)
+	}
+}
+
+// Issue 10.3: foreign writes to the generation word neither make a reader
+// deliver frames again nor count frames as lost that were not overwritten;
+// loss stays bounded by what the writers really wrote; the wrap of the
+// 64-bit generation is a generation like any other.
+func TestForeignGenerationWrites(t *testing.T) {
+	m := newBus(t)
+	seq := uint32(0)
+	write := func(n int) {
+		for range n {
+			seq++
+			appendFrame(m, frame(100, seq), 1)
+		}
+	}
+	var r Reader
+	r.Skip(m)
+	last := uint32(0)
+	write(10)
+	drainAll(t, &r, m, &last)
+	for _, bump := range []uint64{1, 1000000, 1 << 40} {
+		m.SetGen(m.Gen() + bump)
+		if got := drainAll(t, &r, m, &last); got != 0 || r.Lost != 0 {
+			t.Fatalf("gen +%d: delivered %d again, lost %d", bump, got, r.Lost)
+		}
+		write(10)
+		if got := drainAll(t, &r, m, &last); got != 10 || r.Lost != 0 {
+			t.Fatalf("gen +%d: then received %d of 10, lost %d", bump, got, r.Lost)
+		}
+	}
+	m.SetGen(m.Gen() - 12345) // backwards
+	write(10)
+	if got := drainAll(t, &r, m, &last); got != 10 || r.Lost != 0 {
+		t.Fatalf("gen backwards: received %d of 10, lost %d", got, r.Lost)
+	}
+	// Across the wrap of the generation, over several laps.
+	m.SetGen(^uint64(0) - 1)
+	total := 0
+	for range 30 {
+		write(1000)
+		total += drainAll(t, &r, m, &last)
+	}
+	if total != 30000 || r.Lost != 0 || r.Corrupt != 0 {
+		t.Fatalf("across the generation wrap: received %d of 30000, lost %d corrupt %d", total, r.Lost, r.Corrupt)
+	}
+	// Random damage to the header words: loss stays within what the
+	// writers wrote, and every frame delivered is whole and new.
+	rng := rand.New(rand.NewPCG(5, 5))
+	before := seq
+	lostBefore := r.Lost
+	for range 400 {
+		switch rng.IntN(3) {
+		case 0:
+			m.SetGen(rng.Uint64())
+		case 1:
+			m.SetFirst(rng.Uint32N(dataSize + 1))
+		case 2:
+			m.SetGen(m.Gen() + uint64(rng.IntN(3)))
+		}
+		write(1 + rng.IntN(50))
+		drainAll(t, &r, m, &last)
+	}
+	if lost := r.Lost - lostBefore; lost > uint64(seq-before) {
+		t.Fatalf("lost %d frames of %d written", lost, seq-before)
+	}
+}
