@@ -24,9 +24,9 @@ directory), the build directory of the clone this package sits in, then the
 dynamic linker (libshmif.so.0) and ctypes.util.find_library; it is loaded on
 first use, and LibraryNotFoundError says what was tried.
 
-scapy is optional and imported only by to_scapy(), Interface.recv_packet()
-and when send() is given a scapy packet. The pytest plugin is
-shmif.pytest_plugin (`pytest -p shmif.pytest_plugin`).
+scapy is optional: to_scapy(), from_scapy() and Interface.recv_packet()
+import it when called, and send() takes scapy packets once scapy is loaded.
+The pytest plugin is shmif.pytest_plugin (`pytest -p shmif.pytest_plugin`).
 
 libshmif carries the Go runtime: do not use it in the child of a fork
 without exec (multiprocessing's "fork" start method); "spawn" is fine.

@@ -159,7 +159,7 @@ def _notify_attach(path: bytes) -> None:
 
 def _frame_bytes(frame: Any) -> bytes:
     """bytes of a frame given as a bytes-like object or a scapy packet."""
-    if type(frame) is bytes:
+    if isinstance(frame, bytes):
         return frame
     scapy_packet = sys.modules.get("scapy.packet")
     if scapy_packet is not None and isinstance(frame, scapy_packet.Packet):
@@ -246,29 +246,40 @@ class Stats:
         return Stats(*(getattr(self, f.name) - getattr(other, f.name) for f in fields(self)))
 
 
-class _Buffers(threading.local):
-    """Receive buffers of one thread, kept between calls."""
-
-    def __init__(self) -> None:
-        self.n = 0
-        self.frames: Any = None
-        self.data: Any = None
-
-    def get(self, n: int) -> tuple[Any, Any]:
-        if n > self.n:
-            data = ctypes.create_string_buffer(n * MAXFRAME)
-            frames = (_lib.ShmifFrame * n)()
-            base = ctypes.addressof(data)
-            for i in range(n):
-                frames[i].data = base + i * MAXFRAME
-                frames[i].cap = MAXFRAME
-            self.n, self.frames, self.data = n, frames, data
-        return self.frames, self.data
+def _make_buffers(n: int) -> tuple[int, Any, Any]:
+    """(n, struct shmif_frame[n], data) with room for n frames of MAXFRAME."""
+    data = ctypes.create_string_buffer(n * MAXFRAME)
+    frames = (_lib.ShmifFrame * n)()
+    base = ctypes.addressof(data)
+    for i in range(n):
+        frames[i].data = base + i * MAXFRAME
+        frames[i].cap = MAXFRAME
+    return n, frames, data
 
 
-_buffers = _Buffers()
-# Batches up to this size keep their buffers per thread; larger ones allocate.
-_KEEP_BUFFERS = 256
+class _Kept(threading.local):
+    buffers: Optional[tuple[int, Any, Any]] = None
+
+
+# Receive buffers kept per thread between calls, up to this many frames. A
+# call takes them and gives them back, so a signal handler that receives on
+# the same thread in between gets buffers of its own.
+_kept = _Kept()
+_KEEP_FRAMES = 256
+
+
+def _take_buffers(n: int) -> tuple[int, Any, Any]:
+    kept = _kept.buffers
+    if kept is not None and kept[0] >= n:
+        _kept.buffers = None
+        return kept
+    return _make_buffers(n)
+
+
+def _give_back(buffers: tuple[int, Any, Any]) -> None:
+    kept = _kept.buffers
+    if buffers[0] <= _KEEP_FRAMES and (kept is None or kept[0] < buffers[0]):
+        _kept.buffers = buffers
 
 
 class Interface:
@@ -285,7 +296,7 @@ class Interface:
     blocked in a receive get OSError(ENXIO).
     """
 
-    __slots__ = ("_unit", "_lock", "_idle", "_inflight", "_closed", "__weakref__")
+    __slots__ = ("_unit", "_lock", "_idle", "_inflight", "_closed", "_gone", "__weakref__")
 
     def __init__(self, unit: int) -> None:
         """Wrap a unit libshmif already made; use open() or create() instead."""
@@ -293,7 +304,8 @@ class Interface:
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._inflight = 0
-        self._closed = False
+        self._closed = False  # no new call may start
+        self._gone = False  # and the unit is destroyed
 
     # -- the gate every C call passes -------------------------------------
     #
@@ -372,9 +384,23 @@ class Interface:
         in a receive on it get OSError(ENXIO). Destroying again does nothing."""
         with self._lock:
             if self._closed:
+                # Another thread is destroying it: return when it is done.
+                self._idle.wait_for(lambda: self._gone)
                 return
             self._closed = True
             busy = self._inflight > 0
+        try:
+            err = self._destroy(busy)
+        finally:
+            with self._lock:
+                self._gone = True
+                self._idle.notify_all()
+        # ENXIO: the unit was destroyed behind this object's back (by C code
+        # in the same process); it is gone either way.
+        if err and err != errno.ENXIO:
+            raise _error(err, "shmif_destroy", self.name)
+
+    def _destroy(self, busy: bool) -> int:
         lib = _lib.load()
         if not busy:
             # No call can reach the unit through this object any more.
@@ -387,10 +413,7 @@ class Interface:
                 err = lib.shmif_destroy(self._unit)
                 with self._lock:
                     self._idle.wait_for(lambda: self._inflight == 0)
-        # ENXIO: the unit was destroyed behind this object's back (by C code
-        # in the same process); it is gone either way.
-        if err and err != errno.ENXIO:
-            raise _error(err, "shmif_destroy", self.name)
+        return err
 
     close = destroy
 
@@ -595,17 +618,21 @@ class Interface:
         ENETDOWN or ENXIO when the interface is or was taken down or
         destroyed.
         """
-        frames, data = _buffers.get(1)
+        buffers = _take_buffers(1)
+        _, frames, data = buffers
         got = ctypes.c_size_t()
-        # shmif_recv_batch, not shmif_recv: only it reports timestamp and
-        # checksum status.
-        self._wait(
-            "shmif_recv_batch",
-            lambda ms: self._call("shmif_recv_batch", frames, 1, ctypes.byref(got), ms),
-            timeout,
-        )
-        f = frames[0]
-        return Frame(memoryview(data)[: f.len], f.sec, f.usec, f.csum)
+        try:
+            # shmif_recv_batch, not shmif_recv: only it reports the
+            # timestamp and the checksum status.
+            self._wait(
+                "shmif_recv_batch",
+                lambda ms: self._call("shmif_recv_batch", frames, 1, ctypes.byref(got), ms),
+                timeout,
+            )
+            f = frames[0]
+            return Frame(memoryview(data)[: f.len], f.sec, f.usec, f.csum)
+        finally:
+            _give_back(buffers)
 
     def recv_into(self, buffer: Any, timeout: Optional[float] = None) -> int:
         """Receive one frame into a writable bytes-like buffer and return its
@@ -641,23 +668,24 @@ class Interface:
             raise ValueError("max_frames must be >= 0")
         if max_frames == 0:
             return []
-        if max_frames <= _KEEP_BUFFERS:
-            frames, data = _buffers.get(max_frames)
-        else:
-            frames, data = _Buffers().get(max_frames)
+        buffers = _take_buffers(max_frames)
+        _, frames, data = buffers
         got = ctypes.c_size_t()
-        self._wait(
-            "shmif_recv_batch",
-            lambda ms: self._call("shmif_recv_batch", frames, max_frames, ctypes.byref(got), ms),
-            timeout,
-        )
-        view = memoryview(data)
-        out = []
-        for i in range(got.value):
-            f = frames[i]
-            start = i * MAXFRAME
-            out.append(Frame(view[start : start + f.len], f.sec, f.usec, f.csum))
-        return out
+        try:
+            self._wait(
+                "shmif_recv_batch",
+                lambda ms: self._call("shmif_recv_batch", frames, max_frames, ctypes.byref(got), ms),
+                timeout,
+            )
+            view = memoryview(data)
+            out = []
+            for i in range(got.value):
+                f = frames[i]
+                start = i * MAXFRAME
+                out.append(Frame(view[start : start + f.len], f.sec, f.usec, f.csum))
+            return out
+        finally:
+            _give_back(buffers)
 
     def frames(self, timeout: Optional[float]) -> Iterator[Frame]:
         """Iterate over received frames until none arrives for timeout

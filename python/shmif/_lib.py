@@ -109,7 +109,7 @@ def candidates(environ: Mapping[str, str] = os.environ) -> list[tuple[str, str]]
     A library named by SHMIF_LIB or SHMIF_BUILD is the only candidate: a
     library someone asked for is never silently replaced by another one.
     Otherwise the clone's build directory comes first, then the soname
-    through the dynamic linker (LD_LIBRARY_PATH, ld.so.cache); load() then
+    through the dynamic linker (LD_LIBRARY_PATH, ld.so.cache); _open() then
     also tries ctypes.util.find_library.
     """
     if environ.get(ENV_LIB):
@@ -122,10 +122,6 @@ def candidates(environ: Mapping[str, str] = os.environ) -> list[tuple[str, str]]
         found.append(("the clone's build directory", str(build / SONAME)))
     found.append(("the dynamic linker", SONAME))
     return found
-
-
-def _explicit(environ: Mapping[str, str] = os.environ) -> bool:
-    return bool(environ.get(ENV_LIB) or environ.get(ENV_BUILD))
 
 
 _lock = threading.Lock()
@@ -164,53 +160,52 @@ def _loaded_path(lib: ctypes.CDLL, fallback: str) -> str:
     return fallback
 
 
-def load() -> ctypes.CDLL:
-    """The loaded library, loading it on first use.
+def _open(environ: Mapping[str, str]) -> tuple[ctypes.CDLL, str]:
+    """Load the first candidate that loads, as (library, path).
 
     Raises LibraryNotFoundError naming every place tried and what to do.
     """
+    explicit = bool(environ.get(ENV_LIB) or environ.get(ENV_BUILD))
+    tried = [] if explicit else [f"{ENV_LIB} and {ENV_BUILD}: not set"]
+    places = candidates(environ)
+    if not explicit:
+        # After the dynamic linker: find_library also asks ldconfig, gcc
+        # and ld, which may know a library outside its search path.
+        places.append(("ctypes.util.find_library", ""))
+    for source, where in places:
+        if source == "ctypes.util.find_library":
+            where = ctypes.util.find_library("shmif") or ""
+            if not where:
+                tried.append("ctypes.util.find_library('shmif'): nothing")
+                continue
+        if os.sep in where and not os.path.exists(where):
+            tried.append(f"{where} ({source}): no such file")
+            continue
+        try:
+            lib = ctypes.CDLL(where)
+        except OSError as e:
+            tried.append(f"{where} ({source}): {e}")
+            continue
+        _bind(lib)
+        return lib, _loaded_path(lib, where)
+    raise LibraryNotFoundError(
+        "libshmif not found or not loadable; tried:\n  "
+        + "\n  ".join(tried)
+        + f"\nBuild it with `make lib` in the libshmif repository (it makes build/{SONAME}),"
+        f" install it with `make install`, or set {ENV_LIB}=/path/to/{SONAME}."
+    )
+
+
+def load() -> ctypes.CDLL:
+    """The loaded library, loading it on first use (LibraryNotFoundError)."""
     global _lib, _path
     if _lib is not None:
         return _lib
     with _lock:
-        if _lib is not None:
-            return _lib
-        tried = []
-        for source, where in candidates():
-            if os.sep in where and not os.path.exists(where):
-                tried.append(f"{where} ({source}): no such file")
-                continue
-            try:
-                lib = ctypes.CDLL(where)
-            except OSError as e:
-                tried.append(f"{where} ({source}): {e}")
-                continue
-            _bind(lib)
-            _path = _loaded_path(lib, where)
-            _lib = lib
-            return lib
-        # The dynamic linker found nothing; find_library also asks
-        # ldconfig, gcc and ld, which may know a library outside its path.
-        name = None if _explicit() else ctypes.util.find_library("shmif")
-        if name is not None:
-            try:
-                lib = ctypes.CDLL(name)
-            except OSError as e:
-                tried.append(f"{name} (ctypes.util.find_library): {e}")
-            else:
-                _bind(lib)
-                _path = _loaded_path(lib, name)
-                _lib = lib
-                return lib
-        elif not _explicit():
-            tried.append("ctypes.util.find_library('shmif'): nothing")
-            tried.insert(0, f"{ENV_LIB} and {ENV_BUILD}: not set")
-        raise LibraryNotFoundError(
-            "libshmif not found or not loadable; tried:\n  "
-            + "\n  ".join(tried)
-            + f"\nBuild it with `make lib` in the libshmif repository (it makes build/{SONAME}),"
-            f" install it with `make install`, or set {ENV_LIB}=/path/to/{SONAME}."
-        )
+        if _lib is None:
+            lib, where = _open(os.environ)
+            _lib, _path = lib, where
+        return _lib
 
 
 def path() -> str:

@@ -40,6 +40,7 @@ _DUMPED = pytest.StashKey[bool]()
 
 
 def _note_bus(item: pytest.Item, path: str) -> None:
+    path = os.path.realpath(path)  # one bus, however it was named
     buses = item.stash.setdefault(_BUSES, [])
     if path not in buses:
         buses.append(path)

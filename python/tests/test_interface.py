@@ -82,17 +82,34 @@ def test_create_with_unit(shmif_bus):
         assert ifc.unit == 1234 and ifc.name == "shmif1234"
 
 
-def test_linkstr_as_given_long_path(tmp_path):
-    # A relative path is kept as given; a long one needs a second try of
-    # shmif_get_linkstr with the size it asks for (it fits MAXLINKSTR here).
+def test_linkstr_as_given(tmp_path, monkeypatch):
+    # A relative path is kept as given.
     d = tmp_path / ("d" * 200) / ("e" * 200)
     d.mkdir(parents=True)
     path = d / ("f" * 200)
     with shmif.open(path) as ifc:
         assert ifc.linkstr == str(path)
+        # A first buffer too small: ENAMETOOLONG with the size needed, and
+        # a second try with that size.
+        monkeypatch.setattr(shmif._core, "MAXLINKSTR", 8)
+        assert ifc.linkstr == str(path)
+        monkeypatch.undo()
     rel = os.path.relpath(path)
     with shmif.open(rel) as ifc:
         assert ifc.linkstr == rel
+
+
+def test_received_frames_can_be_sent_on(shmif_bus_factory):
+    # A Frame (a bytes subclass) goes back out as it is: a bridge.
+    bus1, bus2 = shmif_bus_factory(), shmif_bus_factory()
+    with shmif.open(bus1) as a, shmif.open(bus1) as b, shmif.open(bus2) as c, \
+            shmif.open(bus2) as d:
+        a.send_batch([frame(b"1"), frame(b"2")])
+        got = b.recv_batch(2, timeout=LONG)
+        got += b.recv_batch(2, timeout=LONG) if len(got) < 2 else []
+        c.send(got[0])
+        c.send_batch(got[1:])
+        assert list(d.frames(timeout=0.05)) == [frame(b"1"), frame(b"2")]
 
 
 def test_up_redelivers_newest_frame(shmif_pair):

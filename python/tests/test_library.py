@@ -1,4 +1,9 @@
-"""Finding libshmif: SHMIF_LIB, SHMIF_BUILD, the clone, the dynamic linker."""
+"""Finding libshmif: SHMIF_LIB, SHMIF_BUILD, the clone, the dynamic linker.
+
+Failures to load are checked in this process (nothing gets loaded); every
+successful load of another copy needs a fresh interpreter, since one process
+holds one Go runtime.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,11 @@ PACKAGE = os.path.dirname(os.path.abspath(shmif.__file__))
 LIBRARY = shmif.library_path()
 
 PROBE = """
-import shmif
+import sys
+import shmif, shmif._lib
+{imports}
+print("unloaded" if shmif._lib._lib is None else "loaded on import",
+      "with scapy" if "scapy" in sys.modules else "without scapy")
 try:
     print("loaded", shmif.library_path())
 except shmif.LibraryNotFoundError as e:
@@ -24,14 +33,17 @@ except shmif.LibraryNotFoundError as e:
 """
 
 
-def probe(pythonpath: str, **env: str) -> str:
+def probe(pythonpath: str, imports: str = "", **env: str) -> str:
     """Run PROBE in a fresh interpreter with only these shmif variables set."""
     base = {k: v for k, v in os.environ.items()
             if k not in ("SHMIF_LIB", "SHMIF_BUILD", "LD_LIBRARY_PATH")}
-    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", PROBE.format(imports=imports)],
+                         capture_output=True, text=True,
                          env={**base, "PYTHONPATH": pythonpath, **env}, timeout=60)
     assert out.returncode == 0, out.stderr
-    return out.stdout
+    first, _, rest = out.stdout.partition("\n")
+    assert first == "unloaded without scapy", "importing must not load libshmif or scapy"
+    return rest
 
 
 def test_candidates_order():
@@ -45,34 +57,37 @@ def test_candidates_order():
         assert found[0] == ("the clone's build directory", str(build / "libshmif.so.0"))
 
 
-def test_shmif_lib_names_the_library(tmp_path):
-    copy = tmp_path / "libshmif-copy.so"
-    shutil.copy(LIBRARY, copy)
-    assert probe(os.path.dirname(PACKAGE), SHMIF_LIB=str(copy)) == f"loaded {copy}\n"
-
-
 def test_shmif_lib_missing_is_a_clear_error(tmp_path):
-    out = probe(os.path.dirname(PACKAGE), SHMIF_LIB=str(tmp_path / "nothing.so"))
-    assert out.startswith("LibraryNotFoundError libshmif not found or not loadable; tried:")
-    assert f"{tmp_path / 'nothing.so'} (SHMIF_LIB): no such file" in out
-    assert "make lib" in out and "SHMIF_LIB=/path/to/libshmif.so.0" in out
+    with pytest.raises(shmif.LibraryNotFoundError) as e:
+        _lib._open({"SHMIF_LIB": str(tmp_path / "nothing.so")})
+    msg = str(e.value)
+    assert msg.startswith("libshmif not found or not loadable; tried:")
+    assert f"{tmp_path / 'nothing.so'} (SHMIF_LIB): no such file" in msg
+    assert "make lib" in msg and "SHMIF_LIB=/path/to/libshmif.so.0" in msg
     # An explicit choice is not replaced by another library.
-    assert "dynamic linker" not in out and "find_library" not in out
+    assert "dynamic linker" not in msg and "find_library" not in msg
+    assert isinstance(e.value, ImportError)
 
 
 def test_shmif_lib_not_a_library(tmp_path):
     bad = tmp_path / "libshmif.so.0"
     bad.write_bytes(b"not an ELF file" * 10)
-    out = probe(os.path.dirname(PACKAGE), SHMIF_LIB=str(bad))
-    assert out.startswith("LibraryNotFoundError") and "invalid ELF header" in out
+    with pytest.raises(shmif.LibraryNotFoundError, match="invalid ELF header"):
+        _lib._open({"SHMIF_LIB": str(bad)})
 
 
-def test_shmif_build_directory(tmp_path):
-    shutil.copy(LIBRARY, tmp_path / "libshmif.so.0")
-    assert probe(os.path.dirname(PACKAGE), SHMIF_BUILD=str(tmp_path)) == \
-        f"loaded {tmp_path / 'libshmif.so.0'}\n"
-    out = probe(os.path.dirname(PACKAGE), SHMIF_BUILD=str(tmp_path / "empty"))
-    assert "(SHMIF_BUILD): no such file" in out
+def test_shmif_build_without_library(tmp_path):
+    with pytest.raises(shmif.LibraryNotFoundError,
+                       match=r"(?s)libshmif.so.0 \(SHMIF_BUILD\): no such file.*make lib"):
+        _lib._open({"SHMIF_BUILD": str(tmp_path)})
+
+
+def test_shmif_lib_loads_that_file(tmp_path):
+    # Also: importing the package and its plugin loads neither libshmif nor scapy.
+    copy = tmp_path / "libshmif-copy.so"
+    shutil.copy(LIBRARY, copy)
+    out = probe(os.path.dirname(PACKAGE), "import shmif.pytest_plugin", SHMIF_LIB=str(copy))
+    assert out == f"loaded {copy}\n"
 
 
 def test_copied_package_uses_dynamic_linker(tmp_path):
@@ -82,23 +97,14 @@ def test_copied_package_uses_dynamic_linker(tmp_path):
     libdir = tmp_path / "lib"
     libdir.mkdir()
     shutil.copy(LIBRARY, libdir / "libshmif.so.0")
-    out = probe(str(tmp_path), LD_LIBRARY_PATH=str(libdir))
-    assert out == f"loaded {libdir / 'libshmif.so.0'}\n"
-    installed = shutil.which("ldconfig") and "libshmif" in subprocess.run(
-        ["ldconfig", "-p"], capture_output=True, text=True).stdout
-    if installed:
+    assert probe(str(tmp_path), LD_LIBRARY_PATH=str(libdir)) == \
+        f"loaded {libdir / 'libshmif.so.0'}\n"
+    ldconfig = shutil.which("ldconfig") or "/sbin/ldconfig"
+    if os.path.exists(ldconfig) and "libshmif.so" in subprocess.run(
+            [ldconfig, "-p"], capture_output=True, text=True).stdout:
         pytest.skip("libshmif is installed system-wide: cannot show its absence")
     out = probe(str(tmp_path))
     assert out.startswith("LibraryNotFoundError")
     for attempt in ("SHMIF_LIB and SHMIF_BUILD: not set", "libshmif.so.0 (the dynamic linker)",
                     "ctypes.util.find_library('shmif'): nothing"):
         assert attempt in out
-
-
-def test_import_does_not_load_the_library():
-    out = subprocess.run(
-        [sys.executable, "-c", "import shmif, shmif.pytest_plugin, shmif._lib as l, sys; "
-         "print(l._lib is None, 'scapy' in sys.modules)"],
-        env={**os.environ, "PYTHONPATH": os.path.dirname(PACKAGE)},
-        capture_output=True, text=True, timeout=60)
-    assert out.stdout == "True False\n", out.stderr
