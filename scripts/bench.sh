@@ -1,11 +1,12 @@
 #!/bin/sh
 # bench.sh BUILD_DIR: libshmif against a VDE hub (`make bench`).
 #
-# Builds bench/shmif-bench.c against the libshmif in BUILD_DIR, then runs
-# every workload on both backends: throughput (1->1, 1->4, 4->1 processes)
-# and ping-pong round trips, with 60- and 1514-byte frames. Each workload
-# runs three times (--repeat 3) and the table shows the median run, so that
-# one run disturbed by the host (a descheduled vCPU) does not decide it.
+# Builds the benchmark (every bench/*.c) against the libshmif in BUILD_DIR,
+# then runs every workload on both backends: throughput (1->1, 1->4, 4->1
+# processes) and ping-pong round trips, with 60- and 1514-byte frames. Each
+# workload runs three times (--repeat 3) and the table shows the median run,
+# so that one run disturbed by the host (a descheduled vCPU) does not decide
+# it.
 # Progress and per-process details go to stderr, the table to stdout, every
 # run to BUILD_DIR/bench.csv. Extra shmif-bench options come from
 # $BENCH_ARGS and override these (a later option wins), e.g.
@@ -34,7 +35,7 @@ fi
 
 # $ORIGIN: the program finds the libshmif.so next to it, wherever BUILD_DIR is.
 "$cc" -O2 -Wall -Wextra -Werror -I"$root/include" -o "$build/shmif-bench" \
-	"$root/bench/shmif-bench.c" -L"$build" -lshmif -lvdeplug -lm -lpthread \
+	"$root"/bench/*.c -L"$build" -lshmif -lvdeplug -lm -lpthread \
 	-Wl,-rpath,'$ORIGIN' || exit 2
 
 # BENCH_ARGS is split into words on purpose.

@@ -1,0 +1,208 @@
+/*
+ * bench.h -- what the parts of shmif-bench share: options, the benchmark
+ * frame, the port a role process sends and receives through, the parent's
+ * child processes, the rows of the table. Internal to bench/; the program's
+ * documentation is at the top of shmif-bench.c.
+ */
+#ifndef SHMIF_BENCH_H
+#define SHMIF_BENCH_H
+
+#define _GNU_SOURCE /* sched_setaffinity, sched_getcpu, CPU_SET, pipe2 */
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <rump/rump.h> /* struct shmif_frame, SHMIF_MAXFRAME: declarations only */
+
+#define EXIT_FAILED 1 /* a run failed */
+#define EXIT_USAGE 2  /* a usage error or a setup failure */
+
+/*
+ * A benchmark frame: broadcast destination, a locally administered source
+ * address ending in the sender's id, the IEEE local experimental EtherType,
+ * then a header of our own; the rest of the frame is a fixed pattern.
+ */
+#define ETHERTYPE_BENCH 0x88b5
+#define BENCH_MAGIC 0x53484246u /* "SHBF" */
+#define OFF_MAGIC 14
+#define OFF_RUN 18  /* run id: frames of other runs are ignored */
+#define OFF_KIND 22 /* KIND_* */
+#define OFF_ID 23   /* sender: writer number */
+#define OFF_SEQ 24  /* sequence number, 64 bits big-endian */
+#define BENCH_HLEN 32
+#define KIND_DATA 1
+#define KIND_END 2  /* writer done; seq = frames it sent */
+#define KIND_PING 3
+#define KIND_PONG 4
+#define KIND_STOP 5 /* pinger done */
+
+#define MAX_WRITERS 8
+#define MAX_READERS 8
+#define MAX_REPEAT 9
+#define MAX_BATCH 1024
+#define RX_CAP 1518            /* receive buffer: a 1514-byte frame and slack */
+#define END_MARKERS 8          /* end markers, 1, 2, 4, ... 128 ms apart */
+#define RECV_WAIT_MS 100       /* longest blocking receive between checks */
+#define START_TIMEOUT_MS 30000 /* a reader gives up if nothing ever arrives */
+#define PING_TIMEOUT_MS 1000   /* a round trip slower than this is lost */
+#define PING_MAX_LOST_RUN 10   /* this many lost in a row ends the run */
+#define ECHO_QUIET_MS 3000     /* echo: silence that ends it without STOP */
+#define READY_TIMEOUT_MS 15000
+
+enum backend { B_SHMIF, B_VDE, B_COUNT };
+extern const char *const backend_name[B_COUNT];
+
+/* Options (shmif-bench.c); the same parser serves the parent and the roles. */
+struct options {
+	const char *role; /* NULL: the parent */
+	int backends;     /* bits 1 << B_* */
+	int frame_size;   /* 0: 60 and 1514 */
+	long count;       /* frames per writer; 0: default for the size */
+	long rtt_count;
+	int batch;    /* frames per send call (and per ping-pong receive) */
+	int rx_batch; /* frames per receive call of throughput readers */
+	int pin;
+	int cpu_w, cpu_r;
+	int spin_us; /* -1: library default */
+	int wait_spin;
+	const char *csv;
+	int quick;
+	int repeat; /* runs of every workload */
+	const char *dir;
+	int quiet_ms;
+	int do_tput, do_rtt;
+	/* roles only */
+	char *path;
+	int id;
+	int writers;
+	uint32_t run;
+};
+extern struct options opt;
+
+/* common.c: helpers of every process, and the benchmark frame. */
+int64_t now_ns(void);
+void put32(uint8_t *p, uint32_t v);
+uint32_t get32(const uint8_t *p);
+void put64(uint8_t *p, uint64_t v);
+uint64_t get64(const uint8_t *p);
+void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void *xcalloc(size_t n, size_t size);
+void frame_init(uint8_t *f, size_t size, int id, int kind);
+int frame_parse(const uint8_t *f, size_t len, int *kind, int *id, uint64_t *seq);
+int control_wait(int ms);
+int cmp_i64(const void *a, const void *b);
+
+/*
+ * port.c and backend-*.c: one process's attachment to the bus or hub of
+ * its backend. Every call returns 0 or an errno value.
+ */
+#define PORT_BLOCKING 1 /* VDE: a writer blocks in vde_send instead */
+
+struct port;
+struct port_ops {
+	void (*open)(struct port *p, int flags); /* dies on failure */
+	void (*close)(struct port *p);
+	int (*send)(struct port *p, const struct shmif_frame *f, size_t n);
+	/* Up to max frames, waiting up to timeout_ms (0: only looks) for the
+	 * first; *got is 0 if none came. */
+	int (*recv)(struct port *p, struct shmif_frame *f, size_t max, int timeout_ms, size_t *got);
+	long long (*lost)(struct port *p); /* frames lapped (libshmif), or -1 */
+};
+extern const struct port_ops shmif_port_ops, vde_port_ops;
+
+struct port {
+	const struct port_ops *ops;
+	void *state; /* the backend's own */
+};
+
+enum backend backend_of_role(void);
+void port_open(struct port *p, int flags);
+void port_close(struct port *p);
+int port_send(struct port *p, const struct shmif_frame *f, size_t n);
+int port_recv(struct port *p, struct shmif_frame *f, size_t max, int timeout_ms, size_t *got);
+long long port_lost(struct port *p);
+struct shmif_frame *rx_frames(size_t n);
+int recv_timeout(void);
+
+/* roles.c: the processes of a workload. */
+int role_writer(void);
+int role_reader(void);
+int role_ping(void);
+int role_echo(void);
+
+/* child.c: the parent's child processes and their control protocol. */
+struct child {
+	pid_t pid;
+	int in, out; /* its stdin (control) and stdout (READY, RESULT) */
+	char line[512];
+	int cpu0, cpu1;
+};
+
+/* The argument vector of a role process. */
+struct args {
+	char *v[48];
+	char buf[16][64];
+	int n, nb;
+};
+
+extern char self_exe[PATH_MAX];
+extern char tmpdir[PATH_MAX];
+extern char bus_file[PATH_MAX + 16];
+void parent_setup(void);
+void signals_hold(int on);
+void track(pid_t pid, int add);
+void spawn(struct child *c, char *const argv[], int cpu);
+int child_expect(struct child *c, const char *word, int64_t deadline);
+long long child_get(const struct child *c, const char *key);
+void child_control(struct child *c, char ch);
+int child_reap(struct child *c);
+void role_args(struct args *a, const char *role, enum backend b, char *path, int id, int writers,
+    uint32_t run, long count);
+void args_add(struct args *a, const char *k, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void cleanup(void);
+
+/* backend-vde.c: the parent's VDE hub. */
+extern char sockdir[PATH_MAX + 8];
+void switch_start(void);
+void switch_stop(void);
+int switch_cpu(void);
+void switch_kill(void); /* from a signal handler */
+
+/* runs.c and report.c: the workloads' runs and their results. */
+enum kind { W_TPUT, W_RTT };
+
+struct row {
+	char workload[48];
+	enum kind kind;
+	enum backend backend;
+	int size, writers, readers;
+	long count;
+	int run;   /* 1..--repeat */
+	int shown; /* the run the table shows for its workload and backend */
+	int ok;
+	double fps, gbps, loss_pct, rtt_med, rtt_p99, rtt_min, ratio;
+	double pause_ms; /* the longest reader pause of a throughput run; NAN: none */
+	long long dups, bus_lost;
+	uint64_t wcpus, rcpus; /* CPUs the writers (pinger) and readers (echo) ran on */
+};
+
+/* Every run: 2 frame sizes x (3 throughput + 1 pingpong workloads) x 2
+ * backends x --repeat. */
+#define MAX_ROWS (2 * (3 + 1) * B_COUNT * MAX_REPEAT)
+extern struct row rows[MAX_ROWS];
+extern int nrows;
+
+void run_throughput(enum backend b, int size, int writers, int readers, long count, int run_no);
+void run_pingpong(enum backend b, int size, long count, int run_no);
+void pick_shown(int first);
+void ratios(void);
+void print_header(void);
+void print_table(void);
+void write_csv(const char *file);
+void cpus_fmt(char *buf, size_t len, uint64_t set, char sep);
+
+#endif
