@@ -109,7 +109,7 @@ void spawn(struct child *c, char *const argv[], int cpu)
 	if (pid < 0)
 		die("fork: %s", strerror(errno));
 	if (pid == 0) {
-		/* Only async-signal-safe calls until exec: the parent has threads. */
+		/* Only async-signal-safe calls until exec. */
 		if (cpu >= 0) {
 			cpu_set_t set;
 			CPU_ZERO(&set);

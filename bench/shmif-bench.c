@@ -7,9 +7,9 @@
  *
  * Every workload runs in separate processes: the benchmark re-executes
  * itself (/proc/self/exe, fork+exec) with a role (writer, reader, ping,
- * echo) for each process, so that no process uses libshmif after a fork
- * without exec. The parent never calls libshmif; it starts the processes,
- * hands out the start signal and collects one result line from each.
+ * echo) for each process. The parent never loads libshmif; it starts the
+ * processes, hands out the start signal and collects one result line from
+ * each.
  *
  * Backends:
  *   shmif  each process attaches an interface to a fresh bus file in a
@@ -17,7 +17,11 @@
  *          shmif_send_batch (shmif_send for --batch 1); readers receive with
  *          shmif_recv_batch, up to --rx-batch frames a call (256: a reader
  *          that took no more than a writer puts on the bus per lock hold
- *          could never catch up after falling behind).
+ *          could never catch up after falling behind). Only these processes
+ *          load libshmif (dlopen of libshmif.so.0, found as the linker finds
+ *          a library: LD_LIBRARY_PATH, then the program's run path, which
+ *          scripts/bench.sh sets to the program's own directory), so only
+ *          they carry the Go runtime.
  *   vde    a VDE hub (vde_switch -x -s SOCKDIR, a fresh one for every run,
  *          started and stopped by the benchmark, not pinned); each process
  *          plugs in with vde_open.

@@ -1,8 +1,8 @@
 #!/bin/sh
 # bench.sh BUILD_DIR: libshmif against a VDE hub (`make bench`).
 #
-# Builds the benchmark (every bench/*.c) against the libshmif in BUILD_DIR,
-# then runs every workload on both backends: throughput (1->1, 1->4, 4->1
+# Builds the benchmark (every bench/*.c) into BUILD_DIR, where it loads the
+# libshmif next to it, then runs every workload on both backends: throughput (1->1, 1->4, 4->1
 # processes) and ping-pong round trips, with 60- and 1514-byte frames. Each
 # workload runs three times (--repeat 3) and the table shows the median run,
 # so that one run disturbed by the host (a descheduled vCPU) does not decide
@@ -19,8 +19,8 @@ build=${1:?usage: sh scripts/bench.sh BUILD_DIR}
 cc=${CC:-cc}
 root=$(cd "$(dirname "$0")/.." && pwd)
 
-if [ ! -f "$build/libshmif.so" ]; then
-	echo "bench: $build/libshmif.so is not built (run make lib)" >&2
+if [ ! -f "$build/libshmif.so.0" ]; then
+	echo "bench: $build/libshmif.so.0 is not built (run make lib)" >&2
 	exit 2
 fi
 if ! command -v vde_switch >/dev/null 2>&1; then
@@ -33,9 +33,10 @@ if ! printf '#include <libvdeplug.h>\nint main(void) { return vde_datafd(0); }\n
 	exit 2
 fi
 
-# $ORIGIN: the program finds the libshmif.so next to it, wherever BUILD_DIR is.
+# libshmif is not linked: the processes that use it dlopen libshmif.so.0,
+# which the run path $ORIGIN finds next to the program, wherever BUILD_DIR is.
 "$cc" -O2 -Wall -Wextra -Werror -I"$root/include" -o "$build/shmif-bench" \
-	"$root"/bench/*.c -L"$build" -lshmif -lvdeplug -lm -lpthread \
+	"$root"/bench/*.c -lvdeplug -lm -lpthread -ldl \
 	-Wl,-rpath,'$ORIGIN' || exit 2
 
 # BENCH_ARGS is split into words on purpose.
