@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/libshmif/libshmif/core/shmif"
 	"math/bits"
 	"os"
 	"path/filepath"
@@ -503,4 +504,28 @@ func nextWriteOf(m *layout.Mem) uint32 {
 	var h layout.FrameHeader
 	h.Decode(b[:])
 	return (m.Last() + hdrSize + h.Len) % dataSize
+}
+
+// Issue 10.8: a fault while the bus is copied under its lock (the file was
+// truncated meanwhile) releases the lock: the dump fails with
+// ErrTruncated, and the lock word is free again for everyone.
+func TestSnapshotFaultReleasesLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bus")
+	ifc, err := shmif.Open(path, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ifc.Destroy()
+	whileLocked = func() { os.Truncate(path, 4096) }
+	defer func() { whileLocked = nil }()
+	if _, err := Snapshot(path); !errors.Is(err, ErrTruncated) {
+		t.Fatalf("Snapshot of a bus truncated under it: %v", err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lock, holder := layout.NativeEndian.Uint32(b[layout.OffLock:]), layout.NativeEndian.Uint32(b[layout.OffSpare:]); lock != 0 || holder != 0 {
+		t.Fatalf("lock word %d, holder %d after the fault", lock, holder)
+	}
 }

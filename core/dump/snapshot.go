@@ -113,15 +113,23 @@ func guard(path string, fn func()) error {
 	return nil
 }
 
+// whileLocked is set by tests: it runs with the lock held, before the copy.
+var whileLocked func()
+
 // copyLocked copies the bus into dst under the bus lock, waiting at most
 // wait for it. It reports whether it got the lock; if not, dst is untouched
 // and busy is set.
 func copyLocked(m *layout.Mem, dst []byte, wait time.Duration) (locked, busy bool) {
-	if buslock.TryLock(m, wait) != nil {
+	err := buslock.TryWith(m, wait, func() error {
+		if whileLocked != nil {
+			whileLocked()
+		}
+		copy(dst, m.Bytes())
+		return nil
+	})
+	if err != nil {
 		return false, true
 	}
-	copy(dst, m.Bytes())
-	buslock.Unlock(m)
 	// Show the lock as it was before we took it: free.
 	layout.NativeEndian.PutUint32(dst[layout.OffLock:], 0)
 	layout.NativeEndian.PutUint32(dst[layout.OffSpare:], 0)

@@ -87,18 +87,16 @@ func attach(fd int, path string) (*Bus, error) {
 	}
 	b := &Bus{fd: fd, path: path, bytes: mapping, mem: layout.NewMem(mapping)}
 	err = b.Guard(func(m *layout.Mem) error {
-		if err := buslock.Lock(m); err != nil {
-			return err
-		}
-		defer buslock.Unlock(m)
-		switch m.Magic() {
-		case 0:
-			ring.Init(m)
-		case layout.Magic:
-		default:
-			return unix.ENOEXEC
-		}
-		return nil
+		return buslock.With(m, func() error {
+			switch m.Magic() {
+			case 0:
+				ring.Init(m)
+			case layout.Magic:
+			default:
+				return unix.ENOEXEC
+			}
+			return nil
+		})
 	})
 	if err != nil {
 		unix.Munmap(mapping)
@@ -177,14 +175,12 @@ func (b *Bus) Guard(fn func(m *layout.Mem) error) (err error) {
 // WithLock runs fn with the bus lock held, inside Guard.
 func (b *Bus) WithLock(fn func(m *layout.Mem) error) error {
 	return b.Guard(func(m *layout.Mem) error {
-		if err := buslock.Lock(m); err != nil {
-			return err
-		}
-		defer buslock.Unlock(m)
-		if m.Magic() != layout.Magic {
-			return unix.ENOEXEC
-		}
-		return fn(m)
+		return buslock.With(m, func() error {
+			if m.Magic() != layout.Magic {
+				return unix.ENOEXEC
+			}
+			return fn(m)
+		})
 	})
 }
 

@@ -1,15 +1,19 @@
-// Package buslock implements the shmif bus lock (spec §3): a spin lock on the
-// shared word at offset 24, 0 unlocked and 1 locked, taken by compare-and-swap
-// with 1001 attempts between 1 ms naps and released by an atomic swap to 0.
-// NetBSD rump kernels take the same word the same way, so they and libshmif
-// exclude each other.
+// Package buslock implements the shmif bus lock (docs/protocol.md §4): a
+// spin lock on the shared word at offset 24, 0 unlocked and 1 locked, taken
+// by compare-and-swap and released by a store of 0. NetBSD rump kernels take
+// the same word the same way, so they and libshmif exclude each other.
+//
+// There is one way in: With runs a function under the lock and releases
+// the lock when it returns or panics (a fault on a truncated mapping
+// panics), so no path leaves the lock held; TryWith is its bounded variant
+// for tools that must neither hang nor seize a bus.
 //
 // NetBSD's lock is wedged for good when a holder dies. libshmif also records
 // the holder's process id in the spare header word at offset 28 (NetBSD
 // leaves that word alone) so that waiters can tell a dead holder from a slow
-// one and take the lock over; see Lock. Process ids are only meaningful to
-// peers in the same pid namespace: peers in different containers must not
-// share a bus if they may die holding the lock.
+// one and take the lock over. Process ids are only meaningful to peers in
+// the same pid namespace: peers in different containers must not share a
+// bus if they may die holding the lock.
 package buslock
 
 import (
@@ -30,21 +34,26 @@ const (
 
 // Tunables, variables so that tests can shorten them.
 var (
-	// UnknownHolderTimeout is how long a waiter tolerates a holder that left
-	// no process id (a NetBSD peer, or a libshmif process killed in the
-	// instant between taking the lock and recording itself) before it takes
-	// the lock over. NetBSD peers hold the lock for microseconds.
+	// UnknownHolderTimeout is how long a holder that left no process id (a
+	// NetBSD peer, or a libshmif process killed in the instant between
+	// taking the lock and recording itself) may hold the lock while the
+	// bus makes no progress at all (lock word, first, last and gen
+	// unchanged) before a waiter takes the lock over. NetBSD peers hold
+	// the lock for microseconds.
 	UnknownHolderTimeout = 2 * time.Second
-	// GiveUpTimeout bounds the wait for a holder that is alive but never
-	// lets go (a stopped process, or a damaged lock word): Lock then fails
-	// with EDEADLK instead of hanging its caller.
+	// GiveUpTimeout bounds the wait for a holder that is alive but lets
+	// the bus make no progress (a stopped process, or a damaged lock
+	// word): the call then fails with EDEADLK instead of hanging its
+	// caller. A bus that makes progress is waited for as long as it
+	// takes, as NetBSD does.
 	GiveUpTimeout = 10 * time.Second
 )
 
 var self = uint32(os.Getpid())
 
-// Lock takes the bus lock. It returns nil when the caller holds the lock, and
-// EDEADLK when it could not be had within GiveUpTimeout.
+// With takes the bus lock, runs fn and releases the lock, also when fn
+// panics. It returns fn's error, or EDEADLK when the lock could not be had
+// (see GiveUpTimeout) and then fn is not run.
 //
 // The lock word and its values are NetBSD's; how a waiter waits is not part
 // of the protocol. NetBSD naps 1 ms after 1001 failed attempts, which lets a
@@ -52,26 +61,55 @@ var self = uint32(os.Getpid())
 // in a few milliseconds). libshmif waiters watch the word with plain loads
 // (so the holder keeps its cache line), then yield the CPU, and only nap
 // once the lock has been held for longer than any bus operation takes.
-func Lock(m *layout.Mem) error {
+func With(m *layout.Mem, fn func() error) error {
+	if err := lock(m); err != nil {
+		return err
+	}
+	defer unlock(m)
+	return fn()
+}
+
+// TryWith is With for tools: it waits at most wait for the lock, then gives
+// up with EBUSY without running fn, and never takes a lock over.
+func TryWith(m *layout.Mem, wait time.Duration, fn func() error) error {
+	if err := tryLock(m, wait); err != nil {
+		return err
+	}
+	defer unlock(m)
+	return fn()
+}
+
+func lock(m *layout.Mem) error {
 	w, spare := m.LockWord(), m.SpareWord()
 	if atomic.CompareAndSwapUint32(w, 0, 1) {
 		atomic.StoreUint32(spare, self)
 		return nil
 	}
-	return lockSlow(w, spare)
+	return lockSlow(m, w, spare)
 }
 
 // How long a waiter spins and yields before it starts to nap.
 const busyWait = 2 * time.Millisecond
 
-func lockSlow(w, spare *uint32) error {
+// progress is what a waiter watches to tell a holder at work from a dead
+// one: any change means the bus moved.
+type progress struct {
+	holder      uint32
+	first, last uint32
+	gen         uint64
+}
+
+func watch(m *layout.Mem, spare *uint32) progress {
+	return progress{holder: atomic.LoadUint32(spare), first: m.First(), last: m.Last(), gen: m.Gen()}
+}
+
+func lockSlow(m *layout.Mem, w, spare *uint32) error {
 	start := time.Now()
 	lastProbe := start
-	// Takeover and giving up are judged on how long one holder has held
-	// the lock without a break, not on how long we have waited: a
-	// waiter starved by a busy bus must not mistake the holder of the
-	// moment for a dead one.
-	holder, stuck := atomic.LoadUint32(spare), start
+	// Takeover and giving up are judged on how long the bus has made no
+	// progress, not on how long we have waited: a waiter starved by a
+	// busy bus must not mistake the holder of the moment for a dead one.
+	seen, stuck := watch(m, spare), start
 	for {
 		free := false
 		for tries := 0; tries <= cooldown; tries++ {
@@ -91,8 +129,8 @@ func lockSlow(w, spare *uint32) error {
 			}
 		}
 		now := time.Now()
-		if h := atomic.LoadUint32(spare); free || h != holder {
-			holder, stuck = h, now
+		if p := watch(m, spare); free || p != seen {
+			seen, stuck = p, now
 		}
 		if now.Sub(start) < busyWait {
 			// The holder may be waiting for this CPU.
@@ -105,7 +143,7 @@ func lockSlow(w, spare *uint32) error {
 		}
 		lastProbe = now
 		held := now.Sub(stuck)
-		if takeOver(w, spare, holder, held) {
+		if takeOver(w, spare, seen.holder, held) {
 			return nil
 		}
 		if held > GiveUpTimeout {
@@ -114,11 +152,14 @@ func lockSlow(w, spare *uint32) error {
 	}
 }
 
+// takeovers counts locks taken over, for tests.
+var takeovers atomic.Int64
+
 // takeOver takes the lock from a holder that is gone: one whose recorded
 // process no longer exists, or one that recorded nothing and has held the
-// lock without a break for UnknownHolderTimeout. Of several waiters only
-// the one whose compare-and-swap of the spare word succeeds becomes the
-// holder.
+// lock while the bus made no progress for UnknownHolderTimeout. Of several
+// waiters only the one whose compare-and-swap of the spare word succeeds
+// becomes the holder.
 func takeOver(w, spare *uint32, holder uint32, held time.Duration) bool {
 	switch {
 	case holder == self:
@@ -136,6 +177,7 @@ func takeOver(w, spare *uint32, holder uint32, held time.Duration) bool {
 		return false
 	}
 	if atomic.CompareAndSwapUint32(w, 1, 1) {
+		takeovers.Add(1)
 		return true
 	}
 	// The word was released meanwhile: we only own the spare word.
@@ -143,22 +185,21 @@ func takeOver(w, spare *uint32, holder uint32, held time.Duration) bool {
 	return false
 }
 
-// Unlock releases the bus lock taken by Lock.
+// unlock releases the lock.
 //
 // NetBSD releases with an atomic swap; a release store is enough for a
-// lock and is invisible to peers. It matters for speed: the swap (like
-// Go's atomic store on amd64) makes the CPU wait until every record just
-// copied has reached the cache, while spinning peers keep taking the
-// header's cache line away in between.
-func Unlock(m *layout.Mem) {
+// lock and is invisible to peers (docs/protocol.md §6.1). It matters for
+// speed: the swap (like Go's atomic store on amd64) makes the CPU wait
+// until every record just copied has reached the cache, while spinning
+// peers keep taking the header's cache line away in between.
+func unlock(m *layout.Mem) {
 	layout.StoreRelease32(m.SpareWord(), 0)
 	layout.StoreRelease32(m.LockWord(), 0)
 }
 
-// TryLock takes the bus lock like Lock, but gives up with EBUSY after wait
-// and never takes a lock over: for tools such as a dumper, which must
-// neither hang nor seize a bus.
-func TryLock(m *layout.Mem, wait time.Duration) error {
+// tryLock takes the lock like lock, but gives up with EBUSY after wait and
+// never takes a lock over.
+func tryLock(m *layout.Mem, wait time.Duration) error {
 	w, spare := m.LockWord(), m.SpareWord()
 	deadline := time.Now().Add(wait)
 	for {

@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 		fd, _ := unix.Open(path, unix.O_RDWR, 0)
 		b, _ := unix.Mmap(fd, 0, layout.BusSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 		mem := layout.NewMem(b)
-		Lock(mem)
+		lock(mem)
 		os.Stdout.WriteString("locked\n")
 		time.Sleep(time.Hour)
 	}
@@ -56,7 +56,7 @@ func TestMutualExclusion(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 2000 {
-				if err := Lock(m); err != nil {
+				if err := lock(m); err != nil {
 					t.Error(err)
 					return
 				}
@@ -64,7 +64,7 @@ func TestMutualExclusion(t *testing.T) {
 				// broken lock.
 				v := layout.NativeEndian.Uint64(counter)
 				layout.NativeEndian.PutUint64(counter, v+1)
-				Unlock(m)
+				unlock(m)
 			}
 		}()
 	}
@@ -80,11 +80,11 @@ func TestMutualExclusion(t *testing.T) {
 // The holder's pid is recorded in the spare word while the lock is held.
 func TestHolderRecorded(t *testing.T) {
 	m := layout.NewMem(make([]byte, layout.BusSize))
-	Lock(m)
+	lock(m)
 	if *m.LockWord() != 1 || *m.SpareWord() != uint32(os.Getpid()) {
 		t.Fatalf("lock %d holder %d", *m.LockWord(), *m.SpareWord())
 	}
-	Unlock(m)
+	unlock(m)
 }
 
 // Issue: a process killed while holding the lock does not wedge the bus;
@@ -112,14 +112,14 @@ func TestDeadHolderTakenOver(t *testing.T) {
 	var killedMu sync.Mutex
 	for range waiters {
 		go func() {
-			if err := Lock(m); err != nil {
+			if err := lock(m); err != nil {
 				t.Error(err)
 			}
 			took.Add(1)
 			killedMu.Lock()
 			d := time.Since(killed)
 			killedMu.Unlock()
-			Unlock(m)
+			unlock(m)
 			done <- d
 		}()
 	}
@@ -156,13 +156,13 @@ func TestUnknownHolderTakenOverAfterTimeout(t *testing.T) {
 	m := layout.NewMem(make([]byte, layout.BusSize))
 	*m.LockWord() = 1
 	start := time.Now()
-	if err := Lock(m); err != nil {
+	if err := lock(m); err != nil {
 		t.Fatal(err)
 	}
 	if d := time.Since(start); d < UnknownHolderTimeout || d > UnknownHolderTimeout+time.Second {
 		t.Fatalf("took over after %v", d)
 	}
-	Unlock(m)
+	unlock(m)
 }
 
 // A live holder is never taken over; the waiter gives up with EDEADLK.
@@ -172,7 +172,7 @@ func TestLiveHolderNotTakenOver(t *testing.T) {
 	m := layout.NewMem(make([]byte, layout.BusSize))
 	*m.LockWord() = 1
 	*m.SpareWord() = 1 // init: alive and not us
-	if err := Lock(m); !errors.Is(err, unix.EDEADLK) {
+	if err := lock(m); !errors.Is(err, unix.EDEADLK) {
 		t.Fatalf("got %v want EDEADLK", err)
 	}
 	if *m.SpareWord() != 1 {
@@ -184,13 +184,13 @@ func TestLiveHolderNotTakenOver(t *testing.T) {
 func TestDamagedLockWordRepaired(t *testing.T) {
 	m := layout.NewMem(make([]byte, layout.BusSize))
 	*m.LockWord() = 7
-	if err := Lock(m); err != nil {
+	if err := lock(m); err != nil {
 		t.Fatal(err)
 	}
 	if *m.LockWord() != 1 {
 		t.Fatalf("lock word %d", *m.LockWord())
 	}
-	Unlock(m)
+	unlock(m)
 }
 
 // A waiter that has waited long for one holder must not take the lock
@@ -204,7 +204,7 @@ func TestUnknownHolderTimedFromHandOff(t *testing.T) {
 	atomic.StoreUint32(m.SpareWord(), 1) // init: alive, not us
 	got := make(chan time.Time, 1)
 	go func() {
-		Lock(m)
+		lock(m)
 		got <- time.Now()
 	}()
 	time.Sleep(300 * time.Millisecond)
@@ -217,5 +217,59 @@ func TestUnknownHolderTimedFromHandOff(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("never took over the unknown holder")
+	}
+}
+
+// Issue 10.4: a holder that left no pid (a NetBSD peer) but makes the bus
+// progress (it writes frames: last changes) is never taken over, however
+// long it holds the lock; the waiter gets the lock when it is released.
+// The waiter is not fooled by having seen the lock busy at every look.
+func TestNoTakeoverWhileBusMakesProgress(t *testing.T) {
+	defer func(d time.Duration) { UnknownHolderTimeout = d }(UnknownHolderTimeout)
+	UnknownHolderTimeout = 200 * time.Millisecond
+	m := layout.NewMem(make([]byte, layout.BusSize))
+	atomic.StoreUint32(m.LockWord(), 1) // a NetBSD peer: no pid
+	before := takeovers.Load()
+	var released atomic.Int64
+	go func() {
+		// Writes a frame every 20 ms for 1.5 s, holding the lock.
+		for k := range 75 {
+			m.SetLast(uint32(24 * (k + 1)))
+			time.Sleep(20 * time.Millisecond)
+		}
+		released.Store(time.Now().UnixNano())
+		atomic.StoreUint32(m.LockWord(), 0)
+	}()
+	err := With(m, func() error {
+		if released.Load() == 0 {
+			t.Error("took the lock while its holder was writing")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := takeovers.Load() - before; n != 0 {
+		t.Fatalf("%d takeovers", n)
+	}
+}
+
+// With releases the lock when fn panics (a fault on a truncated mapping).
+func TestWithReleasesOnPanic(t *testing.T) {
+	m := layout.NewMem(make([]byte, layout.BusSize))
+	func() {
+		defer func() { recover() }()
+		With(m, func() error { panic("fault") })
+	}()
+	if *m.LockWord() != 0 || *m.SpareWord() != 0 {
+		t.Fatalf("lock %d holder %d after a panic", *m.LockWord(), *m.SpareWord())
+	}
+	TryWith(m, time.Millisecond, func() error { return nil })
+	func() {
+		defer func() { recover() }()
+		TryWith(m, time.Millisecond, func() error { panic("fault") })
+	}()
+	if *m.LockWord() != 0 {
+		t.Fatal("TryWith left the lock held after a panic")
 	}
 }

@@ -212,19 +212,21 @@ func TestTryNextUnderConcurrentWriter(t *testing.T) {
 					runtime.Gosched()
 				}
 			}
-			if err := buslock.Lock(m); err != nil {
+			err := buslock.With(m, func() error {
+				w := NewWriter(m)
+				for range burst {
+					f := frame(layout.MinFrame+8+rng.IntN(layout.MaxFrame-layout.MinFrame-7), seq)
+					w.Append(&layout.FrameHeader{Len: uint32(len(f)), Sender: 1}, f)
+					if seq++; seq > total {
+						break
+					}
+				}
+				return nil
+			})
+			if err != nil {
 				t.Error(err)
 				return
 			}
-			w := NewWriter(m)
-			for range burst {
-				f := frame(layout.MinFrame+8+rng.IntN(layout.MaxFrame-layout.MinFrame-7), seq)
-				w.Append(&layout.FrameHeader{Len: uint32(len(f)), Sender: 1}, f)
-				if seq++; seq > total {
-					break
-				}
-			}
-			buslock.Unlock(m)
 		}
 	}()
 	buf := make([]byte, layout.MaxFrame)
@@ -235,11 +237,9 @@ func TestTryNextUnderConcurrentWriter(t *testing.T) {
 		h, ok := r.TryNext(m, buf)
 		st := Frame
 		if !ok {
-			if err := buslock.Lock(m); err != nil {
+			if err := buslock.With(m, func() error { h, st = r.Next(m, buf); return nil }); err != nil {
 				t.Fatal(err)
 			}
-			h, st = r.Next(m, buf)
-			buslock.Unlock(m)
 		} else {
 			fast++
 		}
