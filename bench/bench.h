@@ -32,6 +32,9 @@
 #define OFF_ID 23   /* sender: writer number */
 #define OFF_SEQ 24  /* sequence number, 64 bits big-endian */
 #define BENCH_HLEN 32
+#define OFF_STAMP 32 /* wake-up frames: CLOCK_MONOTONIC ns at send, 64 bits */
+#define OFF_PHASE 40 /* wake-up frames: WAKE_* pattern of the frame */
+#define WAKE_HLEN 41 /* the smallest wake-up frame */
 #define KIND_DATA 1
 #define KIND_END 2  /* writer done; seq = frames it sent */
 #define KIND_PING 3
@@ -51,13 +54,17 @@
 #define ECHO_QUIET_MS 3000     /* echo: silence that ends it without STOP */
 #define READY_TIMEOUT_MS 15000
 
-enum backend { B_SHMIF, B_VDE, B_COUNT };
+/* The wake-up workload's three patterns (wakeup.c). */
+enum { WAKE_SINGLE, WAKE_BURST, WAKE_BATCH, WAKE_PHASES };
+
+enum backend { B_SHMIF, B_VDE, B_FLOOR, B_COUNT };
 extern const char *const backend_name[B_COUNT];
 
 /* Options (shmif-bench.c); the same parser serves the parent and the roles. */
 struct options {
 	const char *role; /* NULL: the parent */
 	int backends;     /* bits 1 << B_* */
+	int floor;        /* measure the floor with libshmif (--no-floor: 0) */
 	int frame_size;   /* 0: 60 and 1514 */
 	long count;       /* frames per writer; 0: default for the size */
 	long rtt_count;
@@ -72,12 +79,16 @@ struct options {
 	int repeat; /* runs of every workload */
 	const char *dir;
 	int quiet_ms;
-	int do_tput, do_rtt;
+	int do_tput, do_rtt, do_wake;
+	long wake_count; /* frames of each wake-up pattern; 0: default */
+	int wake_gap_us;
+	int wake_burst;
 	/* roles only */
 	char *path;
 	int id;
 	int writers;
 	uint32_t run;
+	int perf_fd; /* the system call counter (syscount.c); -1: none */
 };
 extern struct options opt;
 
@@ -94,12 +105,14 @@ void frame_init(uint8_t *f, size_t size, int id, int kind);
 int frame_parse(const uint8_t *f, size_t len, int *kind, int *id, uint64_t *seq);
 int control_wait(int ms);
 int cmp_i64(const void *a, const void *b);
+int64_t percentile(const int64_t *sorted, long n, double p);
 
 /*
- * port.c and backend-*.c: one process's attachment to the bus or hub of
- * its backend. Every call returns 0 or an errno value.
+ * port.c and backend-*.c: one process's attachment to the bus, hub or
+ * ring of its backend. Every call returns 0 or an errno value.
  */
 #define PORT_BLOCKING 1 /* VDE: a writer blocks in vde_send instead */
+#define PORT_SECOND 2   /* the floor: the reader's or echo's side */
 
 struct port;
 struct port_ops {
@@ -111,7 +124,7 @@ struct port_ops {
 	int (*recv)(struct port *p, struct shmif_frame *f, size_t max, int timeout_ms, size_t *got);
 	long long (*lost)(struct port *p); /* frames lapped (libshmif), or -1 */
 };
-extern const struct port_ops shmif_port_ops, vde_port_ops;
+extern const struct port_ops shmif_port_ops, vde_port_ops, floor_port_ops;
 
 struct port {
 	const struct port_ops *ops;
@@ -127,17 +140,37 @@ long long port_lost(struct port *p);
 struct shmif_frame *rx_frames(size_t n);
 int recv_timeout(void);
 
-/* roles.c: the processes of a workload. */
+/* roles.c and wakeup.c: the processes of a workload. */
 int role_writer(void);
 int role_reader(void);
 int role_ping(void);
 int role_echo(void);
+int role_pacer(void);
+int role_netbsd_reader(void);
+
+/*
+ * syscount.c: system calls and CPU time of a role process over its measured
+ * phase. The parent probes once; each child opens its counter between fork
+ * and exec; the role starts and stops the meter around its work.
+ */
+struct meter {
+	int64_t user_us, sys_us; /* at start, then the difference */
+	long long syscalls;      /* -1: not counted */
+	int running;
+};
+#define METER_INIT {-1, -1, -1, 0} /* not started: nothing measured */
+#define PERF_FD 3 /* where a role process finds its counter */
+int syscount_probe(void);
+void syscount_child(void); /* async-signal-safe: between fork and exec */
+void meter_start(struct meter *m);
+void meter_stop(struct meter *m, long long own);
+extern int syscount_on; /* the parent: children count */
 
 /* child.c: the parent's child processes and their control protocol. */
 struct child {
 	pid_t pid;
 	int in, out; /* its stdin (control) and stdout (READY, RESULT) */
-	char line[512];
+	char line[1024];
 	int cpu0, cpu1;
 };
 
@@ -155,10 +188,12 @@ void parent_setup(void);
 void signals_hold(int on);
 void track(pid_t pid, int add);
 void spawn(struct child *c, char *const argv[], int cpu);
+int child_wait(struct child *c, const char *word, int64_t deadline);
 int child_expect(struct child *c, const char *word, int64_t deadline);
 long long child_get(const struct child *c, const char *key);
 void child_control(struct child *c, char ch);
 int child_reap(struct child *c);
+void child_nudge(struct child *c);
 void role_args(struct args *a, const char *role, enum backend b, char *path, int id, int writers,
     uint32_t run, long count);
 void args_add(struct args *a, const char *k, const char *fmt, ...)
@@ -173,7 +208,13 @@ int switch_cpu(void);
 void switch_kill(void); /* from a signal handler */
 
 /* runs.c and report.c: the workloads' runs and their results. */
-enum kind { W_TPUT, W_RTT };
+enum kind { W_TPUT, W_RTT, W_WAKE };
+
+struct side {
+	long long syscalls; /* summed over the side's processes; -1: n/a */
+	long long frames;   /* the frames those calls were made for */
+	long long user_us, sys_us;
+};
 
 struct row {
 	char workload[48];
@@ -184,20 +225,21 @@ struct row {
 	int run;   /* 1..--repeat */
 	int shown; /* the run the table shows for its workload and backend */
 	int ok;
-	double fps, gbps, loss_pct, rtt_med, rtt_p99, rtt_min, ratio;
+	double fps, gbps, loss_pct, rtt_med, rtt_p99, rtt_min, ratio, ratio_floor;
 	double pause_ms; /* the longest reader pause of a throughput run; NAN: none */
+	double delay_med, delay_p99, delay_max; /* wake-up delay, us */
 	long long dups, bus_lost;
 	uint64_t wcpus, rcpus; /* CPUs the writers (pinger) and readers (echo) ran on */
+	struct side w, r;      /* writers (ping, pacer) and readers (echo) */
 };
 
-/* Every run: 2 frame sizes x (3 throughput + 1 pingpong workloads) x 2
- * backends x --repeat. */
-#define MAX_ROWS (2 * (3 + 1) * B_COUNT * MAX_REPEAT)
+#define MAX_ROWS ((2 * (3 * B_COUNT + B_COUNT) + 1) * MAX_REPEAT)
 extern struct row rows[MAX_ROWS];
 extern int nrows;
 
 void run_throughput(enum backend b, int size, int writers, int readers, long count, int run_no);
 void run_pingpong(enum backend b, int size, long count, int run_no);
+void run_wakeup(int size, long count, int run_no);
 void pick_shown(int first);
 void ratios(void);
 void print_header(void);

@@ -4,12 +4,14 @@
  *
  * The parent re-executes this program (/proc/self/exe) with --role and the
  * run's arguments, pinned with sched_setaffinity between fork and exec (so
- * every thread of the process, the Go runtime's included, stays on that
- * CPU). A role's stdin is the control pipe, its stdout the result pipe:
+ * every thread of the process stays on that CPU), its system call counter
+ * opened there too (syscount.c). A role's stdin is the control pipe, its
+ * stdout the result pipe:
  *   role -> parent  "READY\n" once attached and waiting;
  *                   "RESULT key=value ...\n" when its work is done.
- *   parent -> role  'G' starts a writer or ping; 'S' stops a writer's end
- *                   markers; end of file: the parent is gone.
+ *   parent -> role  'G' starts a writer, ping or pacer; 'S' stops a writer's
+ *                   end markers (or a NetBSD-style reader that waits on);
+ *                   end of file: the parent is gone.
  * The parent also owns the temporary directory of bus files and removes
  * it, and the processes of a run, on SIGINT and SIGTERM.
  */
@@ -126,6 +128,7 @@ void spawn(struct child *c, char *const argv[], int cpu)
 		signals_hold(0);
 		if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0)
 			_exit(126);
+		syscount_child();
 		execv(self_exe, argv);
 		_exit(127);
 	}
@@ -167,10 +170,16 @@ static int child_line(struct child *c, int64_t deadline)
 	}
 }
 
-/* Waits for a line starting with `word` (READY or RESULT). */
+/* Waits for a line starting with `word` (READY or RESULT); 0 or -1. */
+int child_wait(struct child *c, const char *word, int64_t deadline)
+{
+	return child_line(c, deadline) == 0 && strncmp(c->line, word, strlen(word)) == 0 ? 0 : -1;
+}
+
+/* child_wait, saying on stderr when the line did not come. */
 int child_expect(struct child *c, const char *word, int64_t deadline)
 {
-	if (child_line(c, deadline) != 0 || strncmp(c->line, word, strlen(word)) != 0) {
+	if (child_wait(c, word, deadline) != 0) {
 		fprintf(stderr, "shmif-bench: process %d: no %s\n", (int)c->pid, word);
 		return -1;
 	}
@@ -191,6 +200,15 @@ void child_control(struct child *c, char ch)
 	if (c->in >= 0 && write(c->in, &ch, 1) != 1) {
 		/* the child is gone; its missing RESULT reports it */
 	}
+}
+
+/* Interrupts a blocking system call of the child (SIGUSR1, which a role
+ * that waits without a timeout catches), after a control byte. Its pid is
+ * its own until child_reap: an exited child stays a zombie till then. */
+void child_nudge(struct child *c)
+{
+	if (c->pid > 0)
+		kill(c->pid, SIGUSR1);
 }
 
 /* Ends the child: closes its pipes and reaps it (killing it after 5 s).
@@ -257,6 +275,10 @@ void role_args(struct args *a, const char *role, enum backend b, char *path, int
 	args_add(a, "--rx-batch", "%d", opt.rx_batch);
 	args_add(a, "--spin-us", "%d", opt.spin_us);
 	args_add(a, "--quiet-ms", "%d", opt.quiet_ms);
+	args_add(a, "--wake-gap-us", "%d", opt.wake_gap_us);
+	args_add(a, "--wake-burst", "%d", opt.wake_burst);
+	if (syscount_on)
+		args_add(a, "--perf-fd", "%d", PERF_FD);
 	a->v[a->n++] = "--wait";
 	a->v[a->n++] = opt.wait_spin ? "spin" : "block";
 	a->v[a->n] = NULL;

@@ -5,6 +5,7 @@
 #include "bench.h"
 
 #include <errno.h>
+#include <math.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -117,4 +118,15 @@ int cmp_i64(const void *a, const void *b)
 {
 	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
 	return (x > y) - (x < y);
+}
+
+/* Of n sorted values (0 if none): the median (p 0.5: the upper one of an
+ * even number) or the p-th quantile, the smallest value that at least the
+ * fraction p of the values do not exceed. */
+int64_t percentile(const int64_t *sorted, long n, double p)
+{
+	if (n <= 0)
+		return 0;
+	long k = p == 0.5 ? n / 2 : (long)ceil(p * (double)n) - 1;
+	return sorted[k < 0 ? 0 : k >= n ? n - 1 : k];
 }

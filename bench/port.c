@@ -1,8 +1,8 @@
 /*
- * port.c -- a role process's attachment to the bus or hub of its backend
- * (--backend of the role: one of them), through the backend's port_ops
- * (backend-shmif.c, backend-vde.c). The roles (roles.c) do the same work
- * per frame on every backend.
+ * port.c -- a role process's attachment to the bus, hub or ring of its
+ * backend (--backend of the role: one of them), through the backend's
+ * port_ops (backend-shmif.c, backend-vde.c, backend-floor.c). The roles
+ * (roles.c) do the same work per frame on every backend.
  */
 #include "bench.h"
 
@@ -10,14 +10,14 @@
 
 enum backend backend_of_role(void)
 {
-	return opt.backends & 1 << B_VDE ? B_VDE : B_SHMIF;
+	return opt.backends & 1 << B_VDE ? B_VDE : opt.backends & 1 << B_FLOOR ? B_FLOOR : B_SHMIF;
 }
 
-/* Attaches to the bus or hub at opt.path; dies on failure. */
+/* Attaches to the bus, hub or ring file at opt.path; dies on failure. */
 void port_open(struct port *p, int flags)
 {
 	static const struct port_ops *const ops[B_COUNT] = {
-	    [B_SHMIF] = &shmif_port_ops, [B_VDE] = &vde_port_ops};
+	    [B_SHMIF] = &shmif_port_ops, [B_VDE] = &vde_port_ops, [B_FLOOR] = &floor_port_ops};
 	p->ops = ops[backend_of_role()];
 	p->state = NULL;
 	p->ops->open(p, flags);
@@ -36,7 +36,7 @@ int port_recv(struct port *p, struct shmif_frame *f, size_t max, int timeout_ms,
 	return p->ops->recv(p, f, max, timeout_ms, got);
 }
 
-/* libshmif's count of frames this interface was lapped by; -1 for VDE. */
+/* libshmif's count of frames this interface was lapped by; -1 elsewhere. */
 long long port_lost(struct port *p) { return p->ops->lost(p); }
 
 struct shmif_frame *rx_frames(size_t n)

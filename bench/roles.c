@@ -3,12 +3,13 @@
  * same code on every backend (port.c): writer, reader, ping and echo. Each
  * attaches, prints READY, works, and prints one RESULT line of key=value
  * pairs (child.c reads them); writers and ping wait for the parent's G
- * first.
+ * first. Every RESULT has the measured phase's system calls (sc, -1: not
+ * counted) and user and system CPU time in microseconds (ut, st), from
+ * syscount.c.
  */
 #include "bench.h"
 
 #include <errno.h>
-#include <math.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,8 @@
 #include <unistd.h>
 
 /* writer: --count frames in batches, then end markers until the parent
- * says stop. Prints READY, waits for G, prints RESULT. */
+ * says stop. Prints READY, waits for G, prints RESULT. Measured: from G to
+ * the last frame sent. */
 int role_writer(void)
 {
 	struct port p;
@@ -33,6 +35,8 @@ int role_writer(void)
 	if (control_wait(-1) != 'G')
 		return EXIT_FAILED;
 
+	struct meter m = METER_INIT;
+	meter_start(&m);
 	int cpu0 = sched_getcpu(), rc = 0;
 	long sent = 0;
 	int64_t t0 = now_ns();
@@ -47,8 +51,10 @@ int role_writer(void)
 		sent += (long)n;
 	}
 	int64_t t1 = now_ns();
-	say("RESULT sent=%ld start=%lld ns=%lld err=%d cpu0=%d cpu1=%d\n", sent, (long long)t0,
-	    (long long)(t1 - t0), rc, cpu0, sched_getcpu());
+	meter_stop(&m, 0);
+	say("RESULT sent=%ld start=%lld ns=%lld err=%d cpu0=%d cpu1=%d sc=%lld ut=%lld st=%lld\n", sent,
+	    (long long)t0, (long long)(t1 - t0), rc, cpu0, sched_getcpu(), m.syscalls,
+	    (long long)m.user_us, (long long)m.sys_us);
 
 	frame_init(f[0].data, size, opt.id, KIND_END);
 	put64((uint8_t *)f[0].data + OFF_SEQ, (uint64_t)sent);
@@ -62,11 +68,12 @@ int role_writer(void)
 }
 
 /* reader: receives until every writer's end marker or --quiet-ms of
- * silence, counting each writer's sequence numbers in a bitmap. */
+ * silence, counting each writer's sequence numbers in a bitmap. Measured:
+ * from the run's first frame to the end (every end marker, or silence). */
 int role_reader(void)
 {
 	struct port p;
-	port_open(&p, 0);
+	port_open(&p, PORT_SECOND);
 	size_t batch = (size_t)opt.rx_batch, words = (size_t)(opt.count + 63) / 64;
 	struct shmif_frame *f = rx_frames(batch);
 	uint64_t *seen[MAX_WRITERS];
@@ -85,6 +92,7 @@ int role_reader(void)
 	 * quiet timeout are no pause either). */
 	int64_t ret = 0, gap = 0, pause = 0;
 	int quiet = 0, rc = 0;
+	struct meter m = METER_INIT;
 	say("READY\n");
 
 	int cpu0 = sched_getcpu();
@@ -117,8 +125,10 @@ int role_reader(void)
 				foreign++;
 				continue;
 			}
-			if (ret == 0)
+			if (ret == 0) {
 				ret = now;
+				meter_start(&m);
+			}
 			if (id >= opt.writers) {
 				bad++;
 				continue;
@@ -151,18 +161,22 @@ int role_reader(void)
 			last = now;
 		}
 	}
+	meter_stop(&m, 0);
 	int ends_seen = 0;
 	for (int w = 0; w < opt.writers; w++)
 		ends_seen += (ends >> w) & 1;
 	say("RESULT recv=%lld dups=%lld ooo=%lld bad=%lld foreign=%lld maxgap=%lld ends=%d quiet=%d "
-	    "first=%lld last=%lld ns=%lld lost=%lld pause=%lld err=%d cpu0=%d cpu1=%d\n",
+	    "first=%lld last=%lld ns=%lld lost=%lld pause=%lld err=%d cpu0=%d cpu1=%d sc=%lld ut=%lld "
+	    "st=%lld\n",
 	    got, dups, ooo, bad, foreign, maxgap, ends_seen, quiet, (long long)first, (long long)last,
-	    (long long)(last - first), port_lost(&p), (long long)pause, rc, cpu0, sched_getcpu());
+	    (long long)(last - first), port_lost(&p), (long long)pause, rc, cpu0, sched_getcpu(),
+	    m.syscalls, (long long)m.user_us, (long long)m.sys_us);
 	port_close(&p);
 	return rc == 0 ? 0 : EXIT_FAILED;
 }
 
-/* ping: --count round trips, one at a time, after a warm-up. */
+/* ping: --count round trips, one at a time, after a warm-up. Measured: from
+ * G to the last round trip, warm-up included (tries=). */
 int role_ping(void)
 {
 	struct port p;
@@ -171,17 +185,20 @@ int role_ping(void)
 	struct shmif_frame tx = {.data = xcalloc(1, size), .len = size};
 	struct shmif_frame *rx = rx_frames(8);
 	frame_init(tx.data, size, opt.id, KIND_PING);
-	long n = opt.count, warm = n / 10 < 1000 ? n / 10 : 1000, lost = 0, done = 0;
+	long n = opt.count, warm = n / 10 < 1000 ? n / 10 : 1000, lost = 0, done = 0, tries = 0;
 	int64_t *rtt = xcalloc((size_t)n + 1, sizeof *rtt);
 	int lost_run = 0, rc = 0;
 	say("READY\n");
 	if (control_wait(-1) != 'G')
 		return EXIT_FAILED;
 
+	struct meter m = METER_INIT;
+	meter_start(&m);
 	int cpu0 = sched_getcpu();
 	for (long i = 0; i < warm + n && rc == 0; i++) {
 		put64((uint8_t *)tx.data + OFF_SEQ, (uint64_t)i);
 		int64_t t0 = now_ns(), t = 0;
+		tries++;
 		if ((rc = port_send(&p, &tx, 1)) != 0)
 			break;
 		while (t == 0) {
@@ -212,14 +229,16 @@ int role_ping(void)
 		if (i >= warm)
 			rtt[done++] = t - t0;
 	}
+	meter_stop(&m, 0);
 	if (rc != 0 && rc != ETIMEDOUT)
 		fprintf(stderr, "shmif-bench ping: %s\n", strerror(rc));
 	int cpu1 = sched_getcpu();
 	qsort(rtt, (size_t)done, sizeof *rtt, cmp_i64);
-	long p99 = done ? (long)ceil(0.99 * (double)done) - 1 : 0;
-	say("RESULT done=%ld lost=%ld med=%lld p99=%lld min=%lld err=%d cpu0=%d cpu1=%d\n", done, lost,
-	    (long long)(done ? rtt[done / 2] : 0), (long long)(done ? rtt[p99] : 0),
-	    (long long)(done ? rtt[0] : 0), rc, cpu0, cpu1);
+	say("RESULT done=%ld lost=%ld med=%lld p99=%lld min=%lld err=%d cpu0=%d cpu1=%d tries=%ld "
+	    "sc=%lld ut=%lld st=%lld\n",
+	    done, lost, (long long)percentile(rtt, done, 0.5), (long long)percentile(rtt, done, 0.99),
+	    (long long)(done ? rtt[0] : 0), rc, cpu0, cpu1, tries, m.syscalls, (long long)m.user_us,
+	    (long long)m.sys_us);
 	frame_init(tx.data, size, opt.id, KIND_STOP);
 	for (int k = 0; k < 3; k++) {
 		port_send(&p, &tx, 1);
@@ -229,15 +248,17 @@ int role_ping(void)
 	return rc == 0 ? 0 : EXIT_FAILED;
 }
 
-/* echo: sends every ping of this run back as a pong, until STOP. */
+/* echo: sends every ping of this run back as a pong, until STOP. Measured:
+ * from the first ping to STOP. */
 int role_echo(void)
 {
 	struct port p;
-	port_open(&p, 0);
+	port_open(&p, PORT_SECOND);
 	struct shmif_frame *rx = rx_frames((size_t)opt.batch);
 	long long echoed = 0;
 	int64_t start = now_ns(), last = 0;
 	int stop = 0, rc = 0;
+	struct meter m = METER_INIT;
 	say("READY\n");
 
 	int cpu0 = sched_getcpu();
@@ -262,14 +283,18 @@ int role_echo(void)
 				stop = 1;
 			if (kind != KIND_PING)
 				continue;
+			if (!m.running)
+				meter_start(&m);
 			((uint8_t *)rx[k].data)[OFF_KIND] = KIND_PONG;
 			if ((rc = port_send(&p, &rx[k], 1)) == 0)
 				echoed++;
 		}
 	}
+	meter_stop(&m, 0);
 	if (rc != 0)
 		fprintf(stderr, "shmif-bench echo: %s\n", strerror(rc));
-	say("RESULT echoed=%lld stop=%d err=%d cpu0=%d cpu1=%d\n", echoed, stop, rc, cpu0, sched_getcpu());
+	say("RESULT echoed=%lld stop=%d err=%d cpu0=%d cpu1=%d sc=%lld ut=%lld st=%lld\n", echoed, stop,
+	    rc, cpu0, sched_getcpu(), m.syscalls, (long long)m.user_us, (long long)m.sys_us);
 	port_close(&p);
 	return rc == 0 ? 0 : EXIT_FAILED;
 }

@@ -30,7 +30,9 @@ static struct row *row_new(enum kind kind, enum backend b, int size, long count,
 	r->run = run;
 	r->bus_lost = -1;
 	r->ratio = NAN;
+	r->ratio_floor = NAN;
 	r->pause_ms = NAN;
+	r->delay_med = r->delay_p99 = r->delay_max = NAN;
 	return r;
 }
 
@@ -51,6 +53,29 @@ static void cpus_add(uint64_t *set, const struct child *c)
 		*set |= 1ull << b;
 }
 
+/* Adds a process's measured phase, which handled `frames` frames, to its
+ * side of the row; a side any of whose processes could not count is -1. */
+static void side_add(struct side *s, const struct child *c, long long frames)
+{
+	long long sc = child_get(c, "sc"), ut = child_get(c, "ut"), st = child_get(c, "st");
+	s->frames += frames;
+	s->syscalls = s->syscalls < 0 || sc < 0 ? -1 : s->syscalls + sc;
+	s->user_us = s->user_us < 0 || ut < 0 ? -1 : s->user_us + ut;
+	s->sys_us = s->sys_us < 0 || st < 0 ? -1 : s->sys_us + st;
+}
+
+static void side_print(const char *who, const struct side *s)
+{
+	if (s->syscalls >= 0)
+		fprintf(stderr, "%s %lld system calls", who, s->syscalls);
+	else
+		fprintf(stderr, "%s system calls n/a", who);
+	if (s->user_us >= 0)
+		fprintf(stderr, ", CPU %.1f ms user %.1f ms system", (double)s->user_us / 1e3,
+		    (double)s->sys_us / 1e3);
+	fprintf(stderr, " for %lld frames", s->frames);
+}
+
 static uint32_t next_run_id(void)
 {
 	static uint32_t seq;
@@ -59,19 +84,19 @@ static uint32_t next_run_id(void)
 
 static int cpu_of(int writer_side) { return opt.pin ? (writer_side ? opt.cpu_w : opt.cpu_r) : -1; }
 
-/* Where the run's processes attach: a new bus file, or the hub. */
+/* Where the run's processes attach: a new bus or ring file, or the hub. */
 static char *bus_path(enum backend b)
 {
 	static int n;
 	if (b == B_VDE)
 		return sockdir;
-	snprintf(bus_file, sizeof bus_file, "%s/bus%d", tmpdir, n++);
+	snprintf(bus_file, sizeof bus_file, "%s/%s%d", tmpdir, b == B_FLOOR ? "floor" : "bus", n++);
 	return bus_file;
 }
 
 static void bus_remove(enum backend b)
 {
-	if (b == B_SHMIF)
+	if (b != B_VDE)
 		unlink(bus_file);
 	bus_file[0] = 0;
 }
@@ -118,10 +143,12 @@ void run_throughput(enum backend b, int size, int writers, int readers, long cou
 		if (child_get(&wr[k], "ns") > wns)
 			wns = child_get(&wr[k], "ns");
 		cpus_add(&r->wcpus, &wr[k]);
+		side_add(&r->w, &wr[k], child_get(&wr[k], "sent"));
 	}
 	for (int k = 0; k < nr && ok; k++) {
 		ok = child_expect(&rd[k], "RESULT", deadline) == 0 && child_get(&rd[k], "err") == 0;
 		cpus_add(&r->rcpus, &rd[k]);
+		side_add(&r->r, &rd[k], child_get(&rd[k], "recv"));
 	}
 	int hub_cpu = b == B_VDE ? switch_cpu() : -1;
 	for (int k = 0; k < nw; k++)
@@ -173,6 +200,11 @@ void run_throughput(enum backend b, int size, int writers, int readers, long cou
 		    child_get(&rd[k], "lost"),
 		    child_get(&rd[k], "ends"), writers, child_get(&rd[k], "quiet") ? " (quiet timeout)" : "",
 		    (double)child_get(&rd[k], "pause") / 1e6);
+	fprintf(stderr, "    ");
+	side_print("writers:", &r->w);
+	fprintf(stderr, "; ");
+	side_print("readers:", &r->r);
+	fprintf(stderr, "\n");
 	if (b == B_VDE)
 		fprintf(stderr, "    vde_switch (unpinned): last on CPU %d\n", hub_cpu);
 }
@@ -209,6 +241,8 @@ void run_pingpong(enum backend b, int size, long count, int run_no)
 		ok = ok && child_expect(&echo, "RESULT", deadline) == 0 && child_get(&echo, "err") == 0;
 		cpus_add(&r->wcpus, &ping);
 		cpus_add(&r->rcpus, &echo);
+		side_add(&r->w, &ping, child_get(&ping, "tries"));
+		side_add(&r->r, &echo, child_get(&echo, "echoed"));
 	}
 	if (started)
 		ok &= child_reap(&ping) == 0;
@@ -231,6 +265,117 @@ void run_pingpong(enum backend b, int size, long count, int run_no)
 	fprintf(stderr, "    ping: CPU %lld -> %lld, echo: CPU %lld -> %lld, echoed %lld\n",
 	    child_get(&ping, "cpu0"), child_get(&ping, "cpu1"), child_get(&echo, "cpu0"),
 	    child_get(&echo, "cpu1"), child_get(&echo, "echoed"));
+	fprintf(stderr, "    ");
+	side_print("ping:", &r->w);
+	fprintf(stderr, "; ");
+	side_print("echo:", &r->r);
+	fprintf(stderr, "\n");
 	if (b == B_VDE)
 		fprintf(stderr, "    vde_switch (unpinned): last on CPU %d\n", hub_cpu);
+}
+
+/* The NetBSD-style reader's RESULT, once the pacer is done: it ends at the
+ * pacer's end marker; if that does not come within --quiet-ms and 2 s more,
+ * it is asked to stop (S, then SIGUSR1 until it answers, since it may be
+ * blocked in read). */
+static int wake_reader_result(struct child *rd)
+{
+	int64_t wait = ((int64_t)opt.quiet_ms + 2000) * 1000000;
+	if (child_wait(rd, "RESULT", now_ns() + wait) == 0)
+		return 0;
+	fprintf(stderr, "shmif-bench: the NetBSD-style reader did not see the end: stopping it\n");
+	child_control(rd, 'S');
+	for (int k = 0; k < 20; k++) {
+		child_nudge(rd);
+		if (child_wait(rd, "RESULT", now_ns() + 100000000) == 0)
+			return 0;
+	}
+	fprintf(stderr, "shmif-bench: process %d: no RESULT\n", (int)rd->pid);
+	return -1;
+}
+
+void run_wakeup(int size, long count, int run_no)
+{
+	struct row *r = row_new(W_WAKE, B_SHMIF, size, count * WAKE_PHASES, run_no);
+	snprintf(r->workload, sizeof r->workload, "NetBSD-style sleeping reader: wake-up delay");
+	r->writers = r->readers = 1;
+	row_progress(r);
+
+	char *path = bus_path(B_SHMIF);
+	uint32_t run = next_run_id();
+	opt.frame_size = size;
+	struct child rd, wr;
+	struct args a;
+	int64_t ready = now_ns() + (int64_t)READY_TIMEOUT_MS * 1000000;
+	role_args(&a, "netbsd-reader", B_SHMIF, path, 1, 1, run, count);
+	spawn(&rd, a.v, cpu_of(0));
+	int ok = child_expect(&rd, "READY", ready) == 0, started = 0;
+	if (ok) {
+		role_args(&a, "pacer", B_SHMIF, path, 0, 1, run, count);
+		spawn(&wr, a.v, cpu_of(1));
+		started = 1;
+		ok = child_expect(&wr, "READY", ready) == 0;
+	}
+	if (ok) {
+		child_control(&wr, 'G');
+		ok = child_expect(&wr, "RESULT", run_deadline()) == 0 && child_get(&wr, "err") == 0;
+		ok = ok && wake_reader_result(&rd) == 0;
+		cpus_add(&r->wcpus, &wr);
+		cpus_add(&r->rcpus, &rd);
+		side_add(&r->w, &wr, child_get(&wr, "sent"));
+		side_add(&r->r, &rd, child_get(&rd, "recv"));
+	}
+	if (started) {
+		child_control(&wr, 'S');
+		ok &= child_reap(&wr) == 0;
+	}
+	ok &= child_reap(&rd) == 0;
+	bus_remove(B_SHMIF);
+	if (!ok) {
+		fprintf(stderr, "FAILED\n");
+		return;
+	}
+	long long sent = child_get(&wr, "sent"), got = child_get(&rd, "recv");
+	r->dups = child_get(&rd, "dups");
+	r->loss_pct = sent > 0 ? 100.0 * (double)(sent - got) / (double)sent : 100;
+	r->delay_med = (double)child_get(&rd, "med") / 1e3;
+	r->delay_p99 = (double)child_get(&rd, "p99") / 1e3;
+	r->delay_max = (double)child_get(&rd, "max") / 1e3;
+	/* Every frame, once, or the run failed: a NetBSD peer must be woken. */
+	r->ok = got == sent && r->dups == 0 && child_get(&rd, "bad") == 0;
+	fprintf(stderr, "received %lld of %lld frames, delay median %.1f us, p99 %.1f us, max %.1f us\n",
+	    got, sent, r->delay_med, r->delay_p99, r->delay_max);
+	static const char *const names[WAKE_PHASES] = {"single", "burst", "batch"};
+	for (int k = 0; k < WAKE_PHASES; k++) {
+		char key[4][24];
+		snprintf(key[0], sizeof key[0], "n_%s", names[k]);
+		snprintf(key[1], sizeof key[1], "med_%s", names[k]);
+		snprintf(key[2], sizeof key[2], "p99_%s", names[k]);
+		snprintf(key[3], sizeof key[3], "max_%s", names[k]);
+		fprintf(stderr, "    %-6s: %lld frames, delay median %.1f us, p99 %.1f us, max %.1f us\n",
+		    names[k], child_get(&rd, key[0]), (double)child_get(&rd, key[1]) / 1e3,
+		    (double)child_get(&rd, key[2]) / 1e3, (double)child_get(&rd, key[3]) / 1e3);
+	}
+	fprintf(stderr,
+	    "    pacer: CPU %lld -> %lld; reader: CPU %lld -> %lld, woken %lld times, lock naps %lld, "
+	    "overruns %lld, damaged records %lld, duplicates %lld, bad %lld\n",
+	    child_get(&wr, "cpu0"), child_get(&wr, "cpu1"), child_get(&rd, "cpu0"),
+	    child_get(&rd, "cpu1"), child_get(&rd, "wakes"), child_get(&rd, "naps"),
+	    child_get(&rd, "overruns"), child_get(&rd, "corrupt"), r->dups, child_get(&rd, "bad"));
+	fprintf(stderr, "    ");
+	side_print("pacer:", &r->w);
+	fprintf(stderr, "; ");
+	side_print("reader:", &r->r);
+	fprintf(stderr, "\n");
+	if (r->ok)
+		return;
+	fprintf(stderr, "    FAILED: the sleeping reader did not get every frame once: %lld missing, "
+	                "%lld duplicates, %lld bad; ",
+	    sent - got, r->dups, child_get(&rd, "bad"));
+	if (child_get(&rd, "end"))
+		fprintf(stderr, "it saw the end marker\n");
+	else
+		fprintf(stderr, "it never saw the end marker; %lld records were left unread on the bus, "
+		                "with no wake-up to fetch them (-1: it was lapped)\n",
+		    child_get(&rd, "unread"));
 }

@@ -1,15 +1,16 @@
 /*
- * shmif-bench -- libshmif against a VDE hub: throughput and round trip
- * between processes, over the public C API of each (rump/rump.h and
- * libvdeplug.h).
+ * shmif-bench -- libshmif against a VDE hub and against a floor of plain
+ * shared memory: throughput and round trip between processes, system calls
+ * and CPU time per frame, and how soon a sleeping NetBSD-style reader is
+ * woken, over the public C API of each (rump/rump.h and libvdeplug.h).
  *
- *   shmif-bench [--backend shmif|vde|both] [--quick] [--repeat N] [--csv FILE] [OPTIONS]
+ *   shmif-bench [--backend shmif|vde|floor|both|all] [--quick] [--repeat N] [--csv FILE] [OPTIONS]
  *
  * Every workload runs in separate processes: the benchmark re-executes
  * itself (/proc/self/exe, fork+exec) with a role (writer, reader, ping,
- * echo) for each process. The parent never loads libshmif; it starts the
- * processes, hands out the start signal and collects one result line from
- * each.
+ * echo, pacer, netbsd-reader) for each process. The parent never loads
+ * libshmif; it starts the processes, hands out the start signal and
+ * collects one result line from each.
  *
  * Backends:
  *   shmif  each process attaches an interface to a fresh bus file in a
@@ -28,6 +29,16 @@
  *          VDE has no batch send: writers loop vde_send over the batch.
  *          Readers drain the non-blocking data socket with vde_recv, up to
  *          --rx-batch frames, and wait with poll on vde_datafd.
+ *   floor  what two processes sharing memory can do at best: a plain
+ *          single-producer single-consumer ring (1 MiB, as a bus) in a
+ *          shared file, one per direction, C11 acquire/release, lossless
+ *          (the writer waits for space), busy polling; frames copied in and
+ *          out in batches like libshmif's, and built, parsed and counted by
+ *          the same code. 1 writer -> 1 reader and pingpong only. Measured
+ *          whenever libshmif is (--no-floor: not), so that every table gives
+ *          libshmif as a ratio to the floor of the same run: system calls
+ *          and cache traffic cost very different amounts on different
+ *          machines, and only ratios compare across them.
  *
  * Workloads (every frame is a broadcast frame of one size, 60 and 1514
  * bytes unless --frame-size says otherwise):
@@ -59,32 +70,71 @@
  *   pingpong  one process sends a frame, the other sends it back; --rtt-count
  *          round trips (default 20,000, after 10% warm-up, at most 1,000);
  *          median, 99th percentile and minimum in microseconds.
+ *   wakeup  "NetBSD-style sleeping reader: wake-up delay" (libshmif only,
+ *          one frame size: the first, at least 41 bytes). A libshmif writer
+ *          (pacer) sends --wake-count frames in each of three patterns: one
+ *          frame every --wake-gap-us (200); bursts of --wake-burst (32)
+ *          frames, one shmif_send each; the same bursts, one
+ *          shmif_send_batch each (a burst every 16 gaps). Every frame
+ *          carries its CLOCK_MONOTONIC time just before the send call. The
+ *          reader does not load libshmif: it is NetBSD's receive loop
+ *          (if_shmem.c) in C on the bus file: the lock word at offset 24
+ *          taken by compare-and-swap 0 -> 1, the caught-up test, one record
+ *          per lock hold, and when caught up a blocking read(2) of an
+ *          inotify IN_MODIFY watch on the bus file until a wake-up write
+ *          comes, as a rump kernel's receive thread waits (wakeup.c). The
+ *          row gives the delay from stamp to receipt (median, 99th
+ *          percentile, max; per pattern on stderr); a run in which the
+ *          reader did not get every frame exactly once has failed.
+ *
+ * System calls and CPU time (syscalls/1k, cpu us/1k w/r): per 1,000 frames
+ * (pingpong: round trips; readers: frames received) of the writer side
+ * (writers, ping, pacer) and the reader side (readers, echo, the NetBSD-
+ * style reader), each process counted with all its threads, the Go
+ * runtime's included, by a perf counter on the tracepoint
+ * raw_syscalls:sys_enter with inherit, which the process opens on itself
+ * between fork and exec (syscount.c). Only the measured phase counts: a
+ * writer, ping or pacer from the start signal to its last send, a reader
+ * or echo from its first frame to the end (the end markers, STOP, or a
+ * quiet timeout); start-up (loading libshmif, attaching) and tear-down do
+ * not. The pacer's own sleeps are not counted; the VDE hub's calls are
+ * not counted. CPU time is user and system time from getrusage over the
+ * same phase (the kernel splits it by sampling at its tick: the sum is
+ * exact, the split only over runs of many ticks, not --quick). Without
+ * tracefs, root or a low enough perf_event_paranoid the table says n/a
+ * (stderr says why, once); the benchmark runs all the same.
  *
  * Waiting (--wait): block (default) receives with a timeout, so libshmif
  * spins for its spin time (shmif_set_spin, --spin-us; library default
  * otherwise) and then blocks, and VDE readers block in poll; spin polls
- * without waiting (timeout 0 / non-blocking recv) in a loop, for both.
+ * without waiting (timeout 0 / non-blocking recv) in a loop, for both. The
+ * floor always polls.
  *
- * Pinning (default on): writers and the pinging process run on CPU 0,
- * readers and the echoing process on CPU 1 (--cpus W,R; by default the first
- * two CPUs the benchmark may use, no pinning if it has only one), set with
- * sched_setaffinity between fork and exec, so every thread of the process,
- * the Go runtime's included, stays there. Each process reports sched_getcpu()
- * at its start and end.
+ * Pinning (default on): writers, the pinging process and the pacer run on
+ * CPU 0, readers, the echoing process and the NetBSD-style reader on CPU 1
+ * (--cpus W,R; by default the first two CPUs the benchmark may use, no
+ * pinning if it has only one), set with sched_setaffinity between fork and
+ * exec, so every thread of the process, the Go runtime's included, stays
+ * there; the same for every backend. Each process reports sched_getcpu() at
+ * its start and end.
  *
  * Repeats (--repeat N, 1..9, default 1): every workload runs N times in a
  * row on each backend. The table shows one run of each: the median, by loss
- * for throughput (of equal losses, the one with more frames/s) and by median
- * round trip for pingpong; of an even number of runs, the better of the
- * middle two. A run that failed is shown only if every run failed. So a
- * single disturbed run does not decide the table.
+ * for throughput (of equal losses, the one with more frames/s), by median
+ * round trip for pingpong and by loss, then 99th percentile delay, for the
+ * wake-up; of an even number of runs, the better of the middle two. A run
+ * that failed is shown only if every run failed. So a single disturbed run
+ * does not decide the table.
  *
  * Output: progress and per-process details on stderr, then the table on
  * stdout, also written as CSV with --csv. The CSV has every run, numbered
- * (run) and marked if the table shows it (shown). The ratio column is
- * libshmif/VDE of the row's headline figure, between the shown runs:
- * frames/s for throughput (above 1: libshmif delivers more), median round
- * trip for pingpong (below 1: libshmif is faster).
+ * (run) and marked if the table shows it (shown). The ratio columns are
+ * between the shown runs: shmif/vde is libshmif/VDE of the row's headline
+ * figure, frames/s for throughput (above 1: libshmif delivers more), median
+ * round trip for pingpong (below 1: libshmif is faster); shmif/floor is the
+ * same against the floor (frames/s: a fraction of the floor's; round trip:
+ * a multiple of the floor's). "rtt or delay us" is the round trip of
+ * pingpong (median/p99/min) or the wake-up delay (median/p99 max).
  *
  * Exit status: 0 every run completed; 1 a run failed (on stderr and in the
  * CSV; in the table, FAILED if every run of a workload failed); 2 a usage
@@ -93,8 +143,10 @@
  * Source: shmif-bench.c (this: options, main, the order of the runs),
  * bench.h (what the parts share), common.c (clock, frame format), child.c
  * (child processes and their control protocol), roles.c (writer, reader,
- * ping, echo), port.c, backend-shmif.c and backend-vde.c (the backends),
- * runs.c (one run of a workload), report.c (table, CSV).
+ * ping, echo), wakeup.c (pacer, NetBSD-style reader), port.c and
+ * backend-shmif.c, backend-vde.c, backend-floor.c (the backends),
+ * syscount.c (system calls, CPU time), runs.c (one run of a workload),
+ * report.c (table, CSV).
  */
 #include "bench.h"
 
@@ -104,10 +156,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const backend_name[B_COUNT] = {"shmif", "vde"};
+const char *const backend_name[B_COUNT] = {"shmif", "vde", "floor"};
 
 struct options opt = {
     .backends = 1 << B_SHMIF | 1 << B_VDE,
+    .floor = 1,
     .batch = 32,
     .rx_batch = 256,
     .pin = 1,
@@ -118,7 +171,11 @@ struct options opt = {
     .repeat = 1,
     .do_tput = 1,
     .do_rtt = 1,
+    .do_wake = 1,
+    .wake_gap_us = 200,
+    .wake_burst = 32,
     .writers = 1,
+    .perf_fd = -1,
 };
 
 /* Runs every workload on every backend it was asked for, then reports. */
@@ -145,7 +202,10 @@ static int parent_main(void)
 	if (opt.pin && (!CPU_ISSET(opt.cpu_w, &set) || !CPU_ISSET(opt.cpu_r, &set)))
 		die("CPUs %d and %d are not both available: use --cpus W,R or --no-pin", opt.cpu_w,
 		    opt.cpu_r);
+	if (opt.floor && opt.backends & 1 << B_SHMIF)
+		opt.backends |= 1 << B_FLOOR;
 	parent_setup();
+	syscount_probe();
 	print_header();
 
 	int sizes[2] = {60, 1514}, nsizes = 2;
@@ -160,7 +220,8 @@ static int parent_main(void)
 		                                   : (sizes[s] <= 512 ? 2000000 : 500000);
 		for (int t = 0; t < 3; t++)
 			for (int b = 0; b < B_COUNT; b++) {
-				if (!(opt.backends & 1 << b))
+				/* The floor is a single-producer single-consumer ring. */
+				if (!(opt.backends & 1 << b) || (b == B_FLOOR && t != 0))
 					continue;
 				int first = nrows;
 				for (int k = 1; k <= opt.repeat; k++)
@@ -178,6 +239,14 @@ static int parent_main(void)
 				run_pingpong((enum backend)b, sizes[s], count, k);
 			pick_shown(first);
 		}
+	}
+	if (opt.do_wake && opt.backends & 1 << B_SHMIF) {
+		long count = opt.wake_count ? opt.wake_count : opt.quick ? 500 : 5000;
+		int size = sizes[0] < WAKE_HLEN ? WAKE_HLEN : sizes[0];
+		int first = nrows;
+		for (int k = 1; k <= opt.repeat; k++)
+			run_wakeup(size, count, k);
+		pick_shown(first);
 	}
 	cleanup();
 	ratios();
@@ -197,14 +266,20 @@ static void usage(void)
 {
 	fprintf(stderr,
 	    "usage: shmif-bench [OPTIONS]\n"
-	    "  --backend shmif|vde|both  what to measure (both)\n"
-	    "  --workload all|throughput|pingpong  (all)\n"
+	    "  --backend LIST            what to measure, comma-separated: shmif, vde, floor;\n"
+	    "                            both = shmif,vde; all = shmif,vde,floor (both)\n"
+	    "  --no-floor                do not measure the floor with libshmif (measured: the\n"
+	    "                            shmif/floor ratios need it)\n"
+	    "  --workload all|throughput|pingpong|wakeup  (all)\n"
 	    "  --frame-size N            one frame size, 32..1514 (60 and 1514)\n"
 	    "  --count N                 frames per writer (2000000 for 60B, 500000 for 1514B)\n"
 	    "  --rtt-count N             round trips (20000)\n"
 	    "  --batch N                 frames per send call, 1..1024 (32)\n"
 	    "  --rx-batch N              frames per receive call of throughput readers, 1..1024 (256):\n"
 	    "                            a reader must drain faster than writers fill\n"
+	    "  --wake-count N            wakeup: frames of each of its three patterns (5000)\n"
+	    "  --wake-gap-us N           wakeup: microseconds between single frames (200)\n"
+	    "  --wake-burst N            wakeup: frames per burst, 1..1024 (32)\n"
 	    "  --pin | --no-pin          pin writers to one CPU, readers to another (pin)\n"
 	    "  --cpus W,R                the CPUs for --pin (the first two available: 0,1)\n"
 	    "  --spin-us N               libshmif receive spin, shmif_set_spin (library default)\n"
@@ -215,7 +290,8 @@ static void usage(void)
 	    "                            median run, the CSV every run (1)\n"
 	    "  --csv FILE                also write the table as CSV, with every run\n"
 	    "  --quick                   small counts: a smoke test of a few seconds\n"
-	    "A later option overrides an earlier one.\n");
+	    "A later option overrides an earlier one. System calls are counted when the\n"
+	    "tracepoint raw_syscalls:sys_enter can be used (root); otherwise n/a.\n");
 	exit(EXIT_USAGE);
 }
 
@@ -227,6 +303,31 @@ static long num(const char *name, const char *v, long lo, long hi)
 	if (errno || end == v || *end || x < lo || x > hi)
 		die("%s: %s is not a number from %ld to %ld", name, v, lo, hi);
 	return x;
+}
+
+/* --backend: a comma-separated list of shmif, vde, floor, both, all. */
+static int backends(const char *list)
+{
+	int set = 0;
+	char buf[64];
+	snprintf(buf, sizeof buf, "%s", list);
+	for (char *save, *w = strtok_r(buf, ",", &save); w != NULL; w = strtok_r(NULL, ",", &save)) {
+		if (strcmp(w, "shmif") == 0)
+			set |= 1 << B_SHMIF;
+		else if (strcmp(w, "vde") == 0)
+			set |= 1 << B_VDE;
+		else if (strcmp(w, "floor") == 0)
+			set |= 1 << B_FLOOR;
+		else if (strcmp(w, "both") == 0)
+			set |= 1 << B_SHMIF | 1 << B_VDE;
+		else if (strcmp(w, "all") == 0)
+			set |= 1 << B_SHMIF | 1 << B_VDE | 1 << B_FLOOR;
+		else
+			usage();
+	}
+	if (set == 0)
+		usage();
+	return set;
 }
 
 static void parse(int argc, char **argv)
@@ -246,19 +347,19 @@ static void parse(int argc, char **argv)
 			opt.pin = 1;
 		else if (strcmp(a, "--no-pin") == 0)
 			opt.pin = 0;
+		else if (strcmp(a, "--no-floor") == 0)
+			opt.floor = 0;
 		else if (strcmp(a, "--help") == 0)
 			usage();
-		else if (strcmp(a, "--backend") == 0) {
-			const char *b = VAL();
-			opt.backends = strcmp(b, "shmif") == 0 ? 1 << B_SHMIF
-			             : strcmp(b, "vde") == 0   ? 1 << B_VDE
-			             : strcmp(b, "both") == 0  ? 1 << B_SHMIF | 1 << B_VDE
-			                                       : (usage(), 0);
-		} else if (strcmp(a, "--workload") == 0) {
+		else if (strcmp(a, "--backend") == 0)
+			opt.backends = backends(VAL());
+		else if (strcmp(a, "--workload") == 0) {
 			const char *w = VAL();
-			opt.do_tput = strcmp(w, "all") == 0 || strcmp(w, "throughput") == 0;
-			opt.do_rtt = strcmp(w, "all") == 0 || strcmp(w, "pingpong") == 0;
-			if (!opt.do_tput && !opt.do_rtt)
+			int all = strcmp(w, "all") == 0;
+			opt.do_tput = all || strcmp(w, "throughput") == 0;
+			opt.do_rtt = all || strcmp(w, "pingpong") == 0;
+			opt.do_wake = all || strcmp(w, "wakeup") == 0;
+			if (!opt.do_tput && !opt.do_rtt && !opt.do_wake)
 				usage();
 		} else if (strcmp(a, "--wait") == 0) {
 			const char *w = VAL();
@@ -279,6 +380,12 @@ static void parse(int argc, char **argv)
 			opt.batch = (int)num(a, VAL(), 1, MAX_BATCH);
 		else if (strcmp(a, "--rx-batch") == 0)
 			opt.rx_batch = (int)num(a, VAL(), 1, MAX_BATCH);
+		else if (strcmp(a, "--wake-count") == 0)
+			opt.wake_count = num(a, VAL(), 1, 10000000);
+		else if (strcmp(a, "--wake-gap-us") == 0)
+			opt.wake_gap_us = (int)num(a, VAL(), 0, 1000000);
+		else if (strcmp(a, "--wake-burst") == 0)
+			opt.wake_burst = (int)num(a, VAL(), 1, MAX_BATCH);
 		else if (strcmp(a, "--spin-us") == 0)
 			opt.spin_us = (int)num(a, VAL(), -1, 10000000);
 		else if (strcmp(a, "--quiet-ms") == 0)
@@ -300,6 +407,8 @@ static void parse(int argc, char **argv)
 			opt.writers = (int)num(a, VAL(), 1, MAX_WRITERS);
 		else if (strcmp(a, "--run") == 0)
 			opt.run = (uint32_t)strtoul(VAL(), NULL, 10);
+		else if (strcmp(a, "--perf-fd") == 0)
+			opt.perf_fd = (int)num(a, VAL(), 0, INT_MAX);
 		else
 			usage();
 #undef VAL
@@ -317,7 +426,8 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*run)(void);
 	} roles[] = {
-	    {"writer", role_writer}, {"reader", role_reader}, {"ping", role_ping}, {"echo", role_echo},
+	    {"writer", role_writer}, {"reader", role_reader}, {"ping", role_ping},
+	    {"echo", role_echo}, {"pacer", role_pacer}, {"netbsd-reader", role_netbsd_reader},
 	};
 	for (size_t k = 0; k < sizeof roles / sizeof roles[0]; k++)
 		if (strcmp(opt.role, roles[k].name) == 0)

@@ -1,12 +1,15 @@
 #!/bin/sh
-# bench.sh BUILD_DIR: libshmif against a VDE hub (`make bench`).
+# bench.sh BUILD_DIR: libshmif against a VDE hub and a shared-memory floor
+# (`make bench`).
 #
 # Builds the benchmark (every bench/*.c) into BUILD_DIR, where it loads the
-# libshmif next to it, then runs every workload on both backends: throughput (1->1, 1->4, 4->1
-# processes) and ping-pong round trips, with 60- and 1514-byte frames. Each
-# workload runs three times (--repeat 3) and the table shows the median run,
-# so that one run disturbed by the host (a descheduled vCPU) does not decide
-# it.
+# libshmif next to it, then runs every workload on every backend: throughput
+# (1->1, 1->4, 4->1 processes; the floor 1->1 only) and ping-pong round
+# trips, with 60- and 1514-byte frames, and the wake-up delay of a
+# NetBSD-style sleeping reader. Each workload runs three times (--repeat 3)
+# and the table shows the median run, so that one run disturbed by the host
+# (a descheduled vCPU) does not decide it. System calls are counted when
+# run as root (perf tracepoint); otherwise the table says n/a.
 # Progress and per-process details go to stderr, the table to stdout, every
 # run to BUILD_DIR/bench.csv. Extra shmif-bench options come from
 # $BENCH_ARGS and override these (a later option wins), e.g.
