@@ -66,6 +66,12 @@ func (c *Counters) sum(o Counters) {
 	}
 }
 
+// lastDraw is the previous value a feature drew, for correlation.
+type lastDraw struct {
+	u  float64
+	ok bool
+}
+
 // The features that draw random values and may correlate them.
 const (
 	featLoss = iota
@@ -97,17 +103,14 @@ type Decider struct {
 	// linkFree is the due time of the last copy that went through the
 	// queue: later copies are never due before it, which keeps them in
 	// order and serialises them at the rate.
-	linkFree time.Duration
-	txRem    uint64   // rate: remainder of the last division, in bit·ns
-	held     dueQueue // due times of queued copies, for limit
-	ge       GilbertElliott
-	geOn     bool
-	bad      bool // Gilbert-Elliott state
-	sinceReo int  // reorder: copies queued since the last reordered one
-	prev     [features]struct {
-		u  float64
-		ok bool
-	}
+	linkFree  time.Duration
+	txRem     uint64   // rate: remainder of the last division, in bit·ns
+	held      dueQueue // due times of queued copies, for limit
+	ge        GilbertElliott
+	geOn      bool
+	bad       bool // Gilbert-Elliott state
+	sinceReo  int  // reorder: copies queued since the last reordered one
+	prev      [features]lastDraw
 	flapStart time.Duration
 	outs      []Out
 	free      [][]byte

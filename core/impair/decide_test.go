@@ -2,8 +2,10 @@ package impair
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math"
 	"math/bits"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -38,9 +40,8 @@ func drive(t testing.TB, seed uint64, words string, n int, arrive func(int) time
 		t.Fatal(err)
 	}
 	fates := make([]fate, n)
-	buf := make([]byte, 0, 1<<16)
 	for i := range n {
-		frame := pattern(buf, i, size(i))
+		frame := pattern(i, size(i))
 		f := fate{at: arrive(i), size: len(frame)}
 		for _, o := range d.Decide(frame, f.at) {
 			f.dues = append(f.dues, o.Due)
@@ -52,20 +53,34 @@ func drive(t testing.TB, seed uint64, words string, n int, arrive func(int) time
 	return d, fates
 }
 
-func pattern(buf []byte, i, n int) []byte {
-	buf = buf[:n]
-	for k := range buf {
-		buf[k] = byte(i*7 + k)
+// patternBytes are the contents of test frames: frame i of n bytes is a
+// slice of them that depends on i.
+var patternBytes = func() []byte {
+	b := make([]byte, 1<<17)
+	r := rand.NewPCG(1, 2)
+	for i := 0; i < len(b); i += 8 {
+		binary.LittleEndian.PutUint64(b[i:], r.Uint64())
 	}
-	return buf
+	return b
+}()
+
+func pattern(i, n int) []byte {
+	off := (i * 131) % (1 << 16)
+	return patternBytes[off : off+n : off+n]
 }
 
 func diffBits(a, b []byte) int {
 	if len(a) != len(b) {
 		return -1
 	}
-	n := 0
-	for i := range a {
+	if bytes.Equal(a, b) {
+		return 0
+	}
+	n, i := 0, 0
+	for ; i+8 <= len(a); i += 8 {
+		n += bits.OnesCount64(binary.LittleEndian.Uint64(a[i:]) ^ binary.LittleEndian.Uint64(b[i:]))
+	}
+	for ; i < len(a); i++ {
 		n += bits.OnesCount8(a[i] ^ b[i])
 	}
 	return n
@@ -562,9 +577,8 @@ func decisionLog(t *testing.T, seed uint64, words string, n int) (string, uint64
 	d, _ := NewDecider(LR, seed, s)
 	var log bytes.Buffer
 	d.SetLog(&log)
-	buf := make([]byte, 0, 1514)
 	for i := range n {
-		for _, o := range d.Decide(pattern(buf, i, 60+i%1455), time.Duration(i)*50*time.Microsecond) {
+		for _, o := range d.Decide(pattern(i, 60+i%1455), time.Duration(i)*50*time.Microsecond) {
 			d.Recycle(o.Frame)
 		}
 	}

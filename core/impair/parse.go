@@ -39,10 +39,16 @@ func ApplyWords(lr, rl Settings, words []string) (Settings, Settings, error) {
 	out := [2]Settings{lr, rl}
 	target := Both
 	sc := scanner{words: words}
+	if sc.done() {
+		return lr, rl, errorf("no settings")
+	}
 	for !sc.done() {
 		if d, err := ParseDir(sc.peek()); err == nil {
-			target = d
 			sc.i++
+			if _, err := ParseDir(sc.peek()); sc.done() || err == nil {
+				return lr, rl, errorf("%v: no settings follow", d)
+			}
+			target = d
 			continue
 		}
 		start, end := sc.i, 0

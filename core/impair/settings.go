@@ -15,9 +15,10 @@ import (
 type Dir uint8
 
 const (
-	LR   Dir       = 1 << iota // left to right: from the bus to the endpoint
-	RL                         // right to left: from the endpoint to the bus
-	Both = LR | RL             // a setting or a query for both directions
+	LR Dir = 1 << iota // left to right: from the bus to the endpoint
+	RL                 // right to left: from the endpoint to the bus
+
+	Both = LR | RL // a setting or a query for both directions
 )
 
 // String returns "LR", "RL" or "both".

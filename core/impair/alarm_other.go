@@ -1,0 +1,5 @@
+//go:build !linux
+
+package impair
+
+func newAlarm() alarm { return newTimerAlarm() }
