@@ -1,9 +1,11 @@
-// Package bench_test smoke-tests the benchmark (bench/shmif-bench.c, run by
-// `make bench`): built as scripts/bench.sh builds it, run with --quick and
-// --repeat 2 on both backends, its table must have one row for every
-// workload and backend, every throughput row must have delivered frames, and
-// libshmif must never deliver a frame twice or out of order. The CSV must
-// have every run, one of them shown per workload and backend.
+// Package bench_test smoke-tests the benchmark (bench/*.c, run by `make
+// bench`): built as scripts/bench.sh builds it, run with --quick and
+// --repeat 2 on both backends (and the floor, which runs with libshmif), its
+// table must have one row for every workload and backend, every throughput
+// row must have delivered frames, libshmif and the floor must never deliver a
+// frame twice or out of order, the floor must lose none, and the NetBSD-style
+// sleeping reader must have got every frame. The CSV must have every run, one
+// of them shown per workload and backend.
 package bench_test
 
 import (
@@ -13,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -46,7 +49,8 @@ func needVDE(t *testing.T) {
 	t.Skipf("%s is missing (Debian packages vde2 libvdeplug-dev)", missing)
 }
 
-// buildBench compiles bench/shmif-bench.c with the flags of scripts/bench.sh.
+// buildBench compiles bench/*.c with the flags of scripts/bench.sh; the run
+// path lets the benchmark's dlopen find the libshmif.so.0 of the build.
 func buildBench(t *testing.T) string {
 	t.Helper()
 	build, err := filepath.Abs(testlib.Build(t))
@@ -58,10 +62,14 @@ func buildBench(t *testing.T) string {
 	if cc == "" {
 		cc = "cc"
 	}
-	cmd := exec.Command(cc, "-O2", "-Wall", "-Wextra", "-Werror",
-		"-I"+filepath.Join(testlib.Root(), "include"), "-o", bin,
-		filepath.Join(testlib.Root(), "bench", "shmif-bench.c"),
-		"-L"+build, "-lshmif", "-lvdeplug", "-lm", "-lpthread", "-Wl,-rpath,"+build)
+	srcs, err := filepath.Glob(filepath.Join(testlib.Root(), "bench", "*.c"))
+	if err != nil || len(srcs) == 0 {
+		t.Fatalf("no bench/*.c: %v", err)
+	}
+	args := append([]string{"-O2", "-Wall", "-Wextra", "-Werror",
+		"-I" + filepath.Join(testlib.Root(), "include"), "-o", bin}, srcs...)
+	args = append(args, "-lvdeplug", "-lm", "-lpthread", "-ldl", "-Wl,-rpath,"+build)
+	cmd := exec.Command(cc, args...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%v: %v\n%s", cmd.Args, err, out)
 	}
@@ -72,18 +80,21 @@ func buildBench(t *testing.T) string {
 type row struct {
 	workload, backend string
 	fps               float64
-	dups              string
+	loss, dups        string
 	rtt               string
+	ratioFloor        string
+	syscalls          string
 }
 
-// parseTable reads the rows of shmif-bench's table:
-// workload | backend | frames/s | Gbit/s | loss % | dups | bus lost | rtt | shmif/vde | cpus.
+// parseTable reads the rows of shmif-bench's table: workload | backend |
+// frames/s | Gbit/s | loss % | dups | bus lost | rtt or delay us | shmif/vde |
+// shmif/floor | syscalls/1k w/r | cpu us/1k w/r u+s | cpus w/r.
 func parseTable(t *testing.T, out string) []row {
 	t.Helper()
 	var rows []row
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Split(line, "|")
-		if len(f) != 10 {
+		if len(f) != 13 {
 			continue
 		}
 		for k := range f {
@@ -92,7 +103,8 @@ func parseTable(t *testing.T, out string) []row {
 		if f[0] == "workload" {
 			continue
 		}
-		r := row{workload: f[0], backend: f[1], dups: f[5], rtt: f[7]}
+		r := row{workload: f[0], backend: f[1], loss: f[4], dups: f[5], rtt: f[7],
+			ratioFloor: f[9], syscalls: f[10]}
 		if f[2] != "-" {
 			fps, err := strconv.ParseFloat(f[2], 64)
 			if err != nil {
@@ -135,12 +147,19 @@ func TestBenchQuick(t *testing.T) {
 			if r.fps <= 0 {
 				t.Errorf("%s/%s: frames/s %v, want > 0", r.workload, r.backend, r.fps)
 			}
-			if r.backend == "shmif" && r.dups != "0" {
-				t.Errorf("%s/shmif: %s duplicate or reordered frames, want 0", r.workload, r.dups)
+			if r.backend != "vde" && r.dups != "0" {
+				t.Errorf("%s/%s: %s duplicate or reordered frames, want 0", r.workload, r.backend, r.dups)
+			}
+			if r.backend == "floor" && r.loss != "0.00" {
+				t.Errorf("%s/floor: loss %s%%, want 0 (the floor is lossless)", r.workload, r.loss)
 			}
 		case strings.HasPrefix(r.workload, "pingpong"):
 			if r.rtt == "-" {
 				t.Errorf("%s/%s: no round-trip times", r.workload, r.backend)
+			}
+		case r.workload == "NetBSD-style sleeping reader: wake-up delay":
+			if r.backend != "shmif" || r.loss != "0.00" || r.dups != "0" || !strings.Contains(r.rtt, " max ") {
+				t.Errorf("wake-up row %+v: want backend shmif, loss 0.00, dups 0 and delays", r)
 			}
 		default:
 			t.Errorf("unexpected row %q", r.workload)
@@ -149,15 +168,31 @@ func TestBenchQuick(t *testing.T) {
 	for _, size := range []string{"60B", "1514B"} {
 		for _, w := range []string{"throughput " + size + " 1w->1r", "throughput " + size + " 1w->4r",
 			"throughput " + size + " 4w->1r", "pingpong " + size} {
-			for _, b := range []string{"shmif", "vde"} {
+			backends := []string{"shmif", "vde"}
+			if strings.HasSuffix(w, "1w->1r") || strings.HasPrefix(w, "pingpong") {
+				backends = append(backends, "floor")
+			}
+			for _, b := range backends {
 				if n := seen[w+"/"+b]; n != 1 {
 					t.Errorf("%d rows for %s on %s, want 1 (the median of %d runs)", n, w, b, repeat)
 				}
 			}
 		}
 	}
-	if len(rows) != 16 {
-		t.Errorf("the table has %d rows, want 16", len(rows))
+	for _, r := range rows {
+		floored := r.backend == "shmif" && (strings.HasSuffix(r.workload, "1w->1r") || strings.HasPrefix(r.workload, "pingpong"))
+		if floored && r.ratioFloor == "-" {
+			t.Errorf("%s/shmif: no shmif/floor ratio", r.workload)
+		}
+		if ok, _ := regexp.MatchString(`^([0-9.]+|n/a)/([0-9.]+|n/a)$`, r.syscalls); !ok {
+			t.Errorf("%s/%s: syscalls/1k %q, want two numbers or n/a", r.workload, r.backend, r.syscalls)
+		}
+	}
+	if seen["NetBSD-style sleeping reader: wake-up delay/shmif"] != 1 {
+		t.Errorf("no wake-up row")
+	}
+	if len(rows) != 21 {
+		t.Errorf("the table has %d rows, want 21", len(rows))
 	}
 	checkCSV(t, csvFile, len(rows))
 }
@@ -185,7 +220,9 @@ func checkCSV(t *testing.T, file string, tableRows int) {
 	for k, name := range recs[0] {
 		col[name] = k
 	}
-	for _, name := range []string{"workload", "backend", "status", "reader_pause_ms", "run", "shown"} {
+	for _, name := range []string{"workload", "backend", "status", "reader_pause_ms", "run", "shown",
+		"ratio_shmif_floor", "writer_syscalls_per_1k", "reader_syscalls_per_1k", "delay_median_us",
+		"delay_p99_us", "delay_max_us"} {
 		if _, ok := col[name]; !ok {
 			t.Fatalf("CSV has no column %s: %q", name, recs[0])
 		}
