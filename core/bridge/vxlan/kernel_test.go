@@ -72,6 +72,38 @@ func TestKernelUnicast(t *testing.T) {
 	})
 }
 
+// TestKernelLinkLocal: the same over IPv6 link-local addresses, whose zone
+// (or dev=) names the interface.
+func TestKernelLinkLocal(t *testing.T) {
+	for _, tc := range []struct{ name, form string }{
+		{"Zone", "[%s%%vxu]/vni=42"},
+		{"Dev", "%s/vni=42/dev=vxu"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u := newUnderlay(t, true, 1500)
+			u.peer.ip(t, "link", "add", "vx0", "address", kernelMAC.String(), "type", "vxlan", "id", "42",
+				"remote", u.usLL.String(), "local", u.peerLL.String(), "dstport", "4789", "dev", u.peerDev)
+			u.peer.ip(t, "addr", "add", kernelInner, "dev", "vx0")
+			u.peer.ip(t, "link", "set", "vx0", "up")
+			ep := u.open(t, fmt.Sprintf(tc.form, u.peerLL))
+			fr := startReader(t, ep)
+			if got := resolve(t, ep, fr, kernelIP); got != kernelMAC {
+				t.Fatalf("ARP reply from %s, want %s", got, kernelMAC)
+			}
+			if !ping(t, ep, fr, 1, 98) {
+				t.Fatal("no echo reply from the kernel")
+			}
+			e, ok := fdbEntry(ep, kernelMAC)
+			if !ok || e.Dst.Addr().WithZone("") != u.peerLL || e.Dst.Addr().Zone() == "" {
+				t.Errorf("our table has %v for %s, want it at %s with a zone\n%v", e, kernelMAC, u.peerLL, ep.FDB())
+			}
+			if ok, out := kernelLearned(t, u, "vx0", ourMAC, u.usLL); !ok {
+				t.Errorf("kernel did not learn %s at %s:\n%s", ourMAC, u.usLL, out)
+			}
+		})
+	}
+}
+
 // TestKernelMulticast: the same over a multicast group, with the Linux
 // device joined on its veth; our own flooded frames must not come back.
 func TestKernelMulticast(t *testing.T) {

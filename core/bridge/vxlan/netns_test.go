@@ -120,6 +120,7 @@ type underlay struct {
 	v6               bool
 	usIP, peerIP     netip.Addr
 	otherIP, strayIP netip.Addr // more addresses of the peer namespace
+	usLL, peerLL     netip.Addr // IPv6: link-local addresses
 	usDev, peerDev   string
 }
 
@@ -138,6 +139,16 @@ func newUnderlay(t *testing.T, v6 bool, mtu int) *underlay {
 	run(t, "ip", "link", "add", u.usDev, "netns", u.us.name, "type", "veth",
 		"peer", "name", u.peerDev, "netns", u.peer.name)
 	m := fmt.Sprint(mtu)
+	if v6 {
+		// Link-local addresses of our choosing, usable at once (no DAD),
+		// instead of generated ones that stay tentative for a while.
+		u.usLL = netip.MustParseAddr("fe80::77:1")
+		u.peerLL = netip.MustParseAddr("fe80::77:2")
+		u.us.ip(t, "link", "set", u.usDev, "addrgenmode", "none")
+		u.peer.ip(t, "link", "set", u.peerDev, "addrgenmode", "none")
+		u.us.ip(t, "addr", "add", u.usLL.String()+"/64", "dev", u.usDev, "nodad")
+		u.peer.ip(t, "addr", "add", u.peerLL.String()+"/64", "dev", u.peerDev, "nodad")
+	}
 	u.us.ip(t, "link", "set", u.usDev, "mtu", m, "up")
 	u.peer.ip(t, "link", "set", u.peerDev, "mtu", m, "up")
 	u.us.ip(t, append([]string{"addr", "add", u.usIP.String() + plen, "dev", u.usDev}, nodad...)...)
