@@ -187,6 +187,12 @@ func (p *peers) accept() {
 			unix.Close(nfd)
 			return
 		}
+		if p.cur != nil && hungUp(p.cur) {
+			// The peer left and the reader has not noticed yet:
+			// make room for the new one.
+			p.cur.Close()
+			p.cur = nil
+		}
 		busy := p.cur != nil
 		if !busy {
 			if p.onAccept != nil {
@@ -209,6 +215,19 @@ func (p *peers) accept() {
 		default:
 		}
 	}
+}
+
+// hungUp reports whether the peer of connection c has closed it.
+func hungUp(c *fdio.FD) bool {
+	gone := false
+	c.Control(func(fd int) error {
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLRDHUP}}
+		if n, err := unix.Poll(pfd, 0); err == nil && n == 1 {
+			gone = pfd[0].Revents&(unix.POLLRDHUP|unix.POLLHUP|unix.POLLERR) != 0
+		}
+		return nil
+	})
+	return gone
 }
 
 // wait returns the current connection, waiting for a peer to connect to a
