@@ -18,7 +18,6 @@ import shmif
 from shmif import _lib
 
 PACKAGE = os.path.dirname(os.path.abspath(shmif.__file__))
-LIBRARY = shmif.library_path()
 
 PROBE = """
 import sys
@@ -37,8 +36,9 @@ def probe(pythonpath: str, imports: str = "", **env: str) -> str:
     """Run PROBE in a fresh interpreter with only these shmif variables set."""
     base = {k: v for k, v in os.environ.items()
             if k not in ("SHMIF_LIB", "SHMIF_BUILD", "LD_LIBRARY_PATH")}
+    # cwd "/": with -c the working directory comes first on sys.path.
     out = subprocess.run([sys.executable, "-c", PROBE.format(imports=imports)],
-                         capture_output=True, text=True,
+                         capture_output=True, text=True, cwd="/",
                          env={**base, "PYTHONPATH": pythonpath, **env}, timeout=60)
     assert out.returncode == 0, out.stderr
     first, _, rest = out.stdout.partition("\n")
@@ -85,7 +85,7 @@ def test_shmif_build_without_library(tmp_path):
 def test_shmif_lib_loads_that_file(tmp_path):
     # Also: importing the package and its plugin loads neither libshmif nor scapy.
     copy = tmp_path / "libshmif-copy.so"
-    shutil.copy(LIBRARY, copy)
+    shutil.copy(shmif.library_path(), copy)
     out = probe(os.path.dirname(PACKAGE), "import shmif.pytest_plugin", SHMIF_LIB=str(copy))
     assert out == f"loaded {copy}\n"
 
@@ -96,7 +96,7 @@ def test_copied_package_uses_dynamic_linker(tmp_path):
     shutil.copytree(PACKAGE, tmp_path / "shmif", ignore=shutil.ignore_patterns("__pycache__"))
     libdir = tmp_path / "lib"
     libdir.mkdir()
-    shutil.copy(LIBRARY, libdir / "libshmif.so.0")
+    shutil.copy(shmif.library_path(), libdir / "libshmif.so.0")
     assert probe(str(tmp_path), LD_LIBRARY_PATH=str(libdir)) == \
         f"loaded {libdir / 'libshmif.so.0'}\n"
     ldconfig = shutil.which("ldconfig") or "/sbin/ldconfig"
