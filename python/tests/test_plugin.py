@@ -111,7 +111,11 @@ def test_bus_without_frames(pytester, need_dumpbus):
     """))
     result = pytester.runpytest("-p", "shmif.pytest_plugin")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*- shmif bus */bus -*", "no frame was ever sent on this bus"])
+    result.stdout.fnmatch_lines(["*- shmif bus */bus -*"])
+    # shmif_dumpbus either refuses a bus that never carried a frame (as
+    # NetBSD's does) or shows its header and no frame.
+    out = result.stdout.str()
+    assert "no frame was ever sent on this bus" in out or "\n0 frames\n" in out
 
 
 def test_fixtures_destroy_interfaces(pytester):
