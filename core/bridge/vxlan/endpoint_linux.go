@@ -160,6 +160,9 @@ func open(cfg config) (_ *Endpoint, err error) {
 	}
 	if err := unix.Bind(e.rxfd, e.bindAddr(bindTo, cfg.dstPort)); err != nil {
 		what := fmt.Sprintf("bind port %d", cfg.dstPort)
+		if bindTo.IsValid() {
+			what = "bind " + netip.AddrPortFrom(bindTo, cfg.dstPort).String()
+		}
 		if errors.Is(err, unix.EADDRINUSE) {
 			what += " (a kernel VXLAN device or another endpoint has it)"
 		}

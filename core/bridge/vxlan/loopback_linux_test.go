@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -191,5 +192,33 @@ func TestManyDatagrams(t *testing.T) {
 	write(t, ep, frames...)
 	if s := ep.Stats(); s.TxFrames != 300 || s.TxDatagrams != 900 {
 		t.Errorf("stats %v", s)
+	}
+}
+
+// TestOpenErrors: what the system refuses at Open is named in the error,
+// which keeps the errno.
+func TestOpenErrors(t *testing.T) {
+	port := freePort(t)
+	openLoopback(t, fmt.Sprintf("127.0.0.1/vni=1/dstport=%d", port))
+	for _, tc := range []struct {
+		spec  string
+		errno unix.Errno
+		want  string
+	}{
+		{"127.0.0.1/vni=16777216", unix.EINVAL, "vni 16777216 out of range"},
+		{"127.0.0.1/vni=1/dev=nosuch0", unix.ENODEV, "dev nosuch0"},
+		{"239.1.1.1/vni=1/dev=lo", unix.EADDRNOTAVAIL, "dev lo cannot join group 239.1.1.1"},
+		{fmt.Sprintf("127.0.0.1/vni=2/dstport=%d", port), unix.EADDRINUSE, fmt.Sprintf("bind port %d (a kernel VXLAN device or another endpoint has it)", port)},
+		{fmt.Sprintf("127.0.0.1/vni=1/dstport=%d/local=192.0.2.99", freePort(t)), unix.EADDRNOTAVAIL, "192.0.2.99"},
+	} {
+		ep, err := Open(tc.spec)
+		if err == nil {
+			ep.Close()
+			t.Errorf("Open(%q) succeeded", tc.spec)
+			continue
+		}
+		if !errors.Is(err, tc.errno) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Open(%q): %v; want %v saying %q", tc.spec, err, tc.errno, tc.want)
+		}
 	}
 }
