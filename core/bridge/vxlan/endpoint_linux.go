@@ -227,7 +227,11 @@ func (e *Endpoint) buildTable() error {
 		e.fdb.flood = append(e.fdb.flood, d)
 	}
 	if cfg.group.IsValid() {
-		e.fdb.flood = append(e.fdb.flood, dest{addr: cfg.group, port: cfg.dstPort})
+		g := dest{addr: cfg.group, port: cfg.dstPort}
+		if g.addr.IsLinkLocalMulticast() || g.addr.IsInterfaceLocalMulticast() {
+			g.scope = e.devIndex // ff02::/16 and ff01::/16 are per link
+		}
+		e.fdb.flood = append(e.fdb.flood, g)
 	}
 	for _, s := range cfg.static {
 		d, err := resolve(s.dst)

@@ -107,37 +107,41 @@ func TestKernelLinkLocal(t *testing.T) {
 // TestKernelMulticast: the same over a multicast group, with the Linux
 // device joined on its veth; our own flooded frames must not come back.
 func TestKernelMulticast(t *testing.T) {
-	families(t, func(t *testing.T, v6 bool) {
-		u := newUnderlay(t, v6, 1500)
-		group := "239.1.77.7"
-		if v6 {
-			group = "ff05::177"
-		}
-		u.kernelVXLAN(t, "vx0", "42", kernelMAC.String(), kernelInner,
-			"group", group, "dstport", "4789")
-		ep := u.open(t, specAddr(netip.MustParseAddr(group))+"/dev="+u.usDev+"/vni=42/ttl=2")
-		fr := startReader(t, ep)
+	for _, tc := range []struct{ name, group string }{
+		{"IPv4", "239.1.77.7"},
+		{"IPv6", "ff05::177"},
+		{"IPv6LinkScope", "ff02::177"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { kernelMulticast(t, tc.group) })
+	}
+}
 
-		if got := resolve(t, ep, fr, kernelIP); got != kernelMAC {
-			t.Fatalf("ARP reply from %s, want %s", got, kernelMAC)
-		}
-		if !ping(t, ep, fr, 1, 98) {
-			t.Fatal("no echo reply from the kernel")
-		}
-		if ok, out := kernelLearned(t, u, "vx0", ourMAC, u.usIP); !ok {
-			t.Errorf("kernel did not learn %s at %s:\n%s", ourMAC, u.usIP, out)
-		}
-		e, ok := fdbEntry(ep, kernelMAC)
-		if !ok || e.Dst.Addr() != u.peerIP {
-			t.Errorf("our table has %v for %s, want %s\n%v", e, kernelMAC, u.peerIP, ep.FDB())
-		}
-		// A looped-back copy is queued on our socket before sendmmsg
-		// returns, so by the time the replies came it would have been read.
-		if n := fr.own.Load(); n != 0 {
-			t.Errorf("%d of our own frames came back", n)
-		}
-		t.Logf("%s: %v", ep, ep.Stats())
-	})
+func kernelMulticast(t *testing.T, group string) {
+	u := newUnderlay(t, strings.Contains(group, ":"), 1500)
+	u.kernelVXLAN(t, "vx0", "42", kernelMAC.String(), kernelInner,
+		"group", group, "dstport", "4789")
+	ep := u.open(t, specAddr(netip.MustParseAddr(group))+"/dev="+u.usDev+"/vni=42/ttl=2")
+	fr := startReader(t, ep)
+
+	if got := resolve(t, ep, fr, kernelIP); got != kernelMAC {
+		t.Fatalf("ARP reply from %s, want %s", got, kernelMAC)
+	}
+	if !ping(t, ep, fr, 1, 98) {
+		t.Fatal("no echo reply from the kernel")
+	}
+	if ok, out := kernelLearned(t, u, "vx0", ourMAC, u.usIP); !ok {
+		t.Errorf("kernel did not learn %s at %s:\n%s", ourMAC, u.usIP, out)
+	}
+	e, ok := fdbEntry(ep, kernelMAC)
+	if !ok || e.Dst.Addr() != u.peerIP {
+		t.Errorf("our table has %v for %s, want %s\n%v", e, kernelMAC, u.peerIP, ep.FDB())
+	}
+	// A looped-back copy is queued on our socket before sendmmsg
+	// returns, so by the time the replies came it would have been read.
+	if n := fr.own.Load(); n != 0 {
+		t.Errorf("%d of our own frames came back", n)
+	}
+	t.Logf("%s: %v", ep, ep.Stats())
 }
 
 // TestKernelInitiatesUnicast: the kernel starts the exchange (an ARP request

@@ -17,7 +17,7 @@ import (
 // (without CAP_NET_RAW the endpoints send from dstport).
 
 // freePort finds a UDP port on 127.0.0.1 that nothing is bound to now.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
