@@ -127,12 +127,15 @@ func open(cfg config) (_ *Endpoint, err error) {
 				return nil, socketError("local "+cfg.local.String(), err)
 			}
 		}
-	case (errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES)) && cfg.srcMax == 0:
+	case errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES):
+		if cfg.srcMax != 0 {
+			return nil, socketError("srcport needs a raw socket, so CAP_NET_RAW", err)
+		}
 		// Without CAP_NET_RAW every datagram leaves from dstport, which
 		// RFC 7348 allows (the hash is a SHOULD) and receivers accept.
 		e.txfd = e.rxfd
 	default:
-		return nil, socketError("raw socket for srcport (needs CAP_NET_RAW)", err)
+		return nil, socketError("raw socket", err)
 	}
 
 	if e.v6 {

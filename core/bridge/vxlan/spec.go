@@ -1,6 +1,7 @@
 package vxlan
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -151,11 +152,11 @@ func (p *parser) parse() config {
 				return cfg
 			}
 			vniSet = true
-			n, err := strconv.ParseUint(val, 10, 32)
-			if err != nil {
+			n, err := strconv.ParseUint(val, 10, 64)
+			if err != nil && !errors.Is(err, strconv.ErrRange) {
 				p.fail("vni %q is not a number", val)
-			} else if n > maxVNI {
-				p.fail("vni %d out of range 0..%d (24 bits)", n, maxVNI)
+			} else if err != nil || n > maxVNI {
+				p.fail("vni %s out of range 0..%d (24 bits)", val, maxVNI)
 			}
 			cfg.vni = uint32(n)
 		case "remote":
@@ -427,10 +428,19 @@ func (p *parser) check(cfg *config) {
 		p.fail("group %s needs dev=DEVICE, the interface to join it on (as ip link does)", cfg.group)
 		return
 	}
-	for _, a := range all {
-		if a.IsLinkLocalUnicast() && a.Is6() && a.Zone() == "" && cfg.dev == "" {
-			p.fail("link-local %s needs a zone (%%DEVICE) or dev=DEVICE", a)
-			return
+	if cfg.dev == "" {
+		for _, a := range all {
+			if !a.Is6() {
+				continue // IPv4 link-local addresses have no zones
+			}
+			switch {
+			case a == cfg.local && a.IsLinkLocalUnicast():
+				p.fail("local %s is link-local: give dev=DEVICE", a)
+				return
+			case a.IsLinkLocalUnicast() && a.Zone() == "":
+				p.fail("link-local %s needs a zone (%%DEVICE) or dev=DEVICE", a)
+				return
+			}
 		}
 	}
 	perMAC := 0

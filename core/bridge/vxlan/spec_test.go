@@ -54,6 +54,7 @@ func TestParse(t *testing.T) {
 				return len(c.static) == 2 && c.static[0].mac.isZero() && c.static[1].dst.port == 9000
 			}},
 		{"::ffff:10.0.0.2/vni=1", "10.0.0.2/vni=1", func(c config) bool { return c.remotes[0].addr.Is4() }},
+		{"169.254.0.2/vni=1/local=169.254.0.1", "169.254.0.2/vni=1/local=169.254.0.1", func(c config) bool { return c.local.IsLinkLocalUnicast() }},
 	} {
 		t.Run(tc.spec, func(t *testing.T) {
 			c, err := parse(tc.spec)
@@ -81,6 +82,7 @@ func TestParseErrors(t *testing.T) {
 		{"10.0.0.2", "no vni"},
 		{"10.0.0.2/vni=16777216", "vni 16777216 out of range 0..16777215"},
 		{"10.0.0.2/vni=-1", `vni "-1" is not a number`},
+		{"10.0.0.2/vni=99999999999999999999", "vni 99999999999999999999 out of range"},
 		{"10.0.0.2/vni=1/id=2", "vni given twice"},
 		{"10.0.0.2/vni=", "option vni needs a value"},
 		{"10.0.0.2/vni=1/colour=blue", `unknown option "colour"`},
@@ -111,6 +113,7 @@ func TestParseErrors(t *testing.T) {
 		{"10.0.0.2/vni=1/local=239.0.0.1", "must be a unicast address"},
 		{"10.0.0.2/vni=1/local=10.0.0.1:5", "takes no port"},
 		{"fe80::2/vni=1", "needs a zone (%DEVICE) or dev=DEVICE"},
+		{"[fe80::2%eth0]/vni=1/local=fe80::1", "local fe80::1 is link-local: give dev=DEVICE"},
 		{"10.0.0.2/vni=1/dev=averyveryverylongname", "longer than 15 bytes"},
 		{"10.0.0.2/vni=1/dev=a,b", "not a device name"},
 		{"10.0.0.2/vni=1/dev=a/dev=b", "option dev given twice"},
