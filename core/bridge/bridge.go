@@ -45,9 +45,11 @@ type Config struct {
 	// seen (iproute2's ageing_time); 0 means DefaultAgeingTime.
 	AgeingTime time.Duration
 
-	// ToEndpoint and ToBus are optional stages between the reader and
-	// the writer of each direction (see Stage).
-	ToEndpoint, ToBus Stage
+	// ToEndpoint and ToBus, if set, make the stage of each direction
+	// (see Stage): Start calls them once with the Emit that writes to the
+	// direction's destination. The bridge does not close stages: the
+	// caller closes them after Stop.
+	ToEndpoint, ToBus func(Emit) Stage
 
 	// NoRepeatGuard turns off the rule that identical frames read from
 	// one side within 50 ms are forwarded once (see the package
@@ -155,21 +157,12 @@ func (b *Bridge) Start() error {
 	return err
 }
 
-// run starts one direction: the reader, and with a stage a writer of its
-// own.
-func (b *Bridge) run(reader func(deliver func([][]byte, time.Time) error) error, st Stage, write func([][]byte) error) {
+// run starts one direction's reader, which delivers to write directly
+// or through the stage newStage makes.
+func (b *Bridge) run(reader func(deliver func([][]byte, time.Time) error) error, newStage func(Emit) Stage, write func([][]byte) error) {
 	deliver := func(frames [][]byte, _ time.Time) error { return write(frames) }
-	if st != nil {
-		s := newStaged(st)
-		deliver = func(frames [][]byte, now time.Time) error {
-			s.push(frames, now)
-			return nil
-		}
-		b.wg.Add(1)
-		go func() {
-			defer b.wg.Done()
-			b.fail(s.run(b.stop, write))
-		}()
+	if newStage != nil {
+		deliver = b.staged(newStage, write)
 	}
 	b.wg.Add(1)
 	go func() {
@@ -295,35 +288,81 @@ func (b *Bridge) admit(from side, frames [][]byte, now time.Time, t *tally) [][]
 	return out
 }
 
-// toEndpointLoop reads the bus and delivers to the endpoint's writer.
+// busQueue is how many batches read from the bus may wait for the
+// endpoint's writer. The bus holds 1 MiB, under a millisecond of a fast
+// sender's frames: a reader that also did the writing (a pass through a
+// kernel's stack for a tap) would fall that far behind whenever its thread
+// was descheduled, and lose frames. Reading and writing in two goroutines
+// with a queue between them, the bus is drained while a write runs.
+const busQueue = 8
+
+// busBatchBuf is one receive's worth of frames.
+type busBatchBuf struct {
+	frames []shmif.Frame
+	n      int
+	now    time.Time
+}
+
+// toEndpointLoop reads the bus into batches that a writer goroutine takes
+// through the rules and delivers to the endpoint's writer.
 func (b *Bridge) toEndpointLoop(deliver func([][]byte, time.Time) error) error {
-	frames := make([]shmif.Frame, busBatch)
-	for i := range frames {
-		frames[i].Buf = make([]byte, MaxFrame)
+	free := make(chan *busBatchBuf, busQueue)
+	full := make(chan *busBatchBuf, busQueue)
+	for range busQueue {
+		bt := &busBatchBuf{frames: make([]shmif.Frame, busBatch)}
+		for i := range bt.frames {
+			bt.frames[i].Buf = make([]byte, MaxFrame)
+		}
+		free <- bt
 	}
-	out := make([][]byte, 0, busBatch)
-	var t tally
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		out := make([][]byte, 0, busBatch)
+		var t tally
+		failed := false
+		for bt := range full {
+			if !failed {
+				out = out[:0]
+				for _, f := range bt.frames[:bt.n] {
+					out = append(out, f.Buf[:f.Len])
+				}
+				out = b.admit(busSide, out, bt.now, &t)
+				b.epStats.add(&t)
+				if err := deliver(out, bt.now); err != nil {
+					failed = true
+					b.fail(err)
+				}
+			}
+			free <- bt
+		}
+	}()
+	defer func() {
+		close(full)
+		<-done
+	}()
 	for !b.stopping.Load() {
-		n, err := b.ifc.RecvBatch(frames, recvTimeout)
+		var bt *busBatchBuf
+		select {
+		case bt = <-free:
+		case <-b.stop:
+			return nil
+		}
+		n, err := b.ifc.RecvBatch(bt.frames, recvTimeout)
 		switch {
 		case err == nil:
 		case errors.Is(err, unix.ETIMEDOUT), errors.Is(err, unix.EDEADLK):
+			free <- bt
 			continue
 		case b.stopping.Load():
+			free <- bt
 			return nil
 		default:
+			free <- bt
 			return fmt.Errorf("bus: %w", err)
 		}
-		now := time.Now()
-		out = out[:0]
-		for _, f := range frames[:n] {
-			out = append(out, f.Buf[:f.Len])
-		}
-		out = b.admit(busSide, out, now, &t)
-		b.epStats.add(&t)
-		if err := deliver(out, now); err != nil {
-			return err
-		}
+		bt.n, bt.now = n, time.Now()
+		full <- bt
 	}
 	return nil
 }

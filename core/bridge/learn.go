@@ -24,9 +24,10 @@ const (
 // fdb is a learning bridge's forwarding database with two ports: which side
 // each unicast source address was last seen on.
 type fdb struct {
-	mu     sync.Mutex
-	ageing int64
-	m      map[[6]byte]fdbEntry
+	mu      sync.Mutex
+	ageing  int64
+	refresh int64 // an entry seen again is updated only when older than this
+	m       map[[6]byte]fdbEntry
 }
 
 type fdbEntry struct {
@@ -35,7 +36,7 @@ type fdbEntry struct {
 }
 
 func newFDB(ageing time.Duration) *fdb {
-	return &fdb{ageing: int64(ageing), m: make(map[[6]byte]fdbEntry)}
+	return &fdb{ageing: int64(ageing), refresh: int64(min(ageing/4, time.Second)), m: make(map[[6]byte]fdbEntry)}
 }
 
 // filter learns the source of frame, seen on from, and reports whether the
@@ -45,7 +46,7 @@ func (t *fdb) filter(from side, frame []byte, now int64) bool {
 	src := [6]byte(frame[6:12])
 	if src[0]&1 == 0 {
 		e, ok := t.m[src]
-		if !ok || e.side != from || now-e.seen > int64(time.Second) {
+		if !ok || e.side != from || now-e.seen > t.refresh {
 			if ok || len(t.m) < maxLearned || t.sweep(now) {
 				t.m[src] = fdbEntry{side: from, seen: now}
 			}

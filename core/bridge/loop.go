@@ -90,4 +90,23 @@ type hasher struct{ seed maphash.Seed }
 
 func newHasher() hasher { return hasher{seed: maphash.MakeSeed()} }
 
-func (h hasher) sum(frame []byte) uint64 { return maphash.Bytes(h.seed, frame) }
+// Frames longer than hashWhole are hashed by their length, head and tail:
+// the head holds the addresses, IP identification, sequence numbers and
+// the TCP or UDP checksum, which covers the middle; a frame of a bulk
+// transfer costs a tenth of hashing it whole.
+const (
+	hashWhole = 256
+	hashHead  = 192
+	hashTail  = 64
+)
+
+func (h hasher) sum(frame []byte) uint64 {
+	if len(frame) <= hashWhole {
+		return maphash.Bytes(h.seed, frame)
+	}
+	var b [hashHead + hashTail + 2]byte
+	copy(b[:], frame[:hashHead])
+	copy(b[hashHead:], frame[len(frame)-hashTail:])
+	b[hashHead+hashTail], b[hashHead+hashTail+1] = byte(len(frame)>>8), byte(len(frame))
+	return maphash.Bytes(h.seed, b[:])
+}

@@ -98,3 +98,21 @@ func TestRingOfThreeBridges(t *testing.T) {
 func seq(f []byte) uint32 {
 	return uint32(f[14])<<24 | uint32(f[15])<<16 | uint32(f[16])<<8 | uint32(f[17])
 }
+
+func BenchmarkAdmit(b *testing.B) {
+	dir := b.TempDir()
+	p := newPipe()
+	br, err := bridge.Open(filepath.Join(dir, "bus"), p, bridge.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer br.Stop()
+	frames := make([][]byte, 64)
+	for i := range frames {
+		frames[i] = frame(macB, macA, 1514, uint32(i))
+	}
+	b.SetBytes(64 * 1514)
+	for b.Loop() {
+		bridge.Admit(br, frames)
+	}
+}

@@ -5,82 +5,57 @@ import (
 	"time"
 )
 
-// Stage sits in one direction of a bridge between the reader and the
+// Stage sits in one direction of a bridge, between the reader and the
 // writer, where an impairment model (delay, loss, duplication, reordering,
 // rate) plugs in. Without one a bridge writes each batch it reads at once.
 //
-// The bridge calls Push from its reader and Pop from its writer, never both
-// at the same time. Frames that do not fit the destination (under 14 or
-// over 1514 bytes for a bus) are counted and dropped after Pop.
+// The bridge calls Input with every frame of the direction that passed
+// its rules (sizes, loops, learning), in order, with the time its batch
+// was read. The stage hands frames on by calling the Emit it was made
+// with, at once from Input or later from a goroutine of its own.
 type Stage interface {
-	// Push hands the stage one frame read at now. frame is valid only
-	// during the call: a stage that keeps it keeps a copy.
-	Push(frame []byte, now time.Time)
-
-	// Pop appends to dst the frames due at now, in the order they are to
-	// be written, and returns them with the time the next frame it holds
-	// falls due (the zero Time when it holds none). The bridge writes the
-	// frames before it calls Pop again; until then the stage must not
-	// reuse their memory, Push included.
-	Pop(now time.Time, dst [][]byte) ([][]byte, time.Time)
+	// Input takes one frame; frame is valid only during the call, so a
+	// stage that keeps it keeps a copy.
+	Input(frame []byte, now time.Time)
 }
 
-// staged runs a Stage: the reader pushes and kicks, a writer goroutine pops
-// whatever is due and sleeps until the next frame is.
-type staged struct {
+// Emit writes frames to the destination of a stage's direction, in order,
+// counting them (Frames, Bytes) and dropping, counted, those the
+// destination cannot carry (under 14 or over 1514 bytes for a bus). frames
+// are needed only during the call. It may be called from any goroutine;
+// the bridge runs one call at a time. After the bridge stops it drops what
+// it is given.
+type Emit func(frames [][]byte)
+
+// emitter serializes a stage's emits and turns a write error into the
+// bridge's end.
+type emitter struct {
 	mu    sync.Mutex
-	stage Stage
-	kick  chan struct{}
+	b     *Bridge
+	write func([][]byte) error
 }
 
-func newStaged(s Stage) *staged {
-	return &staged{stage: s, kick: make(chan struct{}, 1)}
-}
-
-// push hands a batch to the stage and wakes the writer.
-func (s *staged) push(frames [][]byte, now time.Time) {
-	if len(frames) == 0 {
+func (e *emitter) emit(frames [][]byte) {
+	if len(frames) == 0 || e.b.stopping.Load() {
 		return
 	}
-	s.mu.Lock()
-	for _, f := range frames {
-		s.stage.Push(f, now)
-	}
-	s.mu.Unlock()
-	select {
-	case s.kick <- struct{}{}:
-	default:
+	e.mu.Lock()
+	err := e.write(frames)
+	e.mu.Unlock()
+	if err != nil {
+		e.b.fail(err)
 	}
 }
 
-// run writes what the stage releases until stop is closed or write fails.
-func (s *staged) run(stop <-chan struct{}, write func([][]byte) error) error {
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	var due [][]byte
-	for {
-		s.mu.Lock()
-		var next time.Time
-		due, next = s.stage.Pop(time.Now(), due[:0])
-		s.mu.Unlock()
-		if len(due) > 0 {
-			if err := write(due); err != nil {
-				return err
-			}
-			continue
+// staged returns the deliver function of a direction with the stage that
+// newStage makes.
+func (b *Bridge) staged(newStage func(Emit) Stage, write func([][]byte) error) func([][]byte, time.Time) error {
+	e := &emitter{b: b, write: write}
+	st := newStage(e.emit)
+	return func(frames [][]byte, now time.Time) error {
+		for _, f := range frames {
+			st.Input(f, now)
 		}
-		var wake <-chan time.Time
-		if !next.IsZero() {
-			timer.Reset(time.Until(next))
-			wake = timer.C
-		}
-		select {
-		case <-stop:
-			timer.Stop()
-			return nil
-		case <-s.kick:
-		case <-wake:
-		}
-		timer.Stop()
+		return nil
 	}
 }
