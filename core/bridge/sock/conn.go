@@ -138,10 +138,10 @@ func listen(url string, sotype int, a addr, mode uint32) (*fdio.FD, error) {
 // connected now (one at a time; others are turned away while it is).
 type peers struct {
 	url      string
-	fixed    bool     // a connection we made: when it ends, the endpoint does
-	listener *fdio.FD // nil unless listening
-	path     string   // a socket file of ours, removed on close
-	stats    counters // the endpoint's
+	fixed    bool         // a connection we made: when it ends, the endpoint does
+	listener *fdio.FD     // nil unless listening
+	path     string       // a socket file of ours, removed on close
+	stats    counters     // the endpoint's
 	onAccept func(fd int) // sets socket options of accepted peers
 
 	mu      sync.Mutex
