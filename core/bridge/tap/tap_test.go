@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libshmif/libshmif/core/bridge/internal/nstest"
+	"github.com/libshmif/libshmif/tests/bridge/nstest"
 	"github.com/libshmif/libshmif/core/internal/offload"
 	"golang.org/x/sys/unix"
 )
