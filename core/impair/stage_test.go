@@ -82,7 +82,7 @@ func startStage(t *testing.T, mk func() alarm, c Config) (*Stage, *collector) {
 	return s, col
 }
 
-func mustSettings(t *testing.T, words string) Settings {
+func mustSettings(t testing.TB, words string) Settings {
 	t.Helper()
 	s, err := ParseSettings(words)
 	if err != nil {
