@@ -113,6 +113,11 @@ func (s *Stage) command(b *strings.Builder, words []string) error {
 		reset := false
 		if len(args) > 0 && strings.EqualFold(args[0], "reset") {
 			reset, args = true, args[1:]
+			if len(args) > 0 && dir == Both { // "counters reset LR" reads well too
+				if d, err := ParseDir(args[0]); err == nil {
+					dir, args = d, args[1:]
+				}
+			}
 		}
 		if len(args) > 0 {
 			return errorf("counters: unexpected %q (counters [DIR] [reset])", args[0])

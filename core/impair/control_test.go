@@ -132,13 +132,21 @@ func TestControlCommands(t *testing.T) {
 	expect("set none", "ok")
 	expect("  SHOW   lr ", "seed 7", "LR none", "ok")
 
+	quiet := func() {
+		waitFor(t, "an empty queue", func() bool { return s.Counters(Both).Queued.Frames == 0 })
+	}
 	for range 3 {
 		s.Input(LR, make([]byte, 100))
 	}
+	quiet()
 	expect("counters LR", "LR in=3/300 out=3/300 queued=0/0 lost=0/0 duplicated=0/0 corrupted=0/0 reordered=0/0 delayed=0/0 limit=0/0 mtu=0/0 down=0/0 closed=0/0", "ok")
 	expect("counters reset",
 		"LR in=3/300 out=3/300 queued=0/0 lost=0/0 duplicated=0/0 corrupted=0/0 reordered=0/0 delayed=0/0 limit=0/0 mtu=0/0 down=0/0 closed=0/0",
 		"RL in=0/0 out=0/0 queued=0/0 lost=0/0 duplicated=0/0 corrupted=0/0 reordered=0/0 delayed=0/0 limit=0/0 mtu=0/0 down=0/0 closed=0/0", "ok")
+	s.Input(RL, make([]byte, 10))
+	quiet()
+	expect("counters reset RL", "RL in=1/10 out=1/10 queued=0/0 lost=0/0 duplicated=0/0 corrupted=0/0 reordered=0/0 delayed=0/0 limit=0/0 mtu=0/0 down=0/0 closed=0/0", "ok")
+	expect("counters RL", "RL in=0/0 out=0/0 queued=0/0 lost=0/0 duplicated=0/0 corrupted=0/0 reordered=0/0 delayed=0/0 limit=0/0 mtu=0/0 down=0/0 closed=0/0", "ok")
 	expect("counters LR", "LR in=0/0 out=0/0 queued=0/0 lost=0/0 duplicated=0/0 corrupted=0/0 reordered=0/0 delayed=0/0 limit=0/0 mtu=0/0 down=0/0 closed=0/0", "ok")
 
 	// A blank line gets no reply; the next command still does.
@@ -166,7 +174,7 @@ func TestControlMalformedChangesNothing(t *testing.T) {
 		"set loss state 1%", "set gap -1", "set limit 1.5", "set mtu x", "set noise 1e9",
 		"set flap", "set flap 10s", "set flap 0s 50%", "set flap 10s 120%", "set sideways",
 		"flap", "flap 10s", "flap sideways", "flap down up", "flap off now", "flap LR",
-		"show extra", "show LR RL", "counters LR bogus", "counters reset now", "help me",
+		"show extra", "show LR RL", "counters LR bogus", "counters reset now", "counters LR reset RL", "help me",
 		"quit now", "set LR RL", "set both", "set none LR loss 101",
 	} {
 		got := c.do(cmd)

@@ -32,7 +32,7 @@ func (c *Count) sum(o Count) { c.Frames += o.Frames; c.Bytes += o.Bytes }
 // queued.
 type Counters struct {
 	In           Count // frames offered
-	Out          Count // copies handed to the sink (for a Decider: copies Decide returned)
+	Out          Count // copies taken for the sink, counted as its call begins (for a Decider: copies Decide returned)
 	Queued       Count // copies scheduled and not yet handed to the sink (a level; Stage only)
 	Lost         Count // frames lost (loss, lostburst, gemodel)
 	Duplicated   Count // extra copies made (duplicate)

@@ -257,8 +257,9 @@ func (s *Stage) SetLog(w io.Writer) {
 
 // Close stops the stage: its goroutine ends, control listeners and
 // connections served by ServeControl close, and frames still scheduled
-// are discarded (counted as DroppedClose). Counters and Settings stay
-// readable. Close is idempotent and always returns nil.
+// are discarded (counted as DroppedClose). It waits for a sink call in
+// progress to return. Counters and Settings stay readable. Close is
+// idempotent and always returns nil.
 func (s *Stage) Close() error {
 	s.mu.Lock()
 	if s.closed {

@@ -261,7 +261,12 @@ func TestStageCountersEqualSink(t *testing.T) {
 				}
 			})
 			wg.Wait()
-			waitFor(t, "an empty queue", func() bool { return s.Counters(Both).Queued.Frames == 0 })
+			// Out counts a batch as the sink is called: wait until the
+			// sink has the last one.
+			waitFor(t, "an empty queue and the sink to have every frame out", func() bool {
+				c := s.Counters(Both)
+				return c.Queued.Frames == 0 && uint64(col.count(LR)+col.count(RL)) == c.Out.Frames
+			})
 			for _, d := range []Dir{LR, RL} {
 				c := s.Counters(d)
 				col.mu.Lock()
