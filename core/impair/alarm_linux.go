@@ -41,12 +41,15 @@ func newFDAlarm() (*fdAlarm, error) {
 		return nil, err
 	}
 	a := &fdAlarm{f: f, rc: rc, start: time.Now()}
+	// Reading our clock before the kernel's errs on the late side: the
+	// alarm may fire a few nanoseconds after a due time, never before.
+	since := time.Since(a.start)
 	var ts unix.Timespec
 	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
 		f.Close()
 		return nil, err
 	}
-	a.base = ts.Nano() - int64(time.Since(a.start))
+	a.base = ts.Nano() - int64(since)
 	return a, nil
 }
 
