@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/libshmif/libshmif/core/bridge"
-	"golang.org/x/sys/unix"
 )
 
 var progname = filepath.Base(os.Args[0])
@@ -54,7 +53,7 @@ func flags(o *options) *flag.FlagSet {
 	fs.BoolVar(&o.learning, "learning", false, "learn addresses; forward unicast only toward its destination")
 	fs.IntVar(&o.ageing, "ageing", int(bridge.DefaultAgeingTime/time.Second), "seconds a learned address is kept")
 	fs.StringVar(&o.mode, "mode", "0644", "permission bits of a new bus file (under the umask)")
-	fs.BoolVar(&o.noRepeat, "no-repeat-guard", false, "forward identical frames read from one side within 50 ms")
+	fs.BoolVar(&o.noRepeat, "no-repeat-guard", false, "forward identical frames read from one side within 20 ms")
 	return fs
 }
 
@@ -133,7 +132,7 @@ func run(o options, busPath, url string) int {
 		Mode:          uint32(mode),
 	})
 	if err != nil {
-		errx("%s", busError(busPath, err))
+		errx("%v", err)
 	}
 	if err := b.Start(); err != nil {
 		b.Stop()
@@ -152,6 +151,12 @@ func run(o options, busPath, url string) int {
 	loopCheck := time.NewTicker(time.Second)
 	defer loopCheck.Stop()
 	warned := false
+	warnLoop := func() {
+		if st := b.Stats(); !warned && st.ToBus.Loop+st.ToEndpoint.Loop > 0 {
+			warned = true
+			fmt.Fprintf(os.Stderr, "%s: frames came back where they were sent: another bridge or path joins these networks; the copies are dropped (loop=)\n", progname)
+		}
+	}
 	status := 0
 	report := func() { fmt.Fprintf(os.Stderr, "%s: %s\n", progname, b) }
 loop:
@@ -166,10 +171,7 @@ loop:
 		case <-tick:
 			report()
 		case <-loopCheck.C:
-			if st := b.Stats(); !warned && st.ToBus.Loop+st.ToEndpoint.Loop > 0 {
-				warned = true
-				fmt.Fprintf(os.Stderr, "%s: frames came back where they were sent: another bridge or path joins these networks; the copies are dropped (loop=)\n", progname)
-			}
+			warnLoop()
 		case <-b.Done():
 			err := b.Err()
 			switch {
@@ -183,22 +185,11 @@ loop:
 			break loop
 		}
 	}
+	warnLoop()
 	if err := b.Stop(); err != nil && status == 0 {
 		fmt.Fprintf(os.Stderr, "%s: stopping: %v\n", progname, err)
 		status = 1
 	}
 	report()
 	return status
-}
-
-// busError words the errors of opening a bus that errno strings say
-// poorly.
-func busError(path string, err error) string {
-	switch {
-	case errors.Is(err, unix.ENOEXEC):
-		return fmt.Sprintf("bus %s: not a shmif bus file (left unchanged)", path)
-	case errors.Is(err, unix.EINVAL):
-		return fmt.Sprintf("bus %s: not a regular file", path)
-	}
-	return err.Error()
 }

@@ -52,7 +52,7 @@ type Config struct {
 	ToEndpoint, ToBus func(Emit) Stage
 
 	// NoRepeatGuard turns off the rule that identical frames read from
-	// one side within 50 ms are forwarded once (see the package
+	// one side within 20 ms are forwarded once (see the package
 	// documentation): for traffic that repeats frames byte for byte on
 	// purpose, in a network without loops.
 	NoRepeatGuard bool

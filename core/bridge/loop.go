@@ -25,10 +25,13 @@ import (
 // bridge also forwards identical frames read from the same side at most
 // once in a short time (repeatWindow; loopRepeatWindow for a while after a
 // loop was seen): a loop brings a frame round again within microseconds
-// or milliseconds, while a real stack does not send the same bytes twice
+// or milliseconds, while a real stack seldom sends the same bytes twice
 // so soon (IPv4 identifications, TCP sequence numbers and timestamps,
-// ICMP sequence numbers all change). Config.NoRepeatGuard turns that rule
-// off for traffic that does.
+// ICMP sequence numbers all change). The exceptions seen are harmless to
+// thin out: TCP resets answering a burst of stray segments, and IPv6
+// multicast listener reports, which are repeated at random for
+// robustness. Config.NoRepeatGuard turns the rule off for traffic that
+// repeats frames on purpose.
 
 const (
 	memoryBuckets = 1 << 12 // per direction, of memoryWays slots: 128 KiB
@@ -36,7 +39,7 @@ const (
 	tickShift     = 22                              // a tick is 2^22 ns, about 4 ms
 	loopWindow    = int64(time.Second) >> tickShift // how long a forwarded frame is remembered
 
-	repeatWindow     = int64(50*time.Millisecond) >> tickShift
+	repeatWindow     = int64(20*time.Millisecond) >> tickShift
 	loopRepeatWindow = int64(500*time.Millisecond) >> tickShift
 	loopAlert        = 10 * time.Second // how long loopRepeatWindow applies after a loop was seen
 )

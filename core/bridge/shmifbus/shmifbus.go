@@ -34,7 +34,7 @@ func OpenBus(path string, mode uint32) (*shmif.Interface, error) {
 	}
 	ifc, err := shmif.OpenMode(path, -1, mode)
 	if err != nil {
-		return nil, err
+		return nil, explain(err)
 	}
 	// Media none then auto skips to the present, as NetBSD drops what
 	// arrives while the link is down.
@@ -152,3 +152,23 @@ func (e *Endpoint) Stats() Stats {
 	s := e.ifc.Stats()
 	return Stats{Lost: s.Lost, Corrupt: s.Corrupt}
 }
+
+// explain words the errors of opening a bus that errno strings say poorly;
+// the result still matches the errno.
+func explain(err error) error {
+	switch {
+	case errors.Is(err, unix.ENOEXEC):
+		return &busError{"not a shmif bus file (left unchanged)", err}
+	case errors.Is(err, unix.EINVAL):
+		return &busError{"not a regular file", err}
+	}
+	return err
+}
+
+type busError struct {
+	msg string
+	err error
+}
+
+func (e *busError) Error() string { return e.msg }
+func (e *busError) Unwrap() error { return e.err }

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libshmif/libshmif/tests/bridge/nstest"
 	"github.com/libshmif/libshmif/core/internal/offload"
+	"github.com/libshmif/libshmif/tests/bridge/nstest"
 	"golang.org/x/sys/unix"
 )
 
