@@ -8,6 +8,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/libshmif/libshmif/core/dump"
 	"github.com/libshmif/libshmif/core/pcap"
+	"github.com/libshmif/libshmif/internal/errtext"
 )
 
 var progname = filepath.Base(os.Args[0])
@@ -117,17 +119,24 @@ func main() {
 	}
 
 	img, err := dump.Snapshot(path)
+	if errors.Is(err, dump.ErrEmpty) {
+		empty(o, path, "is empty: no interface has attached to it")
+		return
+	}
 	if err != nil {
-		errx(err.Error())
+		errx(message(err))
 	}
 	if img.LockBusy {
 		warnx(fmt.Sprintf("bus `%s' stayed locked for %v: copied without the lock", path, dump.DefaultLockWait))
 	}
 	h, err := img.Header()
 	if err != nil {
-		errx(err.Error())
+		errx(message(err))
 	}
 	fmt.Fprintln(text, h.String())
+	if h.Version == 0 {
+		warnx(fmt.Sprintf("bus `%s' was never woken (version 0): it has carried no frame, or its writer died first", path))
+	}
 	if o.header {
 		flushText()
 		os.Exit(0)
@@ -144,9 +153,69 @@ func main() {
 	})
 	closePcap()
 	if err != nil {
-		errx(err.Error())
+		errx(message(err))
 	}
 	flushText()
+}
+
+// empty handles a bus file that holds nothing to dump: a message on stderr
+// and, with -p, an empty pcap file, with exit status 0, so that a harness
+// that dumps every bus it used at teardown does not fail on one that
+// never saw a frame.
+func empty(o options, path, why string) {
+	warnx(fmt.Sprintf("bus file `%s' %s", path, why))
+	if !o.header {
+		_, closePcap := openPcap(o)
+		closePcap()
+	}
+	flushText()
+}
+
+// message is shmif_dumpbus's text for an error of the dump package.
+func message(err error) string {
+	var (
+		pe *os.PathError
+		nb *dump.NotBusError
+		ve *dump.VersionError
+		te *dump.TruncatedError
+		ce *dump.CorruptError
+	)
+	switch {
+	case errors.As(err, &nb):
+		if nb.Swapped {
+			return fmt.Sprintf("%s: bus of the other byte order: only a dump is possible", nb.Path)
+		}
+		if nb.Short {
+			return fmt.Sprintf("%s not a shmif bus: only %d bytes", nb.Path, nb.Size)
+		}
+		return fmt.Sprintf("%s not a shmif bus: bad magic %s != %s", nb.Path, errtext.Hex(nb.Magic), errtext.Hex(0xca11d054))
+	case errors.As(err, &ve):
+		return fmt.Sprintf("Unhandled bus version %d, program 3", int32(ve.Version))
+	case errors.As(err, &te):
+		if te.Size < 0 {
+			return fmt.Sprintf("Bus file `%s' shrank while being read", te.Path)
+		}
+		return fmt.Sprintf("Bus file `%s' truncated: %d bytes, record at offset 0x%04x lies beyond its end", te.Path, te.Size, te.Offset)
+	case errors.As(err, &ce):
+		switch ce.Damage {
+		case dump.HeaderOutOfRange:
+			return fmt.Sprintf("Corrupt bus `%s': firstoff 0x%04x or lastoff 0x%04x outside the data area (0x%04x bytes)", ce.Path, ce.First, ce.Last, 0xfffe0)
+		case dump.RecordTooLong:
+			return fmt.Sprintf("Corrupt bus `%s': record at offset 0x%04x has length 0x%04x, over %d bytes", ce.Path, ce.Offset, ce.Length, dump.MaxRecord)
+		}
+		return fmt.Sprintf("Corrupt bus `%s': records do not lead from firstoff to lastoff", ce.Path)
+	case errors.As(err, &pe):
+		switch pe.Op {
+		case "open":
+			return fmt.Sprintf("Can't open bus file `%s': %s", pe.Path, errtext.Strerror(pe.Err))
+		case "stat":
+			return fmt.Sprintf("Can't stat bus file `%s': %s", pe.Path, errtext.Strerror(pe.Err))
+		case "mmap":
+			return "mmap: " + errtext.Strerror(pe.Err)
+		}
+		return fmt.Sprintf("Can't read bus file `%s': %s", pe.Path, errtext.Strerror(pe.Err))
+	}
+	return err.Error()
 }
 
 // openPcap opens the pcap output of -p, if any, as libpcap's pcap_dump_open
@@ -161,12 +230,12 @@ func openPcap(o options) (*pcap.Writer, func()) {
 		var err error
 		f, err = os.OpenFile(o.pcapfile, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o666)
 		if err != nil {
-			errx(fmt.Sprintf("Cannot open pcap dump file `%s': %s: %s", o.pcapfile, o.pcapfile, dump.Strerror(err)))
+			errx(fmt.Sprintf("Cannot open pcap dump file `%s': %s: %s", o.pcapfile, o.pcapfile, errtext.Strerror(err)))
 		}
 	}
 	pw, err := pcap.NewWriter(f, dump.Snaplen)
 	if err != nil {
-		errx(fmt.Sprintf("Cannot write pcap dump file `%s': %s", o.pcapfile, dump.Strerror(err)))
+		errx(fmt.Sprintf("Cannot write pcap dump file `%s': %s", o.pcapfile, errtext.Strerror(err)))
 	}
 	return pw, func() {
 		err := pw.Flush()
@@ -176,7 +245,7 @@ func openPcap(o options) (*pcap.Writer, func()) {
 			}
 		}
 		if err != nil {
-			errx(fmt.Sprintf("Cannot write pcap dump file `%s': %s", o.pcapfile, dump.Strerror(err)))
+			errx(fmt.Sprintf("Cannot write pcap dump file `%s': %s", o.pcapfile, errtext.Strerror(err)))
 		}
 	}
 }
@@ -208,7 +277,7 @@ func follow(o options, path string) {
 				err = pw.Flush()
 			}
 			if err != nil {
-				return fmt.Errorf("Cannot write pcap dump file `%s': %s", o.pcapfile, dump.Strerror(err))
+				return fmt.Errorf("Cannot write pcap dump file `%s': %s", o.pcapfile, errtext.Strerror(err))
 			}
 			return nil
 		},
@@ -217,8 +286,12 @@ func follow(o options, path string) {
 		},
 	})
 	closePcap()
+	if errors.Is(err, dump.ErrEmpty) {
+		empty(o, path, "is empty: no interface has attached to it")
+		return
+	}
 	if err != nil {
-		errx(err.Error())
+		errx(message(err))
 	}
 	flushText()
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/libshmif/libshmif/core/dump"
 	"github.com/libshmif/libshmif/core/pcap"
+	"github.com/libshmif/libshmif/internal/errtext"
 )
 
 var progname = filepath.Base(os.Args[0])
@@ -32,16 +33,36 @@ func main() {
 	if err != nil {
 		var pe *os.PathError
 		if errors.As(err, &pe) {
-			errx(fmt.Sprintf("cannot open pcap file: %s: %s", pcapPath, dump.Strerror(pe.Err)))
+			errx(fmt.Sprintf("cannot open pcap file: %s: %s", pcapPath, errtext.Strerror(pe.Err)))
 		}
 		errx(fmt.Sprintf("cannot open pcap file: %s: %s", pcapPath, err))
 	}
 	h, err := dump.Inject(busPath, frames)
-	if err != nil {
-		var e *dump.Error
-		if errors.As(err, &e) && errors.Is(err, dump.ErrFrameSize) {
-			errx(fmt.Sprintf("%s: %s", pcapPath, e.Msg))
+	var (
+		fe *dump.FrameSizeError
+		ve *dump.VersionError
+		pe *os.PathError
+	)
+	switch {
+	case err == nil:
+	case errors.As(err, &fe):
+		problem := fmt.Sprintf("frame of %d bytes is longer than 1514", fe.Len)
+		switch {
+		case fe.Len < fe.OrigLen:
+			problem = fmt.Sprintf("only %d of %d bytes captured", fe.Len, fe.OrigLen)
+		case fe.Len < 14:
+			problem = fmt.Sprintf("frame of %d bytes is shorter than 14", fe.Len)
 		}
+		errx(fmt.Sprintf("%s: record %d: %s", pcapPath, fe.Record, problem))
+	case errors.Is(err, dump.ErrNotBus):
+		errx(fmt.Sprintf("%s not a shmif bus", busPath))
+	case errors.As(err, &ve):
+		errx(fmt.Sprintf("bus version %d, program 3", int32(ve.Version)))
+	case errors.As(err, &pe) && pe.Op == "open":
+		errx("open bus: " + errtext.Strerror(pe.Err))
+	case errors.As(err, &pe):
+		errx("writev for wakeup: " + errtext.Strerror(pe.Err))
+	default:
 		errx(err.Error())
 	}
 	fmt.Println(h.String())

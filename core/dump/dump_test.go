@@ -323,8 +323,11 @@ func TestDumpVersion2(t *testing.T) {
 	}
 }
 
-// Files that are not buses, or damaged buses, give shmif_dumpbus's message
-// (or a clear one where it would crash or hang) and no more.
+// Files that are not buses, or damaged buses, give a typed error (the
+// command turns it into shmif_dumpbus's message: cmd/shmif_dumpbus's tests
+// check the texts), never a crash or an endless walk. An empty file and a
+// bus never woken (version 0) are not errors for a harness: ErrEmpty, and
+// a walk that finds what the ring holds.
 func TestDumpRejects(t *testing.T) {
 	small := golden(t, "rump-small", "bus")
 	with := func(off int, v uint32) []byte {
@@ -344,22 +347,25 @@ func TestDumpRejects(t *testing.T) {
 		name    string
 		path    string
 		kind    error
-		msg     string // whole message, or its beginning when ending in "..."
-		partial bool   // text was written before the error
+		partial bool // text was written before the error
 	}{
-		{"missing", filepath.Join(dir, "nope"), unix.ENOENT, "Can't open bus file `" + filepath.Join(dir, "nope") + "': No such file or directory", false},
-		{"directory", dir, unix.ENODEV, "mmap: No such device", false},
-		{"empty", writeBus(t, nil), unix.EINVAL, "mmap: Invalid argument", false},
-		{"bad magic", writeBus(t, with(layout.OffMagic, 0x12345678)), ErrNotBus, " not a shmif bus: bad magic 0x12345678 != 0xca11d054", false},
-		{"zero magic", writeBus(t, with(layout.OffMagic, 0)), ErrNotBus, " not a shmif bus: bad magic 0 != 0xca11d054", false},
-		{"version 0", writeBus(t, with(layout.OffVersion, 0)), ErrVersion, "Unhandled bus version 0, program 3", false},
-		{"version -1", writeBus(t, with(layout.OffVersion, 0xffffffff)), ErrVersion, "Unhandled bus version -1, program 3", false},
-		{"truncated", writeBus(t, small[:1000]), ErrTruncated, "Bus file `...", true},
-		{"header only", writeBus(t, small[:layout.HeaderSize]), ErrTruncated, "Bus file `...", true},
-		{"first out of range", writeBus(t, with(layout.OffFirst, dataSize+1)), ErrCorrupt, "Corrupt bus `...", true},
-		{"last out of range", writeBus(t, with(layout.OffLast, 0xffffffff)), ErrCorrupt, "Corrupt bus `...", true},
-		{"huge record", writeBus(t, with(layout.HeaderSize+int(hdr0), 0x7fffffff)), ErrCorrupt, "Corrupt bus `...", true},
-		{"cyclic", writeBus(t, cyclic), ErrCorrupt, "Corrupt bus `...", true},
+		{"missing", filepath.Join(dir, "nope"), unix.ENOENT, false},
+		{"directory", dir, unix.ENODEV, false},
+		{"empty", writeBus(t, nil), ErrEmpty, false},
+		{"bad magic", writeBus(t, with(layout.OffMagic, 0x12345678)), ErrNotBus, false},
+		{"zero magic", writeBus(t, with(layout.OffMagic, 0)), ErrNotBus, false},
+		{"version -1", writeBus(t, with(layout.OffVersion, 0xffffffff)), ErrVersion, false},
+		{"truncated", writeBus(t, small[:1000]), ErrTruncated, true},
+		{"header only", writeBus(t, small[:layout.HeaderSize]), ErrTruncated, true},
+		{"first out of range", writeBus(t, with(layout.OffFirst, dataSize+1)), ErrCorrupt, true},
+		{"last out of range", writeBus(t, with(layout.OffLast, 0xffffffff)), ErrCorrupt, true},
+		{"huge record", writeBus(t, with(layout.HeaderSize+int(hdr0), 0x7fffffff)), ErrCorrupt, true},
+		{"cyclic", writeBus(t, cyclic), ErrCorrupt, true},
+	}
+	// A bus never woken walks like any other.
+	text, _, err := dumpText(t, writeBus(t, with(layout.OffVersion, 0)))
+	if err != nil || !strings.HasPrefix(text, "bus version 0,") || !strings.Contains(text, "\npacket 0, ") {
+		t.Errorf("version 0: %v, text %q", err, text[:min(len(text), 200)])
 	}
 	for _, c := range cases {
 		done := make(chan struct{})
@@ -377,14 +383,6 @@ func TestDumpRejects(t *testing.T) {
 		if !errors.Is(err, c.kind) {
 			t.Errorf("%s: error %v, want %v", c.name, err, c.kind)
 			continue
-		}
-		msg := err.Error()
-		if prefix, ok := strings.CutSuffix(c.msg, "..."); ok {
-			if !strings.HasPrefix(msg, prefix) {
-				t.Errorf("%s: message %q", c.name, msg)
-			}
-		} else if !strings.HasSuffix(msg, c.msg) || (!strings.HasPrefix(c.msg, " ") && msg != c.msg) {
-			t.Errorf("%s: message %q, want %q", c.name, msg, c.msg)
 		}
 		if (text != "") != c.partial {
 			t.Errorf("%s: text %q", c.name, text)

@@ -1,98 +1,144 @@
 package dump
 
 import (
+	"os"
+
 	"errors"
 	"fmt"
-	"os"
-	"syscall"
-	"unicode"
-	"unicode/utf8"
-
 	"github.com/libshmif/libshmif/core/internal/layout"
-	"golang.org/x/sys/unix"
 )
 
-// Kinds of failure, to be tested with errors.Is.
+// Kinds of failure, to be tested with errors.Is. Every error this package
+// returns is one of the types below, or an *os.PathError for a system call
+// that failed on a file (Op "open", "stat", "mmap", "read", "write"), whose
+// Err is a syscall.Errno.
 var (
 	ErrNotBus    = errors.New("not a shmif bus")
 	ErrVersion   = errors.New("unhandled bus version")
 	ErrTruncated = errors.New("bus file truncated")
 	ErrCorrupt   = errors.New("corrupt bus")
 	ErrFrameSize = errors.New("frame size not allowed on a bus")
+	// ErrEmpty is an empty bus file: created, but no interface has
+	// attached to it yet. It holds no frames.
+	ErrEmpty = errors.New("empty bus file")
 )
 
-// Error is a failure with the message text shmif_dumpbus (or shmif_pcapin)
-// prints after "progname: ".
-type Error struct {
-	Msg  string // the whole message
-	Kind error  // one of the Err* values, or nil
-	Err  error  // the system error behind it, or nil; its text ends Msg
+// NotBusError is a file whose magic is not a bus's, or one with the magic
+// but shorter than a bus (Short). Swapped reports that it is the magic of
+// a bus written by a host of the other byte order, which can be dumped but
+// not attached to.
+type NotBusError struct {
+	Path    string
+	Magic   uint32
+	Swapped bool
+	Short   bool
+	Size    int64 // the file's size, when Short
 }
 
-func (e *Error) Error() string { return e.Msg }
-
-// Unwrap gives errors.Is access to Kind and Err.
-func (e *Error) Unwrap() []error {
-	var errs []error
-	for _, err := range []error{e.Kind, e.Err} {
-		if err != nil {
-			errs = append(errs, err)
-		}
+func (e *NotBusError) Error() string {
+	switch {
+	case e.Swapped:
+		return fmt.Sprintf("dump: %s: bus of the other byte order", e.Path)
+	case e.Short:
+		return fmt.Sprintf("dump: %s: not a shmif bus: only %d bytes", e.Path, e.Size)
 	}
-	return errs
+	return fmt.Sprintf("dump: %s: not a shmif bus (magic %#x)", e.Path, e.Magic)
 }
 
-// sysError is err(3): the message, a colon and the system error's text.
-func sysError(msg string, err error) *Error {
-	return &Error{Msg: msg + ": " + Strerror(err), Err: err}
+func (e *NotBusError) Is(target error) bool { return target == ErrNotBus }
+
+// VersionError is a bus of a version this package does not read (2 and 3
+// are read; 0, a bus that never carried a frame, is reported by Header as
+// such and walked as empty).
+type VersionError struct {
+	Path    string
+	Version uint32
 }
 
-// Strerror returns the C library's text for a system error (Go's errno
-// strings are C's with the first letter in lower case); other errors are
-// returned as they are.
-func Strerror(err error) string {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		err = pe.Err
+func (e *VersionError) Error() string {
+	return fmt.Sprintf("dump: %s: unhandled bus version %d", e.Path, int32(e.Version))
+}
+
+func (e *VersionError) Is(target error) bool { return target == ErrVersion }
+
+// TruncatedError is a bus file too short for what its header says, or one
+// that shrank while it was read.
+type TruncatedError struct {
+	Path   string
+	Size   int64  // the file's size, or -1 if it shrank while read
+	Offset uint32 // data offset of the record that lies beyond the end
+}
+
+func (e *TruncatedError) Error() string {
+	if e.Size < 0 {
+		return fmt.Sprintf("dump: %s: bus file shrank while being read", e.Path)
 	}
-	var errno syscall.Errno
-	if !errors.As(err, &errno) {
-		return err.Error()
-	}
-	s := errno.Error()
-	r, n := utf8.DecodeRuneInString(s)
-	return string(unicode.ToUpper(r)) + s[n:]
+	return fmt.Sprintf("dump: %s: bus file truncated: %d bytes, record at offset %#x lies beyond its end", e.Path, e.Size, e.Offset)
 }
 
-// cHex formats v as C's "%#x" does: "0" for zero, else with a 0x prefix.
-func cHex(v uint32) string {
-	if v == 0 {
-		return "0"
-	}
-	return fmt.Sprintf("%#x", v)
+func (e *TruncatedError) Is(target error) bool { return target == ErrTruncated }
+
+// Damage names what is wrong with a corrupt bus.
+type Damage int
+
+const (
+	// HeaderOutOfRange: firstoff or lastoff lies outside the data area.
+	HeaderOutOfRange Damage = iota
+	// RecordTooLong: a record is longer than MaxRecord (or than a frame
+	// may be, for a follower).
+	RecordTooLong
+	// NoPath: the records do not lead from firstoff to lastoff.
+	NoPath
+)
+
+// CorruptError is a damaged bus.
+type CorruptError struct {
+	Path        string
+	Damage      Damage
+	First, Last uint32 // the header words (HeaderOutOfRange)
+	Offset      uint32 // data offset of the damaged record (RecordTooLong)
+	Length      uint32 // its length
 }
 
-func badMagic(path string, magic uint32) *Error {
-	return &Error{
-		Msg:  fmt.Sprintf("%s not a shmif bus: bad magic %s != %s", path, cHex(magic), cHex(layout.Magic)),
-		Kind: ErrNotBus,
+func (e *CorruptError) Error() string {
+	switch e.Damage {
+	case HeaderOutOfRange:
+		return fmt.Sprintf("dump: %s: corrupt bus: firstoff %#x or lastoff %#x outside the data area", e.Path, e.First, e.Last)
+	case RecordTooLong:
+		return fmt.Sprintf("dump: %s: corrupt bus: record at offset %#x has length %#x", e.Path, e.Offset, e.Length)
 	}
+	return fmt.Sprintf("dump: %s: corrupt bus: records do not lead from firstoff to lastoff", e.Path)
 }
 
-// notBus explains why bus.Open refused path with ENOEXEC, from the magic
-// the file holds now.
+func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
+
+// FrameSizeError is a frame Inject refuses: longer than 1514 bytes, shorter
+// than 14, or captured only in part.
+type FrameSizeError struct {
+	Record  int // counting from 1
+	Len     int // bytes captured
+	OrigLen int // bytes on the wire
+}
+
+func (e *FrameSizeError) Error() string {
+	return fmt.Sprintf("dump: record %d: frame of %d bytes (%d on the wire) cannot go on a bus", e.Record, e.Len, e.OrigLen)
+}
+
+func (e *FrameSizeError) Is(target error) bool { return target == ErrFrameSize }
+
+// notBus explains why a bus file was refused as not a bus, from the magic
+// it holds now.
 func notBus(path string) error {
 	var b [4]byte
-	if fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0); err == nil {
-		unix.Pread(fd, b[:], 0)
-		unix.Close(fd)
+	size := int64(0)
+	if f, err := os.Open(path); err == nil {
+		f.ReadAt(b[:], 0)
+		if st, err := f.Stat(); err == nil {
+			size = st.Size()
+		}
+		f.Close()
 	}
 	magic := layout.NativeEndian.Uint32(b[:])
-	if magic == swapped32(layout.Magic) {
-		return &Error{
-			Msg:  fmt.Sprintf("%s: bus of the other byte order: only a dump is possible", path),
-			Kind: ErrNotBus,
-		}
-	}
-	return badMagic(path, magic)
+	return &NotBusError{Path: path, Magic: magic, Swapped: IsSwapped(magic),
+		Short: magic == layout.Magic && size < layout.BusSize, Size: size}
 }

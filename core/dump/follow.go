@@ -3,14 +3,12 @@ package dump
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"time"
 
 	"github.com/libshmif/libshmif/core/internal/bus"
 	"github.com/libshmif/libshmif/core/internal/layout"
 	"github.com/libshmif/libshmif/core/internal/ring"
-	"github.com/libshmif/libshmif/core/internal/wake"
 	"golang.org/x/sys/unix"
 )
 
@@ -45,37 +43,28 @@ const recheck = 500 * time.Millisecond
 
 // Follow attaches to the existing bus file at path and reports its frames
 // as they are written, until ctx is done; then it returns nil. It never
-// creates a bus file: a missing one is an error. Frames arrive through
-// opts.Frame, losses through opts.Lost.
+// creates, resizes or initialises a file: a missing, empty or foreign file
+// is an error (an *os.PathError with Op "open", ErrEmpty for an empty file,
+// a *NotBusError). It takes the bus lock to read, so it needs write
+// permission to the file. Frames arrive through opts.Frame, losses through
+// opts.Lost.
 //
-// Follow waits on the bus's own wake-ups, so frames are reported as soon as
+// Follow waits as an interface does, so frames are reported as soon as
 // their sender wakes the bus.
 func Follow(ctx context.Context, path string, opts FollowOptions) error {
 	if opts.Frame == nil {
 		opts.Frame = func(*Record) error { return nil }
 	}
-	if _, err := os.Stat(path); err != nil {
-		return sysError(fmt.Sprintf("Can't open bus file `%s'", path), err)
-	}
-	b, err := bus.Open(path, bus.DefaultMode)
-	if errors.Is(err, unix.ENOEXEC) {
+	b, err := bus.OpenExisting(path)
+	switch {
+	case errors.Is(err, unix.ENOEXEC):
 		return notBus(path)
-	}
-	if err != nil {
-		return sysError(fmt.Sprintf("Can't open bus file `%s'", path), err)
+	case errors.Is(err, unix.ENODATA):
+		return &os.PathError{Op: "read", Path: path, Err: ErrEmpty}
+	case err != nil:
+		return &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer b.Close()
-	w, err := b.NewWatcher()
-	if err == nil {
-		// A follower waits most of the time: it stays armed.
-		if err = w.Arm(); err != nil {
-			w.Close()
-		}
-	}
-	if err != nil {
-		return sysError(fmt.Sprintf("Can't watch bus file `%s'", path), err)
-	}
-	defer w.Close()
 
 	var (
 		r    ring.Reader
@@ -85,10 +74,7 @@ func Follow(ctx context.Context, path string, opts FollowOptions) error {
 	err = b.WithLock(func(m *layout.Mem) error {
 		hdr = Header{Version: m.Version(), Gen: m.Gen(), First: m.First(), Last: m.Last()}
 		if hdr.Version != 0 && hdr.Version != layout.Version {
-			return &Error{
-				Msg:  fmt.Sprintf("Unhandled bus version %d, program %d", int32(hdr.Version), layout.Version),
-				Kind: ErrVersion,
-			}
+			return &VersionError{Path: path, Version: hdr.Version}
 		}
 		if opts.FromOldest {
 			r.StartOldest(m)
@@ -111,32 +97,24 @@ func Follow(ctx context.Context, path string, opts FollowOptions) error {
 		opts.Attached(hdr)
 	}
 
-	// Cancellation ends the wait; the flag is closed only once the
-	// cancellation is done with it.
-	cancelled, err := wake.NewFlag()
-	if err != nil {
-		return sysError(fmt.Sprintf("Can't watch bus file `%s'", path), err)
-	}
-	set := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() { cancelled.Set(); close(set) })
-	defer func() {
-		if !stop() {
-			<-set
-		}
-		cancelled.Close()
-	}()
+	// Cancellation wakes the wait below.
+	hub := b.Hub()
+	stop := context.AfterFunc(ctx, hub.Changed)
+	defer stop()
 	recs := make([]Record, batch)
 	lost := r.Lost
 	for ctx.Err() == nil {
-		w.Drain() // before the look, so a frame written after it wakes the Wait
 		n := 0
+		var idleGen uint64
+		var idleLast uint32
 		err := b.WithLock(func(m *layout.Mem) error {
 			for n < batch {
 				h, st := r.Next(m, bufs[n][:])
 				if st == ring.TooSmall {
-					return fmt.Errorf("record of %d bytes on the bus", h.Len)
+					return &CorruptError{Path: path, Damage: RecordTooLong, Offset: r.Offset, Length: h.Len}
 				}
 				if st != ring.Frame {
+					idleGen, idleLast = m.Gen(), m.Last()
 					return nil
 				}
 				recs[n] = Record{
@@ -163,21 +141,33 @@ func Follow(ctx context.Context, path string, opts FollowOptions) error {
 			}
 		}
 		if n == 0 {
-			wake.WaitFor(w, cancelled, recheck)
+			hub.Wait(func() bool {
+				moved := true
+				b.Guard(func(m *layout.Mem) error {
+					moved = m.Gen() != idleGen || m.Last() != idleLast
+					return nil
+				})
+				return moved || ctx.Err() != nil
+			}, time.Now().Add(recheck))
 		}
 	}
 	return nil
 }
 
 func followError(path string, err error) error {
-	var e *Error
+	var ce *CorruptError
+	var ve *VersionError
 	switch {
-	case errors.As(err, &e):
-		return e
+	case errors.As(err, &ce):
+		return ce
+	case errors.As(err, &ve):
+		return ve
 	case errors.Is(err, unix.ENOEXEC):
 		return notBus(path)
+	case errors.Is(err, unix.EIO):
+		return &TruncatedError{Path: path, Size: -1}
 	}
-	return sysError(fmt.Sprintf("Can't read bus file `%s'", path), err)
+	return &os.PathError{Op: "read", Path: path, Err: err}
 }
 
 const hdrSize = uint32(layout.FrameHeaderSize)

@@ -343,17 +343,16 @@ func TestInjectRefusesBadFrames(t *testing.T) {
 	}
 	before, _ := os.ReadFile(path)
 	ok := pcap.Record{OrigLen: 60, Data: make([]byte, 60)}
-	for _, c := range []struct {
-		bad  pcap.Record
-		want string
-	}{
-		{pcap.Record{OrigLen: 1515, Data: make([]byte, 1515)}, "record 3: frame of 1515 bytes is longer than 1514"},
-		{pcap.Record{OrigLen: 13, Data: make([]byte, 13)}, "record 3: frame of 13 bytes is shorter than 14"},
-		{pcap.Record{OrigLen: 100, Data: make([]byte, 60)}, "record 3: only 60 of 100 bytes captured"},
+	for _, bad := range []pcap.Record{
+		{OrigLen: 1515, Data: make([]byte, 1515)},
+		{OrigLen: 13, Data: make([]byte, 13)},
+		{OrigLen: 100, Data: make([]byte, 60)},
 	} {
-		_, err := Inject(path, []pcap.Record{ok, ok, c.bad, ok})
-		if !errors.Is(err, ErrFrameSize) || err.Error() != c.want {
-			t.Errorf("error %v, want %q", err, c.want)
+		_, err := Inject(path, []pcap.Record{ok, ok, bad, ok})
+		var fe *FrameSizeError
+		if !errors.Is(err, ErrFrameSize) || !errors.As(err, &fe) ||
+			*fe != (FrameSizeError{Record: 3, Len: len(bad.Data), OrigLen: int(bad.OrigLen)}) {
+			t.Errorf("error %v for a frame of %d of %d bytes", err, len(bad.Data), bad.OrigLen)
 		}
 	}
 	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
@@ -371,11 +370,13 @@ func TestInjectRefusesOtherBuses(t *testing.T) {
 	b, _ := v2Bus(goldenFrames(t, "rump-small"))
 	path := writeBus(t, b)
 	ok := []pcap.Record{{OrigLen: 60, Data: make([]byte, 60)}}
-	if _, err := Inject(path, ok); !errors.Is(err, ErrVersion) || err.Error() != "bus version 2, program 3" {
+	var ve *VersionError
+	if _, err := Inject(path, ok); !errors.Is(err, ErrVersion) || !errors.As(err, &ve) || ve.Version != 2 {
 		t.Errorf("v2 bus: %v", err)
 	}
 	junk := writeBus(t, []byte("junk"))
-	if _, err := Inject(junk, ok); !errors.Is(err, ErrNotBus) || err.Error() != junk+" not a shmif bus" {
+	var nb *NotBusError
+	if _, err := Inject(junk, ok); !errors.Is(err, ErrNotBus) || !errors.As(err, &nb) || nb.Path != junk {
 		t.Errorf("junk: %v", err)
 	}
 }

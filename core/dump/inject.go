@@ -3,7 +3,7 @@ package dump
 import (
 	"crypto/rand"
 	"errors"
-	"fmt"
+	"os"
 
 	"github.com/libshmif/libshmif/core/internal/bus"
 	"github.com/libshmif/libshmif/core/internal/layout"
@@ -24,37 +24,28 @@ const injectChunk = 256
 //
 // Every frame is checked before anything is written: a frame of more than
 // 1514 or fewer than 14 bytes, or one captured only in part, is refused with
-// an Error (Kind ErrFrameSize) naming its record number, counting from 1.
+// a *FrameSizeError naming its record number, counting from 1.
 //
 // It returns the bus header as it was before the frames were written. A
-// bus of another version than 0 (never written to) or 3 is refused.
+// file that is not a bus gives a *NotBusError; a bus of another version
+// than 0 (never woken) or 3 a *VersionError; a failed system call an
+// *os.PathError (Op "open" or "write").
 func Inject(path string, frames []pcap.Record) (Header, error) {
 	for i, f := range frames {
-		var problem string
-		switch n := len(f.Data); {
-		case n < int(f.OrigLen):
-			problem = fmt.Sprintf("only %d of %d bytes captured", n, f.OrigLen)
-		case n > layout.MaxFrame:
-			problem = fmt.Sprintf("frame of %d bytes is longer than %d", n, layout.MaxFrame)
-		case n < layout.MinFrame:
-			problem = fmt.Sprintf("frame of %d bytes is shorter than %d", n, layout.MinFrame)
-		}
-		if problem != "" {
-			return Header{}, &Error{Msg: fmt.Sprintf("record %d: %s", i+1, problem), Kind: ErrFrameSize}
+		if n := len(f.Data); n < int(f.OrigLen) || n > layout.MaxFrame || n < layout.MinFrame {
+			return Header{}, &FrameSizeError{Record: i + 1, Len: n, OrigLen: int(f.OrigLen)}
 		}
 	}
 	var id [8]byte
-	if _, err := rand.Read(id[:]); err != nil {
-		return Header{}, sysError("random sender id", err)
-	}
+	rand.Read(id[:]) // never fails on Linux
 	sender := layout.NativeEndian.Uint64(id[:])
 
 	b, err := bus.Open(path, bus.DefaultMode)
 	if errors.Is(err, unix.ENOEXEC) {
-		return Header{}, &Error{Msg: fmt.Sprintf("%s not a shmif bus", path), Kind: ErrNotBus}
+		return Header{}, notBus(path)
 	}
 	if err != nil {
-		return Header{}, sysError("open bus", err)
+		return Header{}, &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer b.Close()
 
@@ -66,10 +57,7 @@ func Inject(path string, frames []pcap.Record) (Header, error) {
 				// Lock reads 0: it was free when we took it.
 				hdr = Header{Version: m.Version(), Gen: m.Gen(), First: m.First(), Last: m.Last()}
 				if hdr.Version != 0 && hdr.Version != layout.Version {
-					return &Error{
-						Msg:  fmt.Sprintf("bus version %d, program %d", int32(hdr.Version), layout.Version),
-						Kind: ErrVersion,
-					}
+					return &VersionError{Path: path, Version: hdr.Version}
 				}
 			}
 			for _, f := range chunk {
@@ -78,17 +66,17 @@ func Inject(path string, frames []pcap.Record) (Header, error) {
 			}
 			return nil
 		})
-		var e *Error
-		if errors.As(err, &e) {
-			return Header{}, e
+		var ve *VersionError
+		if errors.As(err, &ve) {
+			return Header{}, ve
 		}
 		if err != nil {
-			return Header{}, sysError("bus", err)
+			return Header{}, &os.PathError{Op: "write", Path: path, Err: err}
 		}
 	}
 	// Like shmif_pcapin, wake the bus even when there was nothing to add.
 	if err := b.Notify(); err != nil {
-		return Header{}, sysError("writev for wakeup", err)
+		return Header{}, &os.PathError{Op: "write", Path: path, Err: err}
 	}
 	return hdr, nil
 }

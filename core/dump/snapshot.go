@@ -14,7 +14,7 @@
 package dump
 
 import (
-	"fmt"
+	"os"
 	"time"
 
 	"github.com/libshmif/libshmif/core/internal/buslock"
@@ -54,8 +54,9 @@ func Snapshot(path string) (*Image, error) {
 // as NetBSD's shmif_dumpbus always does.
 //
 // The file is opened, examined and mapped in the same steps as
-// shmif_dumpbus, so failures carry its messages: "Can't open bus file
-// `PATH': ...", "Can't stat bus file `PATH': ...", "mmap: ...".
+// shmif_dumpbus; a failed step is an *os.PathError with Op "open", "stat"
+// or "mmap". An empty file gives an error for which errors.Is(err,
+// ErrEmpty) holds.
 func SnapshotWait(path string, wait time.Duration) (*Image, error) {
 	// O_NONBLOCK so that a FIFO cannot block the open.
 	const flags = unix.O_CLOEXEC | unix.O_NONBLOCK
@@ -66,12 +67,15 @@ func SnapshotWait(path string, wait time.Duration) (*Image, error) {
 		fd, err = unix.Open(path, unix.O_RDONLY|flags, 0)
 	}
 	if err != nil {
-		return nil, sysError(fmt.Sprintf("Can't open bus file `%s'", path), err)
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer unix.Close(fd)
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, sysError(fmt.Sprintf("Can't stat bus file `%s'", path), err)
+		return nil, &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	if st.Size == 0 && st.Mode&unix.S_IFMT == unix.S_IFREG {
+		return nil, &os.PathError{Op: "read", Path: path, Err: ErrEmpty}
 	}
 	// Only a bus we could write to ourselves is locked: root can open a
 	// file without write permission, but should not write to it.
@@ -84,7 +88,7 @@ func SnapshotWait(path string, wait time.Duration) (*Image, error) {
 	n := int(min(st.Size, layout.BusSize))
 	mapping, err := unix.Mmap(fd, 0, n, prot, unix.MAP_SHARED)
 	if err != nil {
-		return nil, sysError("mmap", err)
+		return nil, &os.PathError{Op: "mmap", Path: path, Err: err}
 	}
 	defer unix.Munmap(mapping)
 
@@ -108,7 +112,7 @@ func SnapshotWait(path string, wait time.Duration) (*Image, error) {
 // read it) into an error.
 func guard(path string, fn func()) error {
 	if layout.CatchFault(fn) {
-		return &Error{Msg: fmt.Sprintf("Bus file `%s' shrank while being read", path), Kind: ErrTruncated}
+		return &TruncatedError{Path: path, Size: -1}
 	}
 	return nil
 }

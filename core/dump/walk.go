@@ -60,6 +60,10 @@ func (r *Record) Line(n int) string {
 
 func swapped32(v uint32) uint32 { return bits.ReverseBytes32(v) }
 
+// IsSwapped reports whether magic is the bus magic of a host of the other
+// byte order.
+func IsSwapped(magic uint32) bool { return magic == swapped32(layout.Magic) }
+
 // order reads the bus's integers, swapping them for a foreign bus.
 type order struct{ swap bool }
 
@@ -80,8 +84,11 @@ func (o order) u64(b []byte) uint64 {
 }
 
 // Header decodes the bus header and checks it as shmif_dumpbus 1.19 does:
-// the magic in either byte order, bus version 2 or 3. A file shorter than the
-// header reads as if padded with zeros, as a mapping of it does.
+// the magic in either byte order, bus version 2 or 3; and version 0, which
+// shmif_dumpbus refuses: a bus that was never woken (the version is set by
+// the wake-up write), usually one that never carried a frame, is read as a
+// version 3 bus. A file shorter than the header reads as if padded with
+// zeros, as a mapping of it does.
 func (img *Image) Header() (Header, error) {
 	var b [layout.HeaderSize]byte
 	copy(b[:], img.Data)
@@ -89,7 +96,7 @@ func (img *Image) Header() (Header, error) {
 	var o order
 	if magic != layout.Magic {
 		if magic != swapped32(layout.Magic) {
-			return Header{}, badMagic(img.Path, magic)
+			return Header{}, &NotBusError{Path: img.Path, Magic: magic}
 		}
 		o.swap = true
 	}
@@ -101,11 +108,8 @@ func (img *Image) Header() (Header, error) {
 		First:   o.u32(b[layout.OffFirst:]),
 		Last:    o.u32(b[layout.OffLast:]),
 	}
-	if h.Version != 2 && h.Version != layout.Version {
-		return Header{}, &Error{
-			Msg:  fmt.Sprintf("Unhandled bus version %d, program %d", int32(h.Version), layout.Version),
-			Kind: ErrVersion,
-		}
+	if h.Version != 0 && h.Version != 2 && h.Version != layout.Version {
+		return Header{}, &VersionError{Path: img.Path, Version: h.Version}
 	}
 	return h, nil
 }
@@ -134,11 +138,7 @@ func (img *Image) Walk(fn func(*Record) error) error {
 
 func (img *Image) walk(h Header, fn func(*Record) error) error {
 	if h.First > dataSize || h.Last >= dataSize {
-		return &Error{
-			Msg: fmt.Sprintf("Corrupt bus `%s': firstoff 0x%04x or lastoff 0x%04x outside the data area (0x%04x bytes)",
-				img.Path, h.First, h.Last, dataSize),
-			Kind: ErrCorrupt,
-		}
+		return &CorruptError{Path: img.Path, Damage: HeaderOutOfRange, First: h.First, Last: h.Last}
 	}
 	var data []byte
 	if len(img.Data) > layout.HeaderSize {
@@ -156,11 +156,7 @@ func (img *Image) walk(h Header, fn func(*Record) error) error {
 		chunk := min(n, dataSize-off)
 		rest := n - chunk
 		if uint64(off)+uint64(chunk) > uint64(len(data)) || uint64(rest) > uint64(len(data)) {
-			return 0, false, &Error{
-				Msg: fmt.Sprintf("Bus file `%s' truncated: %d bytes, record at offset 0x%04x lies beyond its end",
-					img.Path, img.Size, off),
-				Kind: ErrTruncated,
-			}
+			return 0, false, &TruncatedError{Path: img.Path, Size: img.Size, Offset: off}
 		}
 		copy(dst, data[off:off+chunk])
 		wrap := off+chunk == dataSize
@@ -194,11 +190,7 @@ func (img *Image) walk(h Header, fn func(*Record) error) error {
 		length := o.u32(hb[0:])
 		if length != 0 {
 			if length > MaxRecord {
-				return &Error{
-					Msg: fmt.Sprintf("Corrupt bus `%s': record at offset 0x%04x has length 0x%04x, over %d bytes",
-						img.Path, at, length, MaxRecord),
-					Kind: ErrCorrupt,
-				}
+				return &CorruptError{Path: img.Path, Damage: RecordTooLong, Offset: at, Length: length}
 			}
 			var wrap2 bool
 			cur, wrap2, err = read(buf[:length], cur)
@@ -212,10 +204,7 @@ func (img *Image) walk(h Header, fn func(*Record) error) error {
 			// A walk of the valid region passes the end of the data
 			// area at most once.
 			if wraps++; wraps > 1 {
-				return &Error{
-					Msg:  fmt.Sprintf("Corrupt bus `%s': records do not lead from firstoff to lastoff", img.Path),
-					Kind: ErrCorrupt,
-				}
+				return &CorruptError{Path: img.Path, Damage: NoPath}
 			}
 		}
 		if length != 0 {

@@ -5,9 +5,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/libshmif/libshmif/core/internal/bus"
 	"github.com/libshmif/libshmif/core/internal/layout"
 	"github.com/libshmif/libshmif/core/internal/ring"
-	"github.com/libshmif/libshmif/core/internal/wake"
 	"golang.org/x/sys/unix"
 )
 
@@ -27,10 +27,6 @@ func spinFromEnv() time.Duration {
 	}
 	return DefaultSpin
 }
-
-// pollInterval is how often a receiver looks at the bus when it cannot
-// watch the file (NetBSD polls every 10 ms on such hosts).
-const pollInterval = 10 * time.Millisecond
 
 // recheck is the longest a receiver blocks before it looks at the bus again
 // even without a wake-up: a safety net, since NetBSD never relies on timing.
@@ -104,9 +100,11 @@ func (i *Interface) Send(frame []byte) error {
 	return err
 }
 
-// SendBatch puts frames on the bus under one lock acquisition with one
-// wake-up. Every frame is checked first: if one is refused, none is sent.
-// It returns how many frames were sent.
+// SendBatch puts frames on the bus, under one hold of the bus lock and with
+// one wake-up per 256 frames. Every frame is checked first: if one is
+// refused, none is sent. It returns how many frames were sent, which is
+// fewer than len(frames) only with an error (EIO, EDEADLK) met after the
+// first 256.
 func (i *Interface) SendBatch(frames [][]byte) (int, error) {
 	for _, f := range frames {
 		if err := checkFrame(f); err != nil {
@@ -132,11 +130,26 @@ func (i *Interface) usable() error {
 	return nil
 }
 
-// put writes checked frames and counts them. Needs cfg held (read).
+// maxHold bounds the frames written under one hold of the bus lock, so
+// that a long batch does not keep everyone else off the bus.
+const maxHold = 256
+
+// put writes checked frames and counts them, in holds of the bus lock of
+// at most maxHold frames, each followed by a wake-up. It returns how many
+// frames went on the bus. Needs cfg held (read).
 func (i *Interface) put(frames [][]byte) (int, error) {
-	if len(frames) == 0 {
-		return 0, nil
+	sent := 0
+	for sent < len(frames) {
+		chunk := frames[sent:min(len(frames), sent+maxHold)]
+		if err := i.putHold(chunk); err != nil {
+			return sent, err
+		}
+		sent += len(chunk)
 	}
+	return sent, nil
+}
+
+func (i *Interface) putHold(frames [][]byte) error {
 	var bytes, mcasts uint64
 	for _, f := range frames {
 		bytes += uint64(len(f))
@@ -149,20 +162,17 @@ func (i *Interface) put(frames [][]byte) (int, error) {
 		h := layout.FrameHeader{Sec: uint32(now.Unix()), Usec: uint32(now.Nanosecond() / 1000), Sender: i.sender}
 		if err := i.append(frames, &h); err != nil {
 			i.stats.oerrors.Add(uint64(len(frames)))
-			return 0, err
+			return err
 		}
 		// The frames are on the bus: a failed wake-up is not a failed
-		// send (a retry would duplicate them). The header stores were
-		// release stores, not fences; the write(2) path takes locks,
-		// which on amd64 are fences, before watchers are told, so a
-		// receiver woken by it (or arming its watch after it) sees them.
+		// send (a retry would duplicate them).
 		i.bus.Notify()
 	}
 	// With media none NetBSD drops the frames but still counts them.
 	i.stats.opackets.Add(uint64(len(frames)))
 	i.stats.obytes.Add(bytes)
 	i.stats.omcasts.Add(mcasts)
-	return len(frames), nil
+	return nil
 }
 
 // append writes frames to the bus under its lock. Needs cfg held (read).
@@ -188,8 +198,8 @@ func (i *Interface) append(frames [][]byte, h *layout.FrameHeader) error {
 // consumed: Recv returns EMSGSIZE and the length needed (a buffer of 1514
 // bytes always suffices).
 // Errors: EAGAIN (timeout 0, nothing there), ETIMEDOUT, EMSGSIZE, ENETDOWN
-// (down, also when taken down during the wait), ENXIO (destroyed), EIO,
-// EDEADLK.
+// (down, also when taken down during the wait), ENXIO (destroyed),
+// ECANCELED (Cancel was called during the wait), EIO, EDEADLK.
 func (i *Interface) Recv(buf []byte, timeout time.Duration) (int, error) {
 	frames := [1]Frame{{Buf: buf}}
 	_, err := i.RecvBatch(frames[:], timeout)
@@ -207,10 +217,14 @@ func (i *Interface) RecvBatch(frames []Frame, timeout time.Duration) (int, error
 	// The deadline is set when the first look finds nothing: receives
 	// that find frames at once never read the clock.
 	var deadline time.Time
+	cancels := i.cancels.Load()
 	for {
 		n, err := i.recvOnce(frames, timeout, &deadline)
 		if n > 0 || err != nil {
 			return n, err
+		}
+		if i.cancels.Load() != cancels {
+			return 0, unix.ECANCELED
 		}
 	}
 }
@@ -244,48 +258,48 @@ func (i *Interface) recvOnce(frames []Frame, timeout time.Duration, deadline *ti
 	if timeout == 0 {
 		return 0, unix.EAGAIN
 	}
+	// The deadline is fixed by the first look that finds nothing, and
+	// never moves: signals or spurious wake-ups cannot extend it.
 	now := time.Now()
 	if timeout > 0 && deadline.IsZero() {
 		*deadline = now.Add(timeout)
 	}
-	wait := recheck
+	until := now.Add(recheck)
 	if timeout > 0 {
-		left := deadline.Sub(now)
-		if left <= 0 {
+		if !now.Before(*deadline) {
 			return 0, unix.ETIMEDOUT
 		}
-		wait = min(wait, left)
-	}
-	if i.spinFor(idle, now, wait) {
-		return 0, nil
-	}
-	// Watch the bus with a watcher of our own (several receivers must
-	// not drain each other's wake-ups), forget old wake-ups, then look
-	// once more: a frame written after this look wakes the wait below.
-	w, err := i.bus.NewWatcher()
-	if err == nil {
-		if err = w.Arm(); err != nil {
-			w.Close()
+		if deadline.Before(until) {
+			until = *deadline
 		}
 	}
-	if err != nil {
-		// No watch to be had: poll, as NetBSD does on hosts without one.
-		w, wait = nil, min(wait, pollInterval)
-	} else {
-		defer w.Close()
-		w.Drain()
-	}
-	if n, _, err = i.read(frames); n > 0 || err != nil {
-		return n, err
+	if i.spinFor(idle, now, until.Sub(now)) {
+		return 0, nil
 	}
 	// Wait without the configuration lock, so that configuration
-	// changes need not wait for us; Down and Destroy kick us out.
+	// changes need not wait for us; Down and Destroy bump the epoch
+	// and wake the hub, and wait for us to leave before they detach.
+	b, epoch := i.bus, i.epoch.Load()
 	i.waiters.Add(1)
+	defer i.waiters.Done()
 	locked = false
 	i.cfg.RUnlock()
-	wake.WaitFor(w, i.kick, wait)
-	i.waiters.Done()
+	b.Hub().Wait(func() bool {
+		return i.epoch.Load() != epoch || i.busMoved(b, idle)
+	}, until)
 	return 0, nil
+}
+
+// busMoved reports, without the lock, whether the bus changed since the
+// reader found it idle (or cannot be read any more: the caller will see
+// why).
+func (i *Interface) busMoved(b *bus.Bus, idle idleMark) bool {
+	moved := true
+	b.Guard(func(m *layout.Mem) error {
+		moved = m.Last() != idle.last || m.Gen() != idle.gen || m.Magic() != layout.Magic
+		return nil
+	})
+	return moved
 }
 
 // idleMark is where the bus stood when a reader found nothing.

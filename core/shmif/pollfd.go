@@ -1,27 +1,53 @@
 package shmif
 
 import (
+	"sync"
+	"time"
+
+	"github.com/libshmif/libshmif/core/internal/bus"
 	"github.com/libshmif/libshmif/core/internal/layout"
 	"github.com/libshmif/libshmif/core/internal/wake"
 	"golang.org/x/sys/unix"
 )
 
-// poller makes an eventfd readable while frames may be waiting, for event
-// loops. A goroutine turns the bus's wake-ups into eventfd signals; a
-// receive that finds nothing clears the eventfd, then looks again, so a
-// frame is never left waiting behind a cleared descriptor.
+// poller is an interface's poll descriptor: an eventfd that is readable
+// while frames may be waiting, for event loops. A receive that finds
+// nothing clears it, then looks again, so a frame is never left waiting
+// behind a cleared descriptor; what arrives later sets it again, through
+// the pollGroup of its bus.
 type poller struct {
-	ready   *wake.Flag // the descriptor event loops wait on
-	stop    *wake.Flag // ends the forwarder
-	watch   *wake.Watcher
-	pending func() bool // whether the bus changed since the reader caught up
+	i     *Interface
+	ready *wake.Flag
+	group *pollGroup
+}
+
+// pollGroup serves the poll descriptors of one bus in this process with
+// one goroutine waiting on the bus's hub: however many interfaces poll a
+// bus, it costs one goroutine and one inotify watch, not one each.
+type pollGroup struct {
+	b       *bus.Bus
+	mu      sync.Mutex
+	members map[*poller]struct{}
+	stop    bool
 	done    chan struct{}
 }
 
+var pollGroups = struct {
+	sync.Mutex
+	m map[*bus.Bus]*pollGroup
+}{m: make(map[*bus.Bus]*pollGroup)}
+
+// retireDelay is how long a destroyed interface's poll descriptor stays
+// open, readable, before it is closed: closing it at once would remove it
+// from an epoll set before a waiting epoll_wait had collected the event.
+const retireDelay = 250 * time.Millisecond
+
 // PollFd returns a descriptor that polls readable while a frame may be
-// waiting. It belongs to the interface: never read or close it; it is closed
-// by UnsetLinkstr and Destroy. Errors: ENXIO if destroyed, ENETDOWN without
-// a bus.
+// waiting. It belongs to the interface: never read or close it. UnsetLinkstr
+// and Destroy make it readable, so that event loops waiting on it return,
+// and close it a quarter of a second later: do not use it after them.
+// Errors: ENXIO if destroyed, ENETDOWN without a bus, EMFILE or ENFILE when
+// no descriptor can be had.
 func (i *Interface) PollFd() (int, error) {
 	i.cfg.Lock()
 	defer i.cfg.Unlock()
@@ -33,66 +59,97 @@ func (i *Interface) PollFd() (int, error) {
 	case i.poll != nil:
 		return i.poll.ready.Fd(), nil
 	}
-	p, err := newPoller(i)
+	ready, err := wake.NewFlag()
 	if err != nil {
 		return -1, err
 	}
-	go p.forward()
+	p := &poller{i: i, ready: ready}
 	// Frames may be waiting already.
 	p.ready.Set()
+	joinPollGroup(i.bus, p)
 	i.poll = p
 	return p.ready.Fd(), nil
 }
 
-// newPoller makes the poller's flags and its armed watcher.
-func newPoller(i *Interface) (*poller, error) {
-	p := &poller{pending: i.mayHaveFrames, done: make(chan struct{})}
-	var err error
-	if p.ready, err = wake.NewFlag(); err != nil {
-		return nil, err
+func joinPollGroup(b *bus.Bus, p *poller) {
+	pollGroups.Lock()
+	defer pollGroups.Unlock()
+	g := pollGroups.m[b]
+	if g == nil {
+		g = &pollGroup{b: b, members: make(map[*poller]struct{}), done: make(chan struct{})}
+		pollGroups.m[b] = g
+		go g.forward()
 	}
-	if p.stop, err = wake.NewFlag(); err == nil {
-		if p.watch, err = i.bus.NewWatcher(); err == nil {
-			if err = p.watch.Arm(); err == nil {
-				return p, nil
+	g.mu.Lock()
+	g.members[p] = struct{}{}
+	g.mu.Unlock()
+	p.group = g
+}
+
+// forward sets the descriptors of the members whose bus changed since their
+// interface last caught up, then waits for the next change, until the last
+// member leaves.
+func (g *pollGroup) forward() {
+	defer close(g.done)
+	stopped := false
+	for !stopped {
+		g.b.Hub().Wait(func() bool {
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			if stopped = g.stop; stopped {
+				return true
 			}
-			p.watch.Close()
-		}
-		p.stop.Close()
-	}
-	p.ready.Close()
-	return nil, err
-}
-
-func (p *poller) forward() {
-	defer close(p.done)
-	for !wake.WaitFor(p.watch, p.stop, -1) {
-		p.watch.Drain()
-		// A wake-up can be handled after a receiver already took what
-		// it announced: signal only if there is something new.
-		if p.pending() {
-			p.ready.Set()
-		}
+			for p := range g.members {
+				if p.i.mayHaveFrames(g.b) {
+					p.ready.Set()
+				}
+			}
+			return false
+		}, time.Time{})
 	}
 }
 
-// close stops the forwarder and releases the descriptors.
-func (p *poller) close() {
-	p.stop.Set()
-	<-p.done
-	p.watch.Close()
-	p.stop.Close()
-	p.ready.Close()
+// retire leaves the group, makes the descriptor readable and closes it
+// after retireDelay. The last member stops the group's goroutine. Needs
+// the interface's cfg held for writing.
+func (p *poller) retire() {
+	g := p.group
+	pollGroups.Lock()
+	g.mu.Lock()
+	delete(g.members, p)
+	last := len(g.members) == 0
+	if last {
+		g.stop = true
+		delete(pollGroups.m, g.b)
+	}
+	g.mu.Unlock()
+	pollGroups.Unlock()
+	if last {
+		// The forwarder may be announced on the hub or about to be:
+		// wake it until it has seen stop.
+		for {
+			g.b.Hub().Changed()
+			select {
+			case <-g.done:
+			case <-time.After(time.Millisecond):
+				continue
+			}
+			break
+		}
+	}
+	p.ready.Set()
+	ready := p.ready
+	time.AfterFunc(retireDelay, func() { ready.Close() })
 }
 
 // mayHaveFrames reports whether the bus changed since the reader last
-// caught up. The bus stays attached while the poller runs: detach closes
-// the poller first.
-func (i *Interface) mayHaveFrames() bool {
+// caught up. b is the interface's bus: it stays attached while the
+// interface is a member of b's group.
+func (i *Interface) mayHaveFrames(b *bus.Bus) bool {
 	i.rx.Lock()
 	defer i.rx.Unlock()
 	idle := false
-	i.bus.Guard(func(m *layout.Mem) error {
+	b.Guard(func(m *layout.Mem) error {
 		idle = i.unchanged(m)
 		return nil
 	})

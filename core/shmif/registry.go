@@ -18,12 +18,14 @@ var (
 	allocMu sync.Mutex
 )
 
-// reserve claims unit (or the lowest free unit when unit < 0) for i.
-func reserve(unit int, i *Interface) (int, error) {
+// reserve claims unit (or the lowest free unit when unit < 0) for i, and
+// sets i's unit before i can be looked up: a racing Destroy of that unit
+// must find i complete.
+func reserve(unit int, i *Interface) error {
 	allocMu.Lock()
 	defer allocMu.Unlock()
 	if unit >= MaxUnits {
-		return 0, unix.EINVAL
+		return unix.EINVAL
 	}
 	if unit < 0 {
 		for u := range units {
@@ -33,14 +35,15 @@ func reserve(unit int, i *Interface) (int, error) {
 			}
 		}
 		if unit < 0 {
-			return 0, unix.ENOSPC
+			return unix.ENOSPC
 		}
 	}
 	if units[unit].Load() != nil {
-		return 0, unix.EEXIST
+		return unix.EEXIST
 	}
+	i.unit = unit
 	units[unit].Store(i)
-	return unit, nil
+	return nil
 }
 
 func release(unit int) {

@@ -25,7 +25,6 @@ import (
 
 	"github.com/libshmif/libshmif/core/internal/bus"
 	"github.com/libshmif/libshmif/core/internal/ring"
-	"github.com/libshmif/libshmif/core/internal/wake"
 	"golang.org/x/sys/unix"
 )
 
@@ -81,11 +80,17 @@ type Interface struct {
 	promisc   bool
 	mac       [6]byte
 	capenable uint32
+	start     Start
 
-	// kick ends the waits of blocked receivers; set while the interface
-	// is down or destroyed. Receivers wait without holding cfg, counted
-	// in waiters, so that configuration changes need not wait for them.
-	kick    *wake.Flag
+	// cancels counts Cancel calls: receives that began before one return
+	// ECANCELED.
+	cancels atomic.Uint64
+
+	// epoch changes whenever blocked receivers must look at the
+	// interface again (down, destroyed, cancelled); they wait on the bus's hub
+	// without holding cfg, counted in waiters, so that configuration
+	// changes need not wait for them.
+	epoch   atomic.Uint64
 	waiters sync.WaitGroup
 
 	// rx guards the reader position; taken inside cfg (read).
@@ -110,20 +115,12 @@ func Create(unit int) (*Interface, error) {
 		sender:    binary.NativeEndian.Uint64(r[:]),
 		mac:       [6]byte{0xb2, 0xa0, r[0], r[1], r[2], r[3]},
 		capenable: capEnableFromEnv(),
+		start:     startFromEnv(),
 	}
 	i.spin.Store(int64(spinFromEnv()))
-	k, err := wake.NewFlag()
-	if err != nil {
+	if err := reserve(unit, i); err != nil {
 		return nil, err
 	}
-	i.kick = k
-	i.kick.Set() // down until Up
-	u, err := reserve(unit, i)
-	if err != nil {
-		k.Close()
-		return nil, err
-	}
-	i.unit = u
 	return i, nil
 }
 
@@ -210,18 +207,28 @@ func (i *Interface) UnsetLinkstr() error {
 	return nil
 }
 
-// detach closes the bus. Needs cfg held for writing; a receiver waiting
-// then uses only its own watcher, not the bus.
+// detach closes the bus. Needs cfg held for writing; receivers still
+// leaving a wait on the bus's hub are waited for.
 func (i *Interface) detach() {
 	if i.bus == nil {
 		return
 	}
+	i.kick()
+	i.waiters.Wait()
 	if i.poll != nil {
-		i.poll.close()
+		i.poll.retire()
 		i.poll = nil
 	}
 	i.bus.Close()
 	i.bus, i.linkstr = nil, ""
+}
+
+// kick makes blocked receivers look at the interface again.
+func (i *Interface) kick() {
+	i.epoch.Add(1)
+	if i.bus != nil {
+		i.bus.Hub().Changed()
+	}
 }
 
 // Linkstr returns the bus path as it was given. Errors: ENXIO if destroyed,
@@ -238,22 +245,29 @@ func (i *Interface) Linkstr() (string, error) {
 	return i.linkstr, nil
 }
 
-// Up brings the interface up and running. Like NetBSD's shmif_init, every
-// up restarts reception at the newest frame already on the bus, which is
-// received again. Errors: ENXIO if destroyed or without a bus.
+// Up brings the interface up and running and restarts reception where
+// SetStart says: by default, like NetBSD's shmif_init, at the newest frame
+// already on the bus, which is received again. Errors: ENXIO if destroyed
+// or without a bus.
 func (i *Interface) Up() error {
 	i.cfg.Lock()
 	defer i.cfg.Unlock()
 	if i.destroyed || i.bus == nil {
 		return unix.ENXIO
 	}
-	if err := i.restart((*ring.Reader).Start); err != nil {
+	move := (*ring.Reader).Start
+	switch i.start {
+	case StartNext:
+		move = (*ring.Reader).Skip
+	case StartOldest:
+		move = (*ring.Reader).StartOldest
+	}
+	if err := i.restart(move); err != nil {
 		return err
 	}
-	i.kick.Clear()
 	i.up = true
 	if i.poll != nil {
-		i.poll.ready.Set() // the newest frame is to be received again
+		i.poll.ready.Set() // frames may be waiting
 	}
 	return nil
 }
@@ -290,7 +304,7 @@ func (i *Interface) stop() {
 		i.bus.Notify()
 	}
 	i.up = false
-	i.kick.Set() // blocked receivers return; the kick lasts until Up
+	i.kick() // blocked receivers return
 }
 
 // Destroy takes the interface down, detaches its bus (the file stays) and
@@ -305,10 +319,6 @@ func (i *Interface) Destroy() error {
 	i.destroyed = true
 	i.stop()
 	i.detach()
-	// The kicked receivers leave their waits without the lock; only
-	// then may the kicker go.
-	i.waiters.Wait()
-	i.kick.Close()
 	release(i.unit)
 	return nil
 }
@@ -437,4 +447,62 @@ func itoa(n int) string {
 			return string(b[p:])
 		}
 	}
+}
+
+// Start says where reception starts at each Up.
+type Start int
+
+const (
+	// StartNewest starts with the newest frame already on the bus, which
+	// is received again, as NetBSD does (the default).
+	StartNewest Start = iota
+	// StartNext starts with the first frame written after Up: a clean
+	// start on a bus that already carried frames.
+	StartNext
+	// StartOldest starts with the oldest frame still on the bus.
+	StartOldest
+)
+
+// StartEnv names the environment variable that sets the start of
+// interfaces created after it is set: "newest", "next" or "oldest".
+const StartEnv = "SHMIF_START"
+
+func startFromEnv() Start {
+	switch Getenv(StartEnv) {
+	case "next":
+		return StartNext
+	case "oldest":
+		return StartOldest
+	}
+	return StartNewest
+}
+
+// SetStart sets where reception starts at the next Up (the start an
+// interface is created with comes from SHMIF_START, else StartNewest).
+// Errors: EINVAL for another value, ENXIO if destroyed.
+func (i *Interface) SetStart(s Start) error {
+	if s < StartNewest || s > StartOldest {
+		return unix.EINVAL
+	}
+	return i.configure(func() { i.start = s })
+}
+
+// Cancel makes every receive blocked on the interface return ECANCELED, and
+// its poll descriptor readable, without changing the interface. Receives
+// that begin after it are not affected. Errors: ENXIO if destroyed.
+func (i *Interface) Cancel() error {
+	i.cfg.RLock()
+	defer i.cfg.RUnlock()
+	if i.destroyed {
+		return unix.ENXIO
+	}
+	i.cancels.Add(1)
+	i.epoch.Add(1)
+	if i.poll != nil {
+		i.poll.ready.Set()
+	}
+	if i.bus != nil {
+		i.bus.Hub().Changed()
+	}
+	return nil
 }

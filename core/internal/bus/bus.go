@@ -1,6 +1,13 @@
+//go:build linux
+
 // Package bus attaches to a shmif bus file: it opens or creates the file,
 // checks that it is a bus, maps it, and runs code against the mapping under
 // the bus lock with protection against the file being truncated under it.
+//
+// A process maps each bus file once: attachments to the same file (by
+// device and inode, whatever the path) share one Bus, its mapping and its
+// wake-up hub, so that a thousand interfaces on one bus cost one mapping
+// and one descriptor, and wake each other without a system call.
 //
 // Errors are syscall.Errno values (golang.org/x/sys/unix), so callers can
 // compare them directly and hand them to C unchanged.
@@ -8,6 +15,7 @@ package bus
 
 import (
 	"errors"
+	"sync"
 	"sync/atomic"
 
 	"github.com/libshmif/libshmif/core/internal/buslock"
@@ -21,30 +29,59 @@ import (
 // NetBSD's rumpuser_open gives it.
 const DefaultMode = 0o644
 
-// Bus is one attachment to a bus file: an open descriptor and a shared
-// mapping of its first megabyte. A Bus is safe for concurrent use.
+// Bus is this process's attachment to a bus file: an open descriptor, a
+// shared mapping of its first megabyte and the hub its waiters wait on. A
+// Bus is safe for concurrent use.
 type Bus struct {
+	id     fileID
 	fd     int
 	path   string
 	bytes  []byte
 	mem    *layout.Mem
+	hub    *wake.Hub
+	refs   int         // attachments; guarded by open.mu
 	broken atomic.Bool // the mapping faulted: the file was truncated or replaced
 }
 
+type fileID struct{ dev, ino uint64 }
+
+// open is the process's table of attached buses.
+var open = struct {
+	sync.Mutex
+	buses map[fileID]*Bus
+}{buses: make(map[fileID]*Bus)}
+
 // Open attaches to the bus file at path, creating it with mode (subject to
-// the umask) if it does not exist. Symbolic links are followed.
+// the umask) if it does not exist. Symbolic links are followed. An existing
+// file is accepted if it is empty, if it carries the bus magic (a shorter
+// one is extended to 1 MiB, as NetBSD does; a longer one is not shrunk), or
+// if it is exactly 1 MiB of zeros (a bus whose creator has not yet written
+// its header); anything else is refused with ENOEXEC and left unchanged.
 //
 // Errors: ENOENT for an empty path; the open(2) errors (EACCES, EISDIR,
-// ENOENT, ENAMETOOLONG, ...); EINVAL for a FIFO, socket or device; ENOEXEC
-// for a file that is not a shmif bus of this host's byte order, which is left
-// unchanged.
+// ENOENT, ENAMETOOLONG, EROFS, ...); EINVAL for a FIFO, socket or device;
+// ENOEXEC for a file that is not a bus (or a bus of the other byte order);
+// ENOSPC when the file system has no room for a new bus (a file this call
+// created is removed again).
 func Open(path string, mode uint32) (*Bus, error) {
 	if path == "" {
 		return nil, unix.ENOENT
 	}
 	// O_NONBLOCK so that a FIFO cannot block the open; it has no effect
 	// on the regular files we keep.
-	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC|unix.O_NONBLOCK, mode)
+	const flags = unix.O_RDWR | unix.O_CLOEXEC | unix.O_NONBLOCK
+	created := true
+	fd, err := unix.Open(path, flags|unix.O_CREAT|unix.O_EXCL, mode&0o777)
+	if err == unix.EEXIST {
+		created = false
+		fd, err = unix.Open(path, flags, 0)
+		if err == unix.ENOENT {
+			// A symbolic link to a file that does not exist yet:
+			// O_EXCL does not follow it, O_CREAT does. The file it
+			// names is not removed on failure (the link would be).
+			fd, err = unix.Open(path, flags|unix.O_CREAT, mode&0o777)
+		}
+	}
 	if err == unix.ENXIO {
 		// open(2) says ENXIO for a socket; report it like any other
 		// file that is not a regular one.
@@ -56,7 +93,40 @@ func Open(path string, mode uint32) (*Bus, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := attach(fd, path)
+	b, err := share(fd, path, func(fd int, st *unix.Stat_t) error { return prepare(fd, st) })
+	if err != nil {
+		unix.Close(fd)
+		if created {
+			unix.Unlink(path)
+		}
+		return nil, err
+	}
+	return b, nil
+}
+
+// OpenExisting attaches to an existing, initialised bus file for reading
+// (tools such as a follower): it neither creates, resizes nor initialises
+// the file. It takes the bus lock to read, so it needs write permission.
+// Errors: those of open(2); EINVAL for a file that is not a regular file;
+// ENODATA for an empty file; ENOEXEC for a file without the bus magic or
+// shorter than a bus.
+func OpenExisting(path string) (*Bus, error) {
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	b, err := share(fd, path, func(fd int, st *unix.Stat_t) error {
+		if st.Size == 0 {
+			return unix.ENODATA
+		}
+		if st.Size < layout.BusSize {
+			return unix.ENOEXEC
+		}
+		if magic, err := readMagic(fd); err != nil || magic != layout.Magic {
+			return unix.ENOEXEC
+		}
+		return nil
+	})
 	if err != nil {
 		unix.Close(fd)
 		return nil, err
@@ -64,7 +134,9 @@ func Open(path string, mode uint32) (*Bus, error) {
 	return b, nil
 }
 
-func attach(fd int, path string) (*Bus, error) {
+// share returns the process's Bus for the file open as fd, which it keeps
+// or closes: the one already attached, or a new one once check has passed.
+func share(fd int, path string, check func(int, *unix.Stat_t) error) (*Bus, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, err
@@ -72,20 +144,104 @@ func attach(fd int, path string) (*Bus, error) {
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil, unix.EINVAL
 	}
-	if err := checkForeign(fd, st.Size); err != nil {
+	id := fileID{st.Dev, st.Ino}
+	open.Lock()
+	defer open.Unlock()
+	if b := open.buses[id]; b != nil && !b.broken.Load() {
+		b.refs++
+		unix.Close(fd)
+		return b, nil
+	}
+	if err := check(fd, &st); err != nil {
 		return nil, err
 	}
-	if st.Size < layout.BusSize {
-		// Never shrink: a longer file with the magic keeps its tail.
-		if err := unix.Ftruncate(fd, layout.BusSize); err != nil {
-			return nil, err
+	b, err := attach(fd, path)
+	if err != nil {
+		return nil, err
+	}
+	b.id, b.refs = id, 1
+	open.buses[id] = b
+	return b, nil
+}
+
+// prepare makes the file open as fd a bus of the right size, or refuses it
+// unchanged.
+func prepare(fd int, st *unix.Stat_t) error {
+	if st.Size > 0 {
+		magic, err := readMagic(fd)
+		if err != nil {
+			return err
+		}
+		switch {
+		case magic == layout.Magic:
+		case st.Size == layout.BusSize && magic == 0:
+			// A bus not yet initialised; unless it holds data.
+			if zero, err := allZero(fd); err != nil || !zero {
+				if err == nil {
+					err = unix.ENOEXEC
+				}
+				return err
+			}
+		default:
+			return unix.ENOEXEC
 		}
 	}
+	if st.Size >= layout.BusSize {
+		return nil
+	}
+	// Reserve the blocks, so that a full file system says so now (ENOSPC)
+	// rather than with a fault when the mapping is first written.
+	// Never shrink: a longer file with the magic keeps its tail.
+	err := unix.Fallocate(fd, 0, 0, layout.BusSize)
+	if err == unix.EOPNOTSUPP || err == unix.ENOSYS {
+		err = unix.Ftruncate(fd, layout.BusSize)
+	}
+	return err
+}
+
+func readMagic(fd int) (uint32, error) {
+	var b [4]byte
+	n, err := unix.Pread(fd, b[:], 0)
+	if err != nil {
+		return 0, err
+	}
+	if n < 4 {
+		return 0, nil
+	}
+	return layout.NativeEndian.Uint32(b[:]), nil
+}
+
+// allZero reports whether the first BusSize bytes of fd are zero, reading
+// them in pieces: this is the rare path.
+func allZero(fd int) (bool, error) {
+	var chunk [64 << 10]byte
+	for off := int64(0); off < layout.BusSize; {
+		n, err := unix.Pread(fd, chunk[:], off)
+		if err != nil {
+			return false, err
+		}
+		if n == 0 {
+			return true, nil
+		}
+		for _, c := range chunk[:n] {
+			if c != 0 {
+				// Another process may have initialised the bus
+				// since we read its magic.
+				magic, _ := readMagic(fd)
+				return magic == layout.Magic, nil
+			}
+		}
+		off += int64(n)
+	}
+	return true, nil
+}
+
+func attach(fd int, path string) (*Bus, error) {
 	mapping, err := unix.Mmap(fd, 0, layout.BusSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
 	if err != nil {
 		return nil, err
 	}
-	b := &Bus{fd: fd, path: path, bytes: mapping, mem: layout.NewMem(mapping)}
+	b := &Bus{fd: fd, path: path, bytes: mapping, mem: layout.NewMem(mapping), hub: wake.NewHub(fd)}
 	err = b.Guard(func(m *layout.Mem) error {
 		return buslock.With(m, func() error {
 			switch m.Magic() {
@@ -105,53 +261,15 @@ func attach(fd int, path string) (*Bus, error) {
 	return b, nil
 }
 
-// checkForeign refuses, without changing it, a non-empty file that is not a
-// bus: one whose magic is neither ours nor zero, or whose magic is zero but
-// which holds data anyway.
-func checkForeign(fd int, size int64) error {
-	if size == 0 {
-		return nil
-	}
-	var magic [4]byte
-	n, err := unix.Pread(fd, magic[:], 0)
-	if err != nil {
-		return err
-	}
-	if n == 4 && layout.NativeEndian.Uint32(magic[:]) == layout.Magic {
-		return nil
-	}
-	// Zero magic: a bus nobody initialised yet, unless it holds data.
-	// Read it in pieces: this is the rare path.
-	var chunk [64 << 10]byte
-	for off := int64(0); off < min(size, layout.BusSize); {
-		n, err := unix.Pread(fd, chunk[:min(int64(len(chunk)), layout.BusSize-off)], off)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			break
-		}
-		for _, c := range chunk[:n] {
-			if c != 0 {
-				// Another process may have initialised the bus
-				// since we read its magic.
-				if n, _ := unix.Pread(fd, magic[:], 0); n == 4 && layout.NativeEndian.Uint32(magic[:]) == layout.Magic {
-					return nil
-				}
-				return unix.ENOEXEC
-			}
-		}
-		off += int64(n)
-	}
-	return nil
-}
-
-// Path returns the path the bus was opened with.
+// Path returns the path the bus was first opened with in this process.
 func (b *Bus) Path() string { return b.path }
 
 // Mem returns the mapping. Code that touches it must run inside Guard or
 // WithLock, which turn a fault on a truncated file into EIO.
 func (b *Bus) Mem() *layout.Mem { return b.mem }
+
+// Hub returns the hub the bus's waiters in this process wait on.
+func (b *Bus) Hub() *wake.Hub { return b.hub }
 
 // errBroken is returned once the mapping has faulted.
 var errBroken = unix.EIO
@@ -184,19 +302,32 @@ func (b *Bus) WithLock(fn func(m *layout.Mem) error) error {
 	})
 }
 
-// Notify wakes every reader of the bus (the 4-byte write at offset 4).
+// Notify wakes every reader of the bus after frames were written: the
+// waiters of this process through the hub, everyone else with the wake-up
+// write at offset 4.
 func (b *Bus) Notify() error {
-	if b.broken.Load() {
-		return errBroken
+	b.hub.Changed()
+	// A write at offset 4 would extend a file truncated under us, which
+	// then no longer reads as a bus: look at the mapping first.
+	if err := b.Guard(func(*layout.Mem) error { return nil }); err != nil {
+		return err
 	}
 	return wake.Notify(b.fd)
 }
 
-// NewWatcher returns a watcher for wake-ups on this bus.
-func (b *Bus) NewWatcher() (*wake.Watcher, error) { return wake.NewWatcher(b.fd) }
-
-// Close unmaps the bus and closes its file, which stays where it is.
+// Close detaches; the last attachment of the process unmaps the bus and
+// closes its file, which stays where it is.
 func (b *Bus) Close() error {
+	open.Lock()
+	b.refs--
+	last := b.refs == 0
+	if last && open.buses[b.id] == b {
+		delete(open.buses, b.id)
+	}
+	open.Unlock()
+	if !last {
+		return nil
+	}
 	err := unix.Munmap(b.bytes)
 	return errors.Join(err, unix.Close(b.fd))
 }

@@ -54,8 +54,14 @@ type Reader struct {
 	anchored  bool
 }
 
-// setAnchor makes the record at off, with header h, the anchor.
+// setAnchor makes the record at off, with header h, the anchor, if it is a
+// frame. Empty records (the dummy at 0, a reset's) have all-zero headers
+// or nearly so, which the writers' bytes can reproduce: the previous
+// anchor, earlier in the ring, still vouches for the reader's position.
 func (r *Reader) setAnchor(off uint32, h layout.FrameHeader) {
+	if h.Len < layout.MinFrame {
+		return
+	}
 	r.anchor, r.anchorOff, r.anchored = h, off, true
 }
 
@@ -67,6 +73,7 @@ func (r *Reader) anchorAt(m *layout.Mem, off uint32) {
 	if ok {
 		r.setAnchor(off, h)
 	}
+	// Without a frame to anchor on, NetBSD's rule places the reader.
 }
 
 // intact reports whether the anchor's header is unchanged, and if not,
