@@ -26,10 +26,14 @@ all: lib tools examples
 lib: $(BUILD)/libshmif.so
 
 # The cgo-generated header is not shipped: include/rump/rump.h is the API.
+# shmif_cwait makes waits block in C, on the host thread's own stack, and
+# gcshrinkstackoff keeps the goroutine stacks of host threads from being
+# shrunk below the room capi gives them: a C host's signal handlers
+# installed without SA_ONSTACK run on whatever stack the thread is on.
 $(BUILD)/$(SONAME): $(GOSRC)
 	@mkdir -p $(BUILD)
-	CGO_ENABLED=1 $(GO) build -buildmode=c-shared -trimpath \
-	    -ldflags "-s -extldflags '-Wl,--version-script=$(CURDIR)/capi/exports.map -Wl,-soname,$(SONAME)'" \
+	CGO_ENABLED=1 $(GO) build -buildmode=c-shared -trimpath -tags shmif_cwait \
+	    -ldflags "-s -X=runtime.godebugDefault=gcshrinkstackoff=1 -extldflags '-Wl,--version-script=$(CURDIR)/capi/exports.map -Wl,-soname,$(SONAME)'" \
 	    -o $@ ./capi
 	rm -f $(BUILD)/$(SONAME:.0=).h $(BUILD)/libshmif.so.h
 

@@ -1,8 +1,7 @@
 package main
 
 /*
-#include <stddef.h>
-#include <stdint.h>
+#include <rump/rump.h>
 */
 import "C"
 
@@ -15,16 +14,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// cFrame is struct shmif_frame.
-type cFrame struct {
-	data      unsafe.Pointer
-	len, cap  uintptr
-	csum      uint32
-	sec, usec uint32
-}
+// Frames: sending and receiving.
 
-// maxBatch bounds the Go-side scratch arrays of one batch call; larger
-// batches are served in several rounds under as many lock acquisitions.
+// maxBatch bounds one shmif_recv_batch call, and the send batches served
+// from pooled scratch arrays; longer send batches allocate theirs.
 const maxBatch = 256
 
 // maxSendBatch bounds the frame count of one shmif_send_batch: far more
@@ -35,7 +28,7 @@ const maxSendBatch = 1 << 20
 // longer, and a size_t beyond an int's range must not reach Go.
 const maxView = 1 << 17
 
-// Scratch arrays for the batch calls, reused: zeroing 14 KiB on every call
+// Scratch arrays for the batch calls, reused: zeroing them on every call
 // cost more than receiving a few small frames. Each call clears only the
 // entries it used, so that no reference to C memory stays behind.
 var (
@@ -43,9 +36,7 @@ var (
 	recvScratch = sync.Pool{New: func() any { return new([maxBatch]shmif.Frame) }}
 )
 
-func microseconds(us int) time.Duration { return time.Duration(us) * time.Microsecond }
-
-// timeout converts a C timeout in milliseconds (-1 forever).
+// timeout converts a C timeout in milliseconds (negative: forever).
 func timeout(ms C.int) time.Duration {
 	if ms < 0 {
 		return -1
@@ -53,16 +44,8 @@ func timeout(ms C.int) time.Duration {
 	return time.Duration(ms) * time.Millisecond
 }
 
-// bytesOf views C memory as a byte slice without copying.
-func bytesOf(p unsafe.Pointer, n uintptr) []byte {
-	if n == 0 {
-		return nil
-	}
-	return unsafe.Slice((*byte)(p), n)
-}
-
-//export shmif_send
-func shmif_send(ifnum C.int, frame unsafe.Pointer, length C.size_t) (rc C.int) {
+//export shmifgo_send
+func shmifgo_send(ifnum C.int, frame unsafe.Pointer, length C.size_t) (rc C.int) {
 	defer catch(&rc)
 	i, rc := lookup(ifnum)
 	if rc != 0 {
@@ -71,14 +54,14 @@ func shmif_send(ifnum C.int, frame unsafe.Pointer, length C.size_t) (rc C.int) {
 	if frame == nil {
 		return C.int(unix.EFAULT)
 	}
-	if length > 1<<16 {
+	if length > maxView {
 		return C.int(unix.EMSGSIZE)
 	}
 	return errno(i.Send(bytesOf(frame, uintptr(length))))
 }
 
-//export shmif_send_batch
-func shmif_send_batch(ifnum C.int, frames unsafe.Pointer, n C.size_t) (rc C.int) {
+//export shmifgo_send_batch
+func shmifgo_send_batch(ifnum C.int, frames *C.struct_shmif_frame, n C.size_t) (rc C.int) {
 	defer catch(&rc)
 	i, rc := lookup(ifnum)
 	if rc != 0 {
@@ -90,36 +73,34 @@ func shmif_send_batch(ifnum C.int, frames unsafe.Pointer, n C.size_t) (rc C.int)
 	if n > maxSendBatch {
 		return C.int(unix.EINVAL)
 	}
-	cf := unsafe.Slice((*cFrame)(frames), int(n))
+	cf := unsafe.Slice(frames, int(n))
+	var views [][]byte
+	if len(cf) <= maxBatch {
+		scratch := sendScratch.Get().(*[maxBatch][]byte)
+		defer func() {
+			clear(scratch[:len(cf)]) // keep no reference to the caller's memory
+			sendScratch.Put(scratch)
+		}()
+		views = scratch[:len(cf)]
+	} else {
+		views = make([][]byte, len(cf))
+	}
 	for k := range cf {
 		if cf[k].data == nil {
 			return C.int(unix.EFAULT)
 		}
-		if cf[k].len > 1<<16 {
+		if cf[k].len > maxView {
 			return C.int(unix.EMSGSIZE)
 		}
+		views[k] = bytesOf(cf[k].data, uintptr(cf[k].len))
 	}
-	scratch := sendScratch.Get().(*[maxBatch][]byte)
-	used := min(len(cf), maxBatch)
-	defer func() {
-		clear(scratch[:used]) // keep no reference to the caller's memory
-		sendScratch.Put(scratch)
-	}()
-	for len(cf) > 0 {
-		round := cf[:min(len(cf), maxBatch)]
-		for k := range round {
-			scratch[k] = bytesOf(round[k].data, round[k].len)
-		}
-		if _, err := i.SendBatch(scratch[:len(round)]); err != nil {
-			return errno(err)
-		}
-		cf = cf[len(round):]
-	}
-	return 0
+	// SendBatch checks every frame before it writes any.
+	_, err := i.SendBatch(views)
+	return errno(err)
 }
 
-//export shmif_recv
-func shmif_recv(ifnum C.int, buf unsafe.Pointer, buflen C.size_t, length *C.size_t, ms C.int) (rc C.int) {
+//export shmifgo_recv
+func shmifgo_recv(ifnum C.int, buf unsafe.Pointer, buflen C.size_t, length *C.size_t, ms C.int) (rc C.int) {
 	defer catch(&rc)
 	i, rc := lookup(ifnum)
 	if rc != 0 {
@@ -135,18 +116,31 @@ func shmif_recv(ifnum C.int, buf unsafe.Pointer, buflen C.size_t, length *C.size
 	return errno(err)
 }
 
-//export shmif_recv_batch
-func shmif_recv_batch(ifnum C.int, frames unsafe.Pointer, n C.size_t, received *C.size_t, ms C.int) (rc C.int) {
+//export shmifgo_recv_frame
+func shmifgo_recv_frame(ifnum C.int, frame *C.struct_shmif_frame, ms C.int) (rc C.int) {
 	defer catch(&rc)
+	var received C.size_t
+	if frame == nil {
+		return C.int(unix.EFAULT)
+	}
+	return shmifgo_recv_batch(ifnum, frame, 1, &received, ms)
+}
+
+//export shmifgo_recv_batch
+func shmifgo_recv_batch(ifnum C.int, frames *C.struct_shmif_frame, n C.size_t, received *C.size_t, ms C.int) (rc C.int) {
+	defer catch(&rc)
+	if received == nil {
+		return C.int(unix.EFAULT)
+	}
+	*received = 0
 	i, rc := lookup(ifnum)
 	if rc != 0 {
 		return rc
 	}
-	if received == nil || (frames == nil && n > 0) {
+	if frames == nil && n > 0 {
 		return C.int(unix.EFAULT)
 	}
-	*received = 0
-	cf := unsafe.Slice((*cFrame)(frames), int(min(n, maxBatch)))
+	cf := unsafe.Slice(frames, int(min(n, maxBatch)))
 	scratch := recvScratch.Get().(*[maxBatch]shmif.Frame)
 	defer func() {
 		clear(scratch[:len(cf)]) // only what this call used
@@ -156,22 +150,23 @@ func shmif_recv_batch(ifnum C.int, frames unsafe.Pointer, n C.size_t, received *
 		if cf[k].data == nil && cf[k].cap > 0 {
 			return C.int(unix.EFAULT)
 		}
-		scratch[k] = shmif.Frame{Buf: bytesOf(cf[k].data, min(cf[k].cap, maxView))}
+		scratch[k] = shmif.Frame{Buf: bytesOf(cf[k].data, uintptr(min(cf[k].cap, maxView)))}
 	}
 	got, err := i.RecvBatch(scratch[:len(cf)], timeout(ms))
 	for k := range got {
-		f := &scratch[k]
-		cf[k].len, cf[k].csum, cf[k].sec, cf[k].usec = uintptr(f.Len), f.Csum, f.Sec, f.Usec
+		f, c := &scratch[k], &cf[k]
+		c.len, c.csum, c.sec, c.usec = C.size_t(f.Len), C.uint32_t(f.Csum), C.uint32_t(f.Sec), C.uint32_t(f.Usec)
+		c.pad, c.sender = 0, C.uint64_t(f.Sender)
 	}
 	if err == unix.EMSGSIZE && len(cf) > 0 {
-		cf[0].len = uintptr(scratch[0].Len)
+		cf[0].len = C.size_t(scratch[0].Len)
 	}
 	*received = C.size_t(got)
 	return errno(err)
 }
 
-//export shmif_send_offload
-func shmif_send_offload(ifnum C.int, frame unsafe.Pointer, length C.size_t, csum C.uint32_t, mss C.uint32_t) (rc C.int) {
+//export shmifgo_send_offload
+func shmifgo_send_offload(ifnum C.int, frame unsafe.Pointer, length C.size_t, csum C.uint32_t, mss C.uint32_t) (rc C.int) {
 	defer catch(&rc)
 	i, rc := lookup(ifnum)
 	if rc != 0 {

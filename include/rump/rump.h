@@ -229,6 +229,7 @@ int shmif_get_mtu(int ifnum, int *mtu);
  * Returns (set): EINVAL for a multicast or broadcast address.
  */
 int shmif_get_mac(int ifnum, uint8_t mac[6]);
+int shmif_get_sender(int ifnum, uint64_t *sender);
 int shmif_set_mac(int ifnum, const uint8_t mac[6]);
 
 /*
@@ -297,15 +298,19 @@ int shmif_send(int ifnum, const void *frame, size_t len);
  */
 int shmif_recv(int ifnum, void *buf, size_t buflen, size_t *len, int timeout_ms);
 
-/* One frame for the batch calls. */
+/* One frame for the batch calls and shmif_recv_frame. */
 struct shmif_frame {
 	void *data;   /* send: the frame; receive: where to store it */
 	size_t len;   /* send: its length; receive: set to the frame's length */
 	size_t cap;   /* receive: size of data; send: ignored */
 	uint32_t csum; /* receive: SHMIF_CSUM_* status while an RX capability
 	                  is enabled, else 0 */
-	uint32_t sec;  /* receive: the sender's timestamp */
+	uint32_t sec;  /* receive: the sender's timestamp (wall clock for
+	                  libshmif senders, uptime for NetBSD ones) */
 	uint32_t usec;
+	uint32_t pad;  /* 0 */
+	uint64_t sender; /* receive: the sending interface's id (every frame an
+	                    interface sends carries its random 64-bit id) */
 };
 
 /*
@@ -352,6 +357,7 @@ int shmif_get_pollfd(int ifnum, int *fd);
  * Returns: EINVAL for a negative value.
  */
 int shmif_set_spin(int ifnum, int usec);
+int shmif_get_spin(int ifnum, int *usec);
 
 /*
  * Offload capabilities (NetBSD's if_capabilities and if_capenable).
@@ -390,6 +396,38 @@ int shmif_set_capenable(int ifnum, uint32_t capenable);
  */
 int shmif_send_offload(int ifnum, const void *frame, size_t len,
     uint32_t csum_flags, uint32_t mss);
+
+/*
+ * shmif_recv_frame: shmif_recv with the frame's metadata: receive one frame
+ * into frame->data (frame->cap bytes), setting frame->len, csum, sec, usec
+ * and sender. Returns as shmif_recv; on EMSGSIZE frame->len is the length
+ * needed.
+ */
+int shmif_recv_frame(int ifnum, struct shmif_frame *frame, int timeout_ms);
+
+/*
+ * shmif_cancel: make every thread blocked in shmif_recv, shmif_recv_frame or
+ * shmif_recv_batch on the interface return ECANCELED, and its poll
+ * descriptor readable, without changing the interface. Receives that begin
+ * after the call are not affected.
+ */
+int shmif_cancel(int ifnum);
+
+/* Where reception starts at each shmif_up (shmif_set_start). */
+#define SHMIF_START_NEWEST 0 /* the newest frame already on the bus, received
+                                again (NetBSD's behaviour; the default) */
+#define SHMIF_START_NEXT 1   /* the first frame written after the up: a clean
+                                start on a bus that already carried frames */
+#define SHMIF_START_OLDEST 2 /* the oldest frame still on the bus */
+
+/*
+ * shmif_set_start: where reception starts at the next shmif_up. Interfaces
+ * are created with the start named by the environment variable SHMIF_START
+ * ("newest", "next" or "oldest"), SHMIF_START_NEWEST without it; so
+ * SHMIF_START=next makes rump_pub_shmif_create start clean.
+ * Returns: EINVAL for another value.
+ */
+int shmif_set_start(int ifnum, int start);
 
 #ifdef __cplusplus
 }

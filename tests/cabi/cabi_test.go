@@ -63,6 +63,11 @@ var lib struct {
 	shmif_recv_batch       func(ifnum int32, frames *shmifFrame, n uintptr, received *uintptr, timeoutMs int32) int32
 	shmif_get_pollfd       func(ifnum int32, fd *int32) int32
 	shmif_set_spin         func(ifnum int32, usec int32) int32
+	shmif_get_spin         func(ifnum int32, usec *int32) int32
+	shmif_get_sender       func(ifnum int32, sender *uint64) int32
+	shmif_set_start        func(ifnum int32, start int32) int32
+	shmif_cancel           func(ifnum int32) int32
+	shmif_recv_frame       func(ifnum int32, frame *shmifFrame, timeoutMs int32) int32
 	shmif_get_capabilities func(ifnum int32, caps *uint32) int32
 	shmif_get_capenable    func(ifnum int32, capenable *uint32) int32
 	shmif_set_capenable    func(ifnum int32, capenable uint32) int32
@@ -74,10 +79,11 @@ type shmifFrame struct {
 	data unsafe.Pointer
 	len  uintptr
 	cap  uintptr
-	csum uint32
-	sec  uint32
-	usec uint32
-	_    uint32 // tail padding to the 8-byte alignment of the struct
+	csum   uint32
+	sec    uint32
+	usec   uint32
+	pad    uint32
+	sender uint64
 }
 
 // shmifStats is struct shmif_stats (TestLayoutMatchesHeader).
@@ -417,6 +423,7 @@ func TestLayoutMatchesHeader(t *testing.T) {
 int main(void) {
 	SZ(shmif_frame); OFF(shmif_frame, data); OFF(shmif_frame, len); OFF(shmif_frame, cap);
 	OFF(shmif_frame, csum); OFF(shmif_frame, sec); OFF(shmif_frame, usec);
+	OFF(shmif_frame, pad); OFF(shmif_frame, sender);
 	SZ(shmif_stats); OFF(shmif_stats, ipackets); OFF(shmif_stats, ibytes); OFF(shmif_stats, imcasts);
 	OFF(shmif_stats, opackets); OFF(shmif_stats, obytes); OFF(shmif_stats, omcasts);
 	OFF(shmif_stats, oerrors); OFF(shmif_stats, lost); OFF(shmif_stats, corrupt);
@@ -444,7 +451,8 @@ int main(void) {
 		"shmif_frame": unsafe.Sizeof(f), "shmif_frame.data": unsafe.Offsetof(f.data),
 		"shmif_frame.len": unsafe.Offsetof(f.len), "shmif_frame.cap": unsafe.Offsetof(f.cap),
 		"shmif_frame.csum": unsafe.Offsetof(f.csum), "shmif_frame.sec": unsafe.Offsetof(f.sec),
-		"shmif_frame.usec": unsafe.Offsetof(f.usec),
+		"shmif_frame.usec": unsafe.Offsetof(f.usec), "shmif_frame.pad": unsafe.Offsetof(f.pad),
+		"shmif_frame.sender": unsafe.Offsetof(f.sender),
 		"shmif_stats":      unsafe.Sizeof(s), "shmif_stats.ipackets": unsafe.Offsetof(s.ipackets),
 		"shmif_stats.ibytes": unsafe.Offsetof(s.ibytes), "shmif_stats.imcasts": unsafe.Offsetof(s.imcasts),
 		"shmif_stats.opackets": unsafe.Offsetof(s.opackets), "shmif_stats.obytes": unsafe.Offsetof(s.obytes),
@@ -1569,6 +1577,14 @@ func calls(t testing.TB, ifnum int32) map[string]func() int32 {
 		"shmif_recv_batch":       func() int32 { _, rc := rb.recv(ifnum, 0); return rc },
 		"shmif_get_pollfd":       func() int32 { return lib.shmif_get_pollfd(ifnum, &i32) },
 		"shmif_set_spin":         func() int32 { return lib.shmif_set_spin(ifnum, 10) },
+		"shmif_get_spin":         func() int32 { return lib.shmif_get_spin(ifnum, &i32) },
+		"shmif_get_sender":       func() int32 { var id uint64; return lib.shmif_get_sender(ifnum, &id) },
+		"shmif_set_start":        func() int32 { return lib.shmif_set_start(ifnum, 1) },
+		"shmif_cancel":           func() int32 { return lib.shmif_cancel(ifnum) },
+		"shmif_recv_frame": func() int32 {
+			fr := shmifFrame{data: unsafe.Pointer(&buf[0]), cap: maxFrame}
+			return lib.shmif_recv_frame(ifnum, &fr, 0)
+		},
 		"shmif_get_capabilities": func() int32 { return lib.shmif_get_capabilities(ifnum, &u32) },
 		"shmif_get_capenable":    func() int32 { return lib.shmif_get_capenable(ifnum, &u32) },
 		"shmif_set_capenable":    func() int32 { return lib.shmif_set_capenable(ifnum, 0) },
