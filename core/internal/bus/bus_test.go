@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/libshmif/libshmif/core/internal/layout"
@@ -195,4 +196,114 @@ func TestSymlinkFollowed(t *testing.T) {
 	if st, _ := os.Lstat(link); st.Mode()&os.ModeSymlink == 0 {
 		t.Fatal("the link was replaced")
 	}
+}
+
+// Issue 10.9: only an empty file, a bus (magic; a shorter one is extended
+// as NetBSD does), or exactly 1 MiB of zeros (a bus its creator has not
+// initialised yet) is attached; any other file is refused with ENOEXEC and
+// left as it was, size included.
+func TestOnlyBusesAreAttached(t *testing.T) {
+	dir := t.TempDir()
+	refuse := map[string]func(path string){
+		"4 KiB of zeros": func(p string) { os.WriteFile(p, make([]byte, 4096), 0o644) },
+		"2 MiB of zeros": func(p string) { os.WriteFile(p, make([]byte, 2<<20), 0o644) },
+		"sparse 64 MiB, data at its end": func(p string) {
+			f, _ := os.Create(p)
+			f.WriteAt([]byte("data"), 64<<20-4)
+			f.Close()
+		},
+		"1 MiB of zeros but one byte": func(p string) {
+			b := make([]byte, layout.BusSize)
+			b[layout.BusSize-1] = 1
+			os.WriteFile(p, b, 0o644)
+		},
+	}
+	for name, make := range refuse {
+		path := filepath.Join(dir, strings.ReplaceAll(name, " ", "_"))
+		make(path)
+		before, _ := os.ReadFile(path)
+		if _, err := Open(path, DefaultMode); !errors.Is(err, unix.ENOEXEC) {
+			t.Errorf("%s: %v, want ENOEXEC", name, err)
+		}
+		if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+			t.Errorf("%s: the file changed", name)
+		}
+	}
+	// Accepted: 1 MiB of zeros, and a bus shorter than 1 MiB.
+	zeros := filepath.Join(dir, "zeros")
+	os.WriteFile(zeros, make([]byte, layout.BusSize), 0o644)
+	b, err := Open(zeros, DefaultMode)
+	if err != nil {
+		t.Fatalf("1 MiB of zeros: %v", err)
+	}
+	if b.Mem().Magic() != layout.Magic {
+		t.Fatal("1 MiB of zeros was not initialised")
+	}
+	b.Close()
+}
+
+// A mode with bits beyond the permissions never makes a set-id or sticky
+// bus file.
+func TestModeIsMasked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bus")
+	old := unix.Umask(0)
+	defer unix.Umask(old)
+	b, err := Open(path, 0xffffffff)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	st, _ := os.Stat(path)
+	if st.Mode()&(os.ModeSetuid|os.ModeSetgid|os.ModeSticky) != 0 || st.Mode().Perm() != 0o777 {
+		t.Fatalf("mode %v", st.Mode())
+	}
+}
+
+// Issue 10.10: on a full file system a new bus is refused with ENOSPC and
+// the file the call created is removed; nothing fills the file system.
+func TestFullFileSystem(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs")
+	}
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=256k"); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v", err)
+	}
+	defer unix.Unmount(dir, unix.MNT_DETACH)
+	path := filepath.Join(dir, "bus")
+	if _, err := Open(path, DefaultMode); !errors.Is(err, unix.ENOSPC) {
+		t.Fatalf("got %v, want ENOSPC", err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("the bus file was left behind: %v", err)
+	}
+	var st unix.Statfs_t
+	unix.Statfs(dir, &st)
+	if st.Bfree != st.Blocks {
+		t.Fatalf("%d of %d blocks still used", st.Blocks-st.Bfree, st.Blocks)
+	}
+}
+
+// Two attachments to one file in a process share one mapping, whatever
+// the path; the file is unmapped with the last.
+func TestAttachmentsShareAMapping(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "bus")
+	a, err := Open(path, DefaultMode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Symlink(path, filepath.Join(dir, "link"))
+	b, err := Open(filepath.Join(dir, "link"), DefaultMode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a != b || a.Mem() != b.Mem() {
+		t.Fatal("two attachments to one file have two mappings")
+	}
+	a.Close()
+	if err := b.WithLock(func(*layout.Mem) error { return nil }); err != nil {
+		t.Fatalf("the second attachment after the first closed: %v", err)
+	}
+	b.Close()
 }
