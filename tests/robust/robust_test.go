@@ -33,9 +33,11 @@ const roleEnv = "SHMIF_ROBUST_ROLE"
 
 // roles are the child processes this binary can be; each exits the process.
 var roles = map[string]func(){
-	"deadwriter": deadWriterChild,
-	"reader":     readerChild,
-	"stress":     stressChild,
+	"deadwriter":  deadWriterChild,
+	"reader":      readerChild,
+	"stress":      stressChild,
+	"stormwriter": stormWriterChild,
+	"stormreader": stormReaderChild,
 }
 
 func TestMain(m *testing.M) {
