@@ -80,7 +80,6 @@ func TestSlirp4netns(t *testing.T) {
 	br.stop(t)
 }
 
-
 // A VDE switch with a kernel behind a tap plugged into it by vde_plug:
 // shmif_bridge plugs a bus in with vde:// (libvdeplug through purego, in a
 // program built without cgo), and shmif-node on the bus pings the kernel.

@@ -207,4 +207,3 @@ func waitPath(t testing.TB, path string) {
 	t.Helper()
 	waitFor(t, path, func() bool { _, err := os.Lstat(path); return err == nil })
 }
-

@@ -26,7 +26,7 @@ func TestTapBusTapInProcess(t *testing.T) {
 	var b1, b2 *bridge.Bridge
 	for _, s := range []struct {
 		ns, tap string
-		b   **bridge.Bridge
+		b       **bridge.Bridge
 	}{{ns1, tap1, &b1}, {ns2, tap2, &b2}} {
 		var ep bridge.Endpoint
 		var err error

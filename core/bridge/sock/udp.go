@@ -15,9 +15,10 @@ import (
 // UDP carries one frame per UDP datagram, as VDE's udp plug does:
 // udp://[SRC:]SPORT->DST:DPORT binds SRC:SPORT (any address when SRC is
 // left out) and exchanges datagrams with DST:DPORT only. With a multicast
-// DST the endpoint joins the group (on the interface named by dev) and
-// sends with multicast loopback off, so it does not receive its own
-// datagrams back (nor does anyone else on this host).
+// DST the endpoint binds the group's SPORT, joins the group on the
+// interface named by dev or holding SRC, sends from there, and sends with
+// multicast loopback off, so it does not receive its own datagrams back
+// (nor does anyone else on this host).
 type UDP struct {
 	url       string
 	fd        *fdio.FD
@@ -90,12 +91,16 @@ func (e *opErr) Error() string { return e.op + ": " + e.err.Error() }
 
 func (e *UDP) setup(fd int, src, dst netip.AddrPort, ttl int, dev string) error {
 	v6 := dst.Addr().Is6()
+	bind := src
 	if e.multicast {
-		// Several endpoints may share a group's port.
+		// Several endpoints may share a group's port. A socket bound
+		// to a unicast address gets no multicast: bind to the group,
+		// and send from SRC's interface.
 		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+		bind = netip.AddrPortFrom(dst.Addr(), src.Port())
 	}
-	if err := unix.Bind(fd, inetSockaddr(src)); err != nil {
-		return &opErr{"bind " + src.String(), err}
+	if err := unix.Bind(fd, inetSockaddr(bind)); err != nil {
+		return &opErr{"bind " + bind.String(), err}
 	}
 	if !e.multicast {
 		// Connected: the kernel takes datagrams from dst only.
@@ -125,13 +130,19 @@ func (e *UDP) setup(fd int, src, dst netip.AddrPort, ttl int, dev string) error 
 		return nil
 	}
 	mreq := &unix.IPMreqn{Multiaddr: dst.Addr().As4(), Ifindex: int32(ifindex)}
+	if !src.Addr().IsUnspecified() {
+		mreq.Address = src.Addr().As4()
+	}
 	if err := unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_ADD_MEMBERSHIP, mreq); err != nil {
 		return &opErr{"join " + dst.Addr().String(), err}
 	}
 	unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP, 0)
 	unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_TTL, ttl)
-	if ifindex != 0 {
-		unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, &unix.IPMreqn{Ifindex: int32(ifindex)})
+	if ifindex != 0 || !src.Addr().IsUnspecified() {
+		out := &unix.IPMreqn{Address: mreq.Address, Ifindex: int32(ifindex)}
+		if err := unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, out); err != nil {
+			return &opErr{"multicast interface", err}
+		}
 	}
 	return nil
 }

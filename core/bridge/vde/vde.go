@@ -45,33 +45,37 @@ var lib struct {
 	errno func() *int32 // __errno_location: C memory, read at once
 }
 
-// ErrNoLibrary is the error when libvdeplug cannot be loaded; it matches
-// unix.ELIBACC.
-var ErrNoLibrary = fmt.Errorf("cannot load %s (install the Debian package libvdeplug2; vde_plug is in vdeplug, vde_switch in vde2): %w", Library, unix.ELIBACC)
+// noLibrary is the error when the library name cannot be loaded; it
+// matches unix.ELIBACC.
+func noLibrary(name string) error {
+	return fmt.Errorf("cannot load %s (install the Debian package libvdeplug2; vde_plug is in vdeplug, vde_switch in vde2): %w", name, unix.ELIBACC)
+}
 
 func load() error {
-	lib.once.Do(func() {
-		h, err := purego.Dlopen(Library, purego.RTLD_NOW|purego.RTLD_LOCAL)
-		if err != nil {
-			lib.err = ErrNoLibrary
-			return
-		}
-		for _, s := range []struct {
-			fn   any
-			name string
-		}{
-			{&lib.open, "vde_open_real"}, {&lib.recv, "vde_recv"}, {&lib.send, "vde_send"},
-			{&lib.data, "vde_datafd"}, {&lib.close, "vde_close"}, {&lib.errno, "__errno_location"},
-		} {
-			sym, err := purego.Dlsym(h, s.name)
-			if err != nil {
-				lib.err = fmt.Errorf("%s has no %s: %w", Library, s.name, unix.ELIBBAD)
-				return
-			}
-			purego.RegisterFunc(s.fn, sym)
-		}
-	})
+	lib.once.Do(func() { lib.err = loadFrom(Library) })
 	return lib.err
+}
+
+// loadFrom loads the library name and binds its functions.
+func loadFrom(name string) error {
+	h, err := purego.Dlopen(name, purego.RTLD_NOW|purego.RTLD_LOCAL)
+	if err != nil {
+		return noLibrary(name)
+	}
+	for _, s := range []struct {
+		fn   any
+		name string
+	}{
+		{&lib.open, "vde_open_real"}, {&lib.recv, "vde_recv"}, {&lib.send, "vde_send"},
+		{&lib.data, "vde_datafd"}, {&lib.close, "vde_close"}, {&lib.errno, "__errno_location"},
+	} {
+		sym, err := purego.Dlsym(h, s.name)
+		if err != nil {
+			return fmt.Errorf("%s has no %s: %w", name, s.name, unix.ELIBBAD)
+		}
+		purego.RegisterFunc(s.fn, sym)
+	}
+	return nil
 }
 
 // Endpoint is a libvdeplug connection.
