@@ -67,7 +67,7 @@ test: all
 # run e.g. make fuzz FUZZTIME=10m while developing). Inputs that fail are
 # kept by go test under the package's testdata/fuzz.
 FUZZTIME      ?= 1m
-FUZZTIME_TEST ?= 5s
+FUZZTIME_TEST ?= 2000x
 FUZZ_TARGETS = core/internal/ring:FuzzRingOnDamagedBus core/dump:FuzzWalk core/pcap:FuzzReader \
 	core/internal/offload:FuzzRxStatus core/internal/offload:FuzzTx
 
@@ -83,6 +83,7 @@ bench: all
 
 stress: all
 	SHMIF_BUILD=$(CURDIR)/$(BUILD) SHMIF_STRESS=full $(GO) test -count=1 -run 'Stress|Cycles' -timeout 60m -v ./tests/...
+	SHMIF_STRESS=full $(GO) test -race -count=1 -run 'UnderConcurrentWriter|LappedReaderCountsLoss' -timeout 60m -v ./core/internal/ring
 
 shmif.pc: shmif.pc.in
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \

@@ -22,14 +22,13 @@ type poller struct {
 }
 
 // pollGroup serves the poll descriptors of one bus in this process with
-// one goroutine waiting on the bus's hub: however many interfaces poll a
-// bus, it costs one goroutine and one inotify watch, not one each.
+// one listener on the bus's hub: however many interfaces poll a bus, it
+// costs one inotify watch and no thread.
 type pollGroup struct {
 	b       *bus.Bus
 	mu      sync.Mutex
 	members map[*poller]struct{}
-	stop    bool
-	done    chan struct{}
+	stop    func() // ends the listening
 }
 
 var pollGroups = struct {
@@ -76,9 +75,9 @@ func joinPollGroup(b *bus.Bus, p *poller) {
 	defer pollGroups.Unlock()
 	g := pollGroups.m[b]
 	if g == nil {
-		g = &pollGroup{b: b, members: make(map[*poller]struct{}), done: make(chan struct{})}
+		g = &pollGroup{b: b, members: make(map[*poller]struct{})}
 		pollGroups.m[b] = g
-		go g.forward()
+		g.stop = b.Hub().Listen(g.changed)
 	}
 	g.mu.Lock()
 	g.members[p] = struct{}{}
@@ -86,32 +85,21 @@ func joinPollGroup(b *bus.Bus, p *poller) {
 	p.group = g
 }
 
-// forward sets the descriptors of the members whose bus changed since their
-// interface last caught up, then waits for the next change, until the last
-// member leaves.
-func (g *pollGroup) forward() {
-	defer close(g.done)
-	stopped := false
-	for !stopped {
-		g.b.Hub().Wait(func() bool {
-			g.mu.Lock()
-			defer g.mu.Unlock()
-			if stopped = g.stop; stopped {
-				return true
-			}
-			for p := range g.members {
-				if p.i.mayHaveFrames(g.b) {
-					p.ready.Set()
-				}
-			}
-			return false
-		}, time.Time{})
+// changed sets the descriptors of the members whose bus changed since
+// their interface last caught up.
+func (g *pollGroup) changed() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for p := range g.members {
+		if p.i.mayHaveFrames(g.b) {
+			p.ready.Set()
+		}
 	}
 }
 
 // retire leaves the group, makes the descriptor readable and closes it
-// after retireDelay. The last member stops the group's goroutine. Needs
-// the interface's cfg held for writing.
+// after retireDelay. The last member ends the group's listening. Needs the
+// interface's cfg held for writing.
 func (p *poller) retire() {
 	g := p.group
 	pollGroups.Lock()
@@ -119,23 +107,12 @@ func (p *poller) retire() {
 	delete(g.members, p)
 	last := len(g.members) == 0
 	if last {
-		g.stop = true
 		delete(pollGroups.m, g.b)
 	}
 	g.mu.Unlock()
 	pollGroups.Unlock()
 	if last {
-		// The forwarder may be announced on the hub or about to be:
-		// wake it until it has seen stop.
-		for {
-			g.b.Hub().Changed()
-			select {
-			case <-g.done:
-			case <-time.After(time.Millisecond):
-				continue
-			}
-			break
-		}
+		g.stop()
 	}
 	p.ready.Set()
 	ready := p.ready

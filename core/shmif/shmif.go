@@ -375,21 +375,27 @@ func (i *Interface) configure(change func()) error {
 // SetMedia selects media autoselect (link up when a bus is attached) or
 // none (link down: nothing is sent to or received from the bus, though
 // transmissions are still counted), like `ifconfig shmifN media none|auto`.
-// Errors: EINVAL for another value, ENXIO if destroyed.
+// Errors: EINVAL for another value, ENXIO if destroyed; going back to auto
+// moves the reader under the bus lock: EIO, EDEADLK.
 func (i *Interface) SetMedia(m Media) error {
 	if m != MediaAuto && m != MediaNone {
 		return unix.EINVAL
 	}
-	return i.configure(func() {
-		if i.media == MediaNone && m == MediaAuto && i.bus != nil {
-			// NetBSD drops what arrives while the link is down as
-			// it arrives; we drop it all at once by skipping to the
-			// present.
-			i.restart((*ring.Reader).Skip)
+	i.cfg.Lock()
+	defer i.cfg.Unlock()
+	if i.destroyed {
+		return unix.ENXIO
+	}
+	if i.media == MediaNone && m == MediaAuto && i.bus != nil {
+		// NetBSD drops what arrives while the link is down as it
+		// arrives; we drop it all at once by skipping to the present.
+		if err := i.restart((*ring.Reader).Skip); err != nil {
+			return err
 		}
-		i.media = m
-		i.setLink()
-	})
+	}
+	i.media = m
+	i.setLink()
+	return nil
 }
 
 // setLink derives the link state as the 2024 driver does: down with media

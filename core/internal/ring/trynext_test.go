@@ -190,7 +190,7 @@ func TestTryNextUnderConcurrentWriter(t *testing.T) {
 	m := newBus(t)
 	var r Reader
 	r.Skip(m)
-	const total = 100000
+	total := uint32(longRun(20000, 100000))
 	var done, stop atomic.Bool // the writer is done; the reader gave up
 	var seen atomic.Uint32     // the reader's newest frame
 	var wg sync.WaitGroup
@@ -258,7 +258,7 @@ func TestTryNextUnderConcurrentWriter(t *testing.T) {
 		got++
 	}
 	wg.Wait()
-	if got+r.Lost != total {
+	if got+r.Lost != uint64(total) {
 		t.Fatalf("received %d + lost %d != sent %d", got, r.Lost, total)
 	}
 	t.Logf("received %d (%d lock-free), lost %d in %d overruns", got, fast, r.Lost, r.Overruns)

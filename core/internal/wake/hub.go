@@ -19,11 +19,13 @@ type Hub struct {
 	private  bool    // the words are in process memory
 	own      struct{ word, sleepers uint32 }
 
-	path    string // the bus file as /proc/self/fd/N
-	mu      sync.Mutex
-	waiting int   // waiters of this process
-	wd      int32 // the inotify watch while waiting > 0
-	watchOK bool
+	path      string // the bus file as /proc/self/fd/N
+	mu        sync.Mutex
+	waiting   int   // waiters and listeners of this process
+	wd        int32 // the inotify watch while waiting > 0
+	watchOK   bool
+	listeners []*func()
+	listening atomic.Bool
 
 	fence atomic.Uint32 // a locked instruction: a full memory barrier
 }
@@ -82,6 +84,17 @@ func (h *Hub) enter() (watched bool) {
 	atomic.AddUint32(h.sleepers, 1)
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	return h.watchLocked()
+}
+
+func (h *Hub) leave() {
+	h.mu.Lock()
+	h.unwatchLocked()
+	h.mu.Unlock()
+	atomic.AddUint32(h.sleepers, ^uint32(0))
+}
+
+func (h *Hub) watchLocked() bool {
 	if h.waiting == 0 {
 		wd, err := addWatch(h.path, h)
 		h.wd, h.watchOK = wd, err == nil
@@ -90,14 +103,49 @@ func (h *Hub) enter() (watched bool) {
 	return h.watchOK
 }
 
-func (h *Hub) leave() {
-	h.mu.Lock()
+func (h *Hub) unwatchLocked() {
 	if h.waiting--; h.waiting == 0 && h.watchOK {
 		removeWatch(h.wd)
 		h.watchOK = false
 	}
+}
+
+// Listen calls fn after every change of the bus from now on, until the
+// returned function is called: on every bump (a wake-up write of another
+// process, a waiter's wake-up) and on every Changed of this process, even
+// with no waiter. fn must be quick and must not call the hub. For poll
+// descriptors, which event loops wait on in place of a futex: one listener
+// per bus serves them all, without a thread of its own.
+func (h *Hub) Listen(fn func()) (stop func()) {
+	p := &fn
+	h.mu.Lock()
+	h.listeners = append(h.listeners, p)
+	h.listening.Store(true)
+	h.watchLocked()
 	h.mu.Unlock()
-	atomic.AddUint32(h.sleepers, ^uint32(0))
+	return func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		for k, q := range h.listeners {
+			if q == p {
+				h.listeners = append(h.listeners[:k], h.listeners[k+1:]...)
+				h.unwatchLocked()
+				break
+			}
+		}
+		h.listening.Store(len(h.listeners) > 0)
+	}
+}
+
+func (h *Hub) notifyListeners() {
+	if !h.listening.Load() {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, fn := range h.listeners {
+		(*fn)()
+	}
 }
 
 // Changed wakes every waiter of the hub, if there is one, after the bus
@@ -108,12 +156,16 @@ func (h *Hub) leave() {
 func (h *Hub) Changed() {
 	h.fence.Add(1)
 	if atomic.LoadUint32(h.sleepers) != 0 {
-		h.bump()
+		atomic.AddUint32(h.word, 1)
+		futexWake(h.word, h.private)
 	}
+	h.notifyListeners()
 }
 
-// bump moves the word and wakes its waiters.
+// bump moves the word, wakes its waiters and tells the listeners: the bus
+// file was written by someone.
 func (h *Hub) bump() {
 	atomic.AddUint32(h.word, 1)
 	futexWake(h.word, h.private)
+	h.notifyListeners()
 }

@@ -4,16 +4,20 @@ package wake
 
 import (
 	"encoding/binary"
+	"os"
+	"slices"
 	"sync"
 
 	"golang.org/x/sys/unix"
 )
 
 // watcher is the process's one inotify instance. Every hub whose bus has
-// waiters adds a watch for IN_MODIFY on its bus file; one goroutine reads
-// the events and bumps the hubs that were written. One instance for the
-// whole process, however many buses and interfaces it has: instances are
-// limited to 128 per user on most systems, watches to many thousands.
+// waiters or listeners adds a watch for IN_MODIFY on its bus file; one
+// goroutine reads the events and bumps the hubs that were written. One
+// instance for the whole process, however many buses and interfaces it
+// has: instances are limited to 128 per user on most systems, watches to
+// many thousands. The goroutine waits in Go's poller, so it holds no
+// thread while nothing happens.
 var watcher struct {
 	once sync.Once
 	fd   int
@@ -25,38 +29,42 @@ var watcher struct {
 
 func startWatcher() error {
 	watcher.once.Do(func() {
-		watcher.fd, watcher.err = unix.InotifyInit1(unix.IN_CLOEXEC)
+		watcher.fd, watcher.err = unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 		if watcher.err != nil {
 			return
 		}
 		watcher.hubs = make(map[int32]*Hub)
-		go readEvents(watcher.fd)
+		// os.NewFile registers the non-blocking descriptor with Go's
+		// poller; reads then park the goroutine, not a thread.
+		go readEvents(os.NewFile(uintptr(watcher.fd), "inotify"))
 	})
 	return watcher.err
 }
 
-// readEvents runs for the life of the process, blocked in read(2) while
-// nothing is written.
-func readEvents(fd int) {
+// readEvents runs for the life of the process.
+func readEvents(f *os.File) {
 	var buf [64 * unix.SizeofInotifyEvent]byte
 	for {
-		n, err := unix.Read(fd, buf[:])
-		if err == unix.EINTR {
-			continue
-		}
+		n, err := f.Read(buf[:])
 		if err != nil || n <= 0 {
 			return
 		}
+		// Bump outside the lock: a hub takes its own lock, then this
+		// one, to add a watch.
+		var written []*Hub
 		watcher.mu.Lock()
 		for off := 0; off+unix.SizeofInotifyEvent <= n; {
 			wd := int32(binary.NativeEndian.Uint32(buf[off:]))
 			nameLen := int(binary.NativeEndian.Uint32(buf[off+12:]))
-			if h := watcher.hubs[wd]; h != nil {
-				h.bump()
+			if h := watcher.hubs[wd]; h != nil && !slices.Contains(written, h) {
+				written = append(written, h)
 			}
 			off += unix.SizeofInotifyEvent + nameLen
 		}
 		watcher.mu.Unlock()
+		for _, h := range written {
+			h.bump()
+		}
 	}
 }
 
