@@ -21,17 +21,37 @@
  *     interface at any time. Several threads may receive on one interface;
  *     each frame goes to one of them.
  *   - Timeouts are in milliseconds: 0 only looks, -1 (or any negative
- *     value) waits without limit.
- *   - Two environment variables configure every interface created after they
- *     are set (by any creating call): RUMP_SHMIF_CAPENABLE (see
- *     shmif_create) and SHMIF_SPIN_US (see shmif_set_spin).
+ *     value) waits without limit. A timeout is a deadline: signals that
+ *     interrupt the wait (and are handled by the host) do not extend it.
+ *   - Three environment variables configure every interface created after
+ *     they are set (by any creating call): RUMP_SHMIF_CAPENABLE (see
+ *     shmif_create), SHMIF_SPIN_US (see shmif_set_spin) and SHMIF_START (see
+ *     shmif_set_start).
+ *   - Interfaces of one process attached to the same bus file (by any path)
+ *     share one mapping and one descriptor of it.
  *
  * Loading libshmif (a Go c-shared library) into a C process:
  *   - The Go runtime starts a few threads when the library is loaded and
  *     installs handlers for some signals (SIGSEGV, SIGBUS, SIGPROF, SIGURG
  *     and others) with SA_ONSTACK, chaining to handlers the host installed
  *     earlier. Handlers the host installs for SIGINT, SIGTERM, SIGHUP,
- *     SIGUSR1, SIGPIPE and the like, before or after loading, keep working.
+ *     SIGUSR1, SIGALRM, SIGPIPE and the like, before or after loading, with
+ *     or without SA_ONSTACK or SA_RESTART, keep working, also when they
+ *     interrupt a thread inside libshmif: libshmif runs Go code on the
+ *     host's threads with 64 KiB of stack to spare, and blocks in C, on the
+ *     thread's own stack.
+ *   - The process's limits and signal dispositions are left as the host set
+ *     them. (Go's runtime raises the soft RLIMIT_NOFILE for itself when it
+ *     starts; libshmif gives the host its limit back, the one it had when
+ *     the library was loaded or, if the host changed it before the first
+ *     libshmif call, the one it had then.)
+ *   - The Go runtime reserves about 800 MiB of address space when it loads,
+ *     and starts threads when it needs them (each with a stack of
+ *     RLIMIT_STACK). Under an address-space limit (ulimit -v) below about
+ *     1 GiB the library cannot load, and near that limit the runtime may
+ *     abort the process when it cannot start a thread; no libshmif call
+ *     can report that. Calls that run out of memory themselves (a mapping
+ *     that cannot be made) return ENOMEM.
  *   - fork() without exec() leaves a child in which only the forking thread
  *     exists: do not call libshmif in such a child. fork()+exec() is fine.
  *   - Memory faults on the bus mapping (the bus file truncated by another
@@ -41,8 +61,9 @@
  * it was destroyed), EFAULT (a required pointer is NULL), EIO (the bus file
  * was truncated under the mapping: unset and set the linkstr, or destroy and
  * create the interface again), ENOEXEC (something overwrote the bus file's
- * magic: it is no longer a bus), EDEADLK (the bus lock stayed held by a live
- * process for 10 seconds). A bus file that is removed or renamed over stays
+ * magic: it is no longer a bus), EDEADLK (the bus lock stayed held for 10
+ * seconds by a live process while the bus made no progress: no frame
+ * written, no header word changed). A bus file that is removed or renamed over stays
  * attached as it was: its attached interfaces keep talking to one another,
  * and interfaces attached later by path reach the new file; re-attach to
  * join them.
@@ -62,6 +83,20 @@ extern "C" {
 #define SHMIF_MTU 1500
 #define SHMIF_MAXUNITS 32768
 #define SHMIF_MAXLINKSTR 1024 /* longest bus path, counting its NUL */
+
+/*
+ * The bus: a file of SHMIF_BUSSIZE bytes whose last SHMIF_RINGSIZE bytes are
+ * a ring of records, each a SHMIF_FRAMEHDR-byte header and a frame. A ring
+ * holds SHMIF_RINGSIZE / (SHMIF_FRAMEHDR + frame length) frames: 12482 of
+ * 60 bytes, 681 of 1514. A reader that falls that far behind the writers
+ * loses frames (counted in struct shmif_stats.lost): senders that must not
+ * lap their receivers pace themselves by these figures.
+ */
+#define SHMIF_BUSSIZE 1048576
+#define SHMIF_RINGSIZE 1048544
+#define SHMIF_FRAMEHDR 24 /* on 64-bit hosts (20 on i386) */
+#define SHMIF_RING_FRAMES_60 12482
+#define SHMIF_RING_FRAMES_1514 681
 
 /* Interface flags (NetBSD's IFF_* values), from shmif_get_flags. */
 #define SHMIF_IFF_UP 0x0001
@@ -107,6 +142,7 @@ extern "C" {
 #define SHMIF_CSUM_IPv4_BAD 0x0080 /* status: IPv4 header checksum wrong */
 #define SHMIF_CSUM_TSOv4 0x0100
 #define SHMIF_CSUM_TSOv6 0x0200
+#define SHMIF_MAXOFFLOADFRAME 65674 /* 18 + 60 + 60 + 65536 */
 
 /*
  * rump_init: the rump kernel's initialisation call, so that rump-style
@@ -127,23 +163,35 @@ int rump_init(void);
  * is received again). With path == NULL the interface is created without a bus and
  * stays down (attach one with shmif_set_linkstr, then shmif_up).
  * The unit is stored in *ifnum unless ifnum is NULL.
+ * An existing file is attached if it is a bus (it carries the bus magic; a
+ * bus shorter than 1 MiB is extended, as NetBSD does, a longer one is not
+ * shrunk), if it is empty, or if it is exactly 1 MiB of zeros (a bus whose
+ * creator has not written its header yet); any other file is refused with
+ * ENOEXEC and left byte for byte as it was.
  * Returns:
  *   EINVAL   path is "" (empty).
  *   E2BIG    path is 1024 bytes or longer (with its NUL, over 1024).
- *   ENOEXEC  the file exists, is not empty and is not a shmif bus (a foreign
- *            file, or a bus of the other byte order); it is left unchanged.
+ *   ENOEXEC  the file exists and is not one of the above (a foreign file, a
+ *            file of zeros of another size, a bus of the other byte order);
+ *            it is left unchanged.
  *   EISDIR   path is a directory.
  *   EINVAL   path is a FIFO, socket or device.
- *   EACCES, ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG, EROFS, ...: from open(2).
- *   ENOSPC   all 32768 units are in use.
+ *   EACCES   the file, or a directory on its path, may not be written or
+ *            searched by this process: a bus is always opened read-write.
+ *   EROFS    the file is on a read-only file system.
+ *   ENOSPC   the file system has no room for a new bus (the file this call
+ *            created is removed again); or all 32768 units are in use.
+ *   ENOMEM   the bus could not be mapped.
+ *   ENOENT, ENOTDIR, ELOOP, ENAMETOOLONG, EMFILE, ...: from open(2).
  */
 int rump_pub_shmif_create(const char *path, int *ifnum);
 
 /*
  * shmif_open: rump_pub_shmif_create with the permission bits `mode` for a
- * bus file that does not exist yet (0600 makes a private bus). The mode of an
- * existing file is not changed. Returns as rump_pub_shmif_create, and
- * EFAULT for a NULL path.
+ * bus file that does not exist yet (0600 makes a private bus), under the
+ * umask; only the permission bits (mode & 0777) are used, never set-id or
+ * sticky bits. The mode of an existing file is not changed. Returns as
+ * rump_pub_shmif_create, and EFAULT for a NULL path.
  */
 int shmif_open(const char *path, unsigned int mode, int *ifnum);
 
@@ -163,7 +211,8 @@ int shmif_create(int unit, int *ifnum);
 /*
  * shmif_destroy: destroy an interface (`ifconfig shmifN destroy`): take it
  * down, detach the bus and free the unit. The bus file is not removed.
- * Threads blocked in shmif_recv or shmif_recv_batch on it return ENXIO.
+ * Threads blocked in a receive on it return ENXIO; its poll descriptor
+ * becomes readable (see shmif_get_pollfd).
  */
 int shmif_destroy(int ifnum);
 
@@ -183,7 +232,9 @@ int shmif_set_linkstr_mode(int ifnum, const char *path, unsigned int mode);
 
 /*
  * shmif_unset_linkstr: detach the interface from its bus (`ifconfig shmifN
- * -linkstr`); without a bus it does nothing. The link state becomes unknown.
+ * -linkstr`); without a bus it does nothing. The link state becomes unknown;
+ * the poll descriptor becomes readable and is closed (see
+ * shmif_get_pollfd).
  * Returns: EBUSY if the interface is up.
  */
 int shmif_unset_linkstr(int ifnum);
@@ -203,12 +254,13 @@ int shmif_get_linkstr(int ifnum, char *buf, size_t buflen, size_t *needed);
 /*
  * shmif_up / shmif_down: bring the interface up (`ifconfig shmifN up`) or
  * down. Every up, also of an interface that is up already, restarts
- * reception at the newest frame already on the bus, which is received again
- * (as NetBSD does). Down stops reception; threads blocked in a receive on it
- * return ENETDOWN; like NetBSD's shmif_stop it wakes every reader of the bus
- * (and so stamps the bus version). Up with media none is allowed: the link
- * stays down.
- * Returns: ENXIO (also: shmif_up without a bus).
+ * reception where shmif_set_start says: by default at the newest frame
+ * already on the bus, which is received again (as NetBSD does). Down stops
+ * reception; threads blocked in a receive on it return ENETDOWN; like
+ * NetBSD's shmif_stop it wakes every reader of the bus (and so stamps the
+ * bus version). Up with media none is allowed: the link stays down.
+ * Returns: ENXIO (also: shmif_up without a bus); EIO, EDEADLK (shmif_up
+ * places the reader under the bus lock).
  */
 int shmif_up(int ifnum);
 int shmif_down(int ifnum);
@@ -226,6 +278,11 @@ int shmif_get_mtu(int ifnum, int *mtu);
  * b2:a0 and four random bytes. Reception filters on the current address;
  * filters apply when a frame is received, so a change also applies to frames
  * still waiting on the bus.
+ * shmif_get_sender: the interface's sender id, a random 64-bit value chosen
+ * at creation that every frame it sends carries (its first four bytes in
+ * memory are the last four of the initial MAC, as in NetBSD); a receiver
+ * sees it in struct shmif_frame.sender. Receivers drop the frames of their
+ * own interface by it.
  * Returns (set): EINVAL for a multicast or broadcast address.
  */
 int shmif_get_mac(int ifnum, uint8_t mac[6]);
@@ -246,7 +303,8 @@ int shmif_set_promisc(int ifnum, int on);
  * transmissions still succeed and are counted, as NetBSD does.
  * shmif_get_link_state: SHMIF_LINK_DOWN with media none (whatever else
  * holds); otherwise SHMIF_LINK_UP while a bus is attached, UNKNOWN without.
- * Returns (set): EINVAL for another media word.
+ * Returns (set): EINVAL for another media word; EIO, EDEADLK (going back to
+ * auto skips what arrived meanwhile under the bus lock).
  */
 int shmif_set_media(int ifnum, int media);
 int shmif_get_media(int ifnum, int *media);
@@ -260,10 +318,11 @@ struct shmif_stats {
 	uint64_t opackets; /* frames sent */
 	uint64_t obytes;
 	uint64_t omcasts;
-	uint64_t oerrors; /* frames refused by shmif_send_offload, and frames
-	                     lost to a bus error (EIO, EDEADLK); frames refused
-	                     for their size by the other send calls are not
-	                     counted */
+	uint64_t oerrors; /* frames shmif_send_offload refused (EOPNOTSUPP,
+	                     EINVAL, EMSGSIZE), and frames lost to a bus error
+	                     (EIO, EDEADLK); frames refused for their size by
+	                     the other send calls, and sends on an interface
+	                     that is down (ENETDOWN), are not counted */
 	uint64_t lost;    /* bus records overwritten before this interface's
 	                     reader reached them (it was lapped): frames of
 	                     every sender, this interface's own and unicast
@@ -280,6 +339,9 @@ int shmif_get_stats(int ifnum, struct shmif_stats *st);
  *   EMSGSIZE  len > 1514.
  *   EINVAL    len < 14.
  *   ENETDOWN  the interface is down.
+ * A writer killed at any instruction of a send leaves the bus as it was
+ * before the send (its bytes lie in the free part of the ring) and the bus
+ * lock to be taken over: receivers never see part of a frame.
  */
 int shmif_send(int ifnum, const void *frame, size_t len);
 
@@ -295,6 +357,7 @@ int shmif_send(int ifnum, const void *frame, size_t len);
  *             and *len is set to its length (1514 bytes always suffice).
  *   ENETDOWN  the interface is down, or was taken down during the wait.
  *   ENXIO     ... or was destroyed during the wait.
+ *   ECANCELED shmif_cancel was called during the wait.
  */
 int shmif_recv(int ifnum, void *buf, size_t buflen, size_t *len, int timeout_ms);
 
@@ -314,23 +377,26 @@ struct shmif_frame {
 };
 
 /*
- * shmif_send_batch: put n frames on the bus under one lock acquisition with
- * one wake-up. All frames are checked first: if one is refused, none is
- * sent. n == 0 returns 0. Returns as shmif_send; EFAULT also for a frame
- * with data NULL.
+ * shmif_send_batch: put n frames on the bus, in order, under one hold of
+ * the bus lock and with one wake-up per 256 frames. All frames are checked
+ * first, whatever n: if one is refused, none is sent. n == 0 returns 0.
+ * Returns as shmif_send; EFAULT also for a frame with data NULL; EINVAL for
+ * n over 1048576; EIO or EDEADLK with the frames of the holds before the
+ * failing one sent.
  */
 int shmif_send_batch(int ifnum, const struct shmif_frame *frames, size_t n);
 
 /*
- * shmif_recv_batch: receive up to n frames under at most one lock
- * acquisition (none when the receiver is only a few frames behind the
- * writers), waiting up to timeout_ms for the first. *received (required) is set to the
- * number of frames filled in, also on error (then 0). A frame that does not
- * fit its buffer ends the batch and stays on the bus: if it is the first,
- * the call returns EMSGSIZE with frames[0].len set to the length needed,
- * otherwise 0 with the frames before it. n == 0 returns 0 at once. Returns
- * as shmif_recv. Only this call reports checksum status (csum); shmif_recv
- * receives the same frames without it.
+ * shmif_recv_batch: receive up to n frames (at most 256 per call) under at
+ * most one lock acquisition (none when the receiver is only a few frames
+ * behind the writers), waiting up to timeout_ms for the first. *received
+ * (required) is set to the number of frames filled in, also on error (then
+ * 0). A frame that does not fit its buffer ends the batch and stays on the
+ * bus: if it is the first, the call returns EMSGSIZE with frames[0].len set
+ * to the length needed, otherwise 0 with the frames before it. n == 0
+ * returns 0 at once. Returns as shmif_recv. This call and shmif_recv_frame
+ * report checksum status (csum), timestamp and sender; shmif_recv receives
+ * the same frames without them.
  */
 int shmif_recv_batch(int ifnum, struct shmif_frame *frames, size_t n,
     size_t *received, int timeout_ms);
@@ -339,11 +405,23 @@ int shmif_recv_batch(int ifnum, struct shmif_frame *frames, size_t n,
  * shmif_get_pollfd: a file descriptor that polls readable (POLLIN) while a
  * frame may be waiting for this interface, for poll/epoll/select and event
  * loops. Every call returns the same descriptor; it survives shmif_down and
- * shmif_up. It stays owned by libshmif: never read or close it; it is closed
- * by shmif_destroy and by shmif_unset_linkstr. It may be readable when the only
- * waiting frames are ones the interface will not receive: receive with
- * timeout 0 until EAGAIN, then poll again.
- * Returns: ENETDOWN without a bus.
+ * shmif_up. It stays owned by libshmif: never read or close it.
+ * Readiness: the descriptor is readable right after this call and after
+ * every shmif_up (frames may be waiting), and stays readable until a
+ * receive on the interface finds nothing (returns EAGAIN or waits): so
+ * receive with timeout 0 until EAGAIN, then poll again. It becomes readable
+ * again when the bus changes; that is signalled from another thread, within
+ * microseconds of a send, so a poll right after a send may not see it yet
+ * (the frame is receivable at once). It may be readable when the only
+ * waiting frames are ones the interface will not receive (its own, or
+ * unicast frames for others): those are consumed by the receive that finds
+ * nothing. shmif_cancel makes it readable.
+ * shmif_destroy and shmif_unset_linkstr make it readable, so that threads in
+ * poll or epoll_wait on it return, and close it a quarter of a second
+ * later: do not use it after them (an epoll set loses it when it closes).
+ * Returns: ENETDOWN without a bus; EMFILE, ENFILE when no descriptor can be
+ * had (one descriptor per interface: the host's RLIMIT_NOFILE bounds how
+ * many interfaces may have one).
  */
 int shmif_get_pollfd(int ifnum, int *fd);
 
@@ -377,7 +455,8 @@ int shmif_set_capenable(int ifnum, uint32_t capenable);
  * out 0 is sent as 0xffff); TSOv4, TSOv6 split a TCP payload into segments of
  * `mss` bytes (the last may be shorter), each with its own IP length, IPv4 id
  * (+1 per segment), TCP sequence number and checksums. For TSO the frame may
- * be longer than 1514 bytes (up to 65535 + headers) and the payload length
+ * be longer than 1514 bytes, up to SHMIF_MAXOFFLOADFRAME (a 64 KiB payload
+ * behind the largest Ethernet, IP and TCP headers), and the payload length
  * is taken from len, not from the IP header. 802.1Q-tagged frames are
  * handled. csum_flags == 0 is shmif_send.
  * Each request needs its capability enabled: IPv4 SHMIF_CAP_IPv4_Tx, TCPv4
@@ -391,8 +470,8 @@ int shmif_set_capenable(int ifnum, uint32_t capenable);
  *               TCP for TSO, an IPv4 fragment, ...), mss == 0 with TSO, a
  *               status-only flag (SHMIF_CSUM_*_BAD) or an unknown flag.
  *   EMSGSIZE    a resulting frame would exceed 1514 bytes, or the frame
- *               is longer than 65535 bytes plus headers.
- *   ENETDOWN    the interface is down.
+ *               is longer than SHMIF_MAXOFFLOADFRAME.
+ *   ENETDOWN    the interface is down (not counted in oerrors).
  */
 int shmif_send_offload(int ifnum, const void *frame, size_t len,
     uint32_t csum_flags, uint32_t mss);
