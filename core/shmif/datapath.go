@@ -160,7 +160,7 @@ func (i *Interface) putHold(frames [][]byte) error {
 	if i.link != LinkDown {
 		now := time.Now()
 		h := layout.FrameHeader{Sec: uint32(now.Unix()), Usec: uint32(now.Nanosecond() / 1000), Sender: i.sender}
-		if err := i.append(frames, &h); err != nil {
+		if err := i.write(frames, &h); err != nil {
 			i.stats.oerrors.Add(uint64(len(frames)))
 			return err
 		}
@@ -175,8 +175,8 @@ func (i *Interface) putHold(frames [][]byte) error {
 	return nil
 }
 
-// append writes frames to the bus under its lock. Needs cfg held (read).
-func (i *Interface) append(frames [][]byte, h *layout.FrameHeader) error {
+// write puts frames on the bus under its lock. Needs cfg held (read).
+func (i *Interface) write(frames [][]byte, h *layout.FrameHeader) error {
 	i.rx.Lock()
 	defer i.rx.Unlock()
 	return i.bus.WithLock(func(m *layout.Mem) error {

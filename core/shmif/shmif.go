@@ -20,6 +20,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"github.com/libshmif/libshmif/core/internal/layout"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -151,7 +152,7 @@ func OpenMode(path string, unit int, mode uint32) (*Interface, error) {
 func (i *Interface) Unit() int { return i.unit }
 
 // Name returns the interface name, shmif<unit>.
-func (i *Interface) Name() string { return "shmif" + itoa(i.unit) }
+func (i *Interface) Name() string { return "shmif" + strconv.Itoa(i.unit) }
 
 // Sender returns the 64-bit sender id written into every frame.
 func (i *Interface) Sender() uint64 { return i.sender }
@@ -440,19 +441,6 @@ func (i *Interface) SetCapEnable(c uint32) error {
 		return unix.EINVAL
 	}
 	return i.configure(func() { i.capenable = c })
-}
-
-func itoa(n int) string {
-	var b [8]byte
-	p := len(b)
-	for {
-		p--
-		b[p] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			return string(b[p:])
-		}
-	}
 }
 
 // Start says where reception starts at each Up.
