@@ -11,7 +11,8 @@ import (
 )
 
 // alive reports whether process pid can still release a lock: it exists
-// and is not a zombie (killed, but not yet reaped by its parent).
+// and is not a zombie (killed, but not yet reaped by its parent;
+// docs/protocol.md §9.1).
 func alive(pid uint32) bool {
 	if unix.Kill(int(pid), 0) == unix.ESRCH {
 		return false

@@ -11,9 +11,11 @@
 // NetBSD's lock is wedged for good when a holder dies. libshmif also records
 // the holder's process id in the spare header word at offset 28 (NetBSD
 // leaves that word alone) so that waiters can tell a dead holder from a slow
-// one and take the lock over. Process ids are only meaningful to peers in
-// the same pid namespace: peers in different containers must not share a
-// bus if they may die holding the lock.
+// one and take the lock over (docs/protocol.md §9.1). Process ids are only
+// meaningful to peers in the same pid namespace: peers in different
+// containers must not share a bus if they may die holding the lock.
+//
+// The ordering the lock gives is docs/protocol.md §10.1.
 package buslock
 
 import (
@@ -26,6 +28,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// NetBSD's tries and nap (docs/protocol.md §4.1), and how often a waiter
+// judges the holder (docs/protocol.md §9.1).
 const (
 	cooldown = 1001                  // failed attempts before a nap (NetBSD's LOCK_COOLDOWN)
 	nap      = time.Millisecond      // the nap
@@ -39,13 +43,13 @@ var (
 	// taking the lock and recording itself) may hold the lock while the
 	// bus makes no progress at all (lock word, first, last and gen
 	// unchanged) before a waiter takes the lock over. NetBSD peers hold
-	// the lock for microseconds.
+	// the lock for microseconds (docs/protocol.md §9.1).
 	UnknownHolderTimeout = 2 * time.Second
 	// GiveUpTimeout bounds the wait for a holder that is alive but lets
 	// the bus make no progress (a stopped process, or a damaged lock
 	// word): the call then fails with EDEADLK instead of hanging its
 	// caller. A bus that makes progress is waited for as long as it
-	// takes, as NetBSD does.
+	// takes, as NetBSD does (docs/protocol.md §9.1).
 	GiveUpTimeout = 10 * time.Second
 )
 
@@ -60,7 +64,8 @@ var self = uint32(os.Getpid())
 // busy writer lap a reader while it sleeps (a ring of 60-byte frames fills
 // in a few milliseconds). libshmif waiters watch the word with plain loads
 // (so the holder keeps its cache line), then yield the CPU, and only nap
-// once the lock has been held for longer than any bus operation takes.
+// once the lock has been held for longer than any bus operation takes
+// (docs/protocol.md §9.2).
 func With(m *layout.Mem, fn func() error) error {
 	if err := lock(m); err != nil {
 		return err
@@ -79,6 +84,9 @@ func TryWith(m *layout.Mem, wait time.Duration, fn func() error) error {
 	return fn()
 }
 
+// lock takes the lock NetBSD's way, a compare-and-swap of 0 to 1
+// (shmif_lockbus, docs/protocol.md §4.1; sequentially consistent, so it
+// includes the acquire barrier, §10.1), then records our pid (§9.1).
 func lock(m *layout.Mem) error {
 	w, spare := m.LockWord(), m.SpareWord()
 	if atomic.CompareAndSwapUint32(w, 0, 1) {
@@ -92,7 +100,7 @@ func lock(m *layout.Mem) error {
 const busyWait = 2 * time.Millisecond
 
 // progress is what a waiter watches to tell a holder at work from a dead
-// one: any change means the bus moved.
+// one: any change means the bus moved (docs/protocol.md §9.1).
 type progress struct {
 	holder      uint32
 	first, last uint32
@@ -122,7 +130,8 @@ func lockSlow(m *layout.Mem, w, spare *uint32) error {
 				}
 			}
 			// NetBSD proceeds without the lock when the word holds
-			// anything but 0 or 1; we repair the word and take it.
+			// anything but 0 or 1; we repair the word and take it
+			// (docs/protocol.md §4.1, §9.1).
 			if v > 1 && atomic.CompareAndSwapUint32(w, v, 1) {
 				atomic.StoreUint32(spare, self)
 				return nil
@@ -159,7 +168,8 @@ var takeovers atomic.Int64
 // process no longer exists, or one that recorded nothing and has held the
 // lock while the bus made no progress for UnknownHolderTimeout. Of several
 // waiters only the one whose compare-and-swap of the spare word succeeds
-// becomes the holder.
+// becomes the holder (docs/protocol.md §9.1). The ring the dead holder left
+// is safe to use (docs/protocol.md §9.7).
 func takeOver(w, spare *uint32, holder uint32, held time.Duration) bool {
 	switch {
 	case holder == self:
@@ -187,18 +197,21 @@ func takeOver(w, spare *uint32, holder uint32, held time.Duration) bool {
 
 // unlock releases the lock.
 //
-// NetBSD releases with an atomic swap; a release store is enough for a
-// lock and is invisible to peers (docs/protocol.md §6.1). It matters for
-// speed: the swap (like Go's atomic store on amd64) makes the CPU wait
-// until every record just copied has reached the cache, while spinning
-// peers keep taking the header's cache line away in between.
+// NetBSD releases with an atomic swap (shmif_unlockbus, docs/protocol.md
+// §4.2); a release store is enough for a lock and is invisible to peers
+// (docs/protocol.md §9.3, §10.1). It matters for speed: the swap (like Go's
+// atomic store on amd64) makes the CPU wait until every record just copied
+// has reached the cache, while spinning peers keep taking the header's
+// cache line away in between. The pid is cleared first: cleared after the
+// lock word, it could wipe out the pid the next holder has just recorded
+// (docs/protocol.md §9.1).
 func unlock(m *layout.Mem) {
 	layout.StoreRelease32(m.SpareWord(), 0)
 	layout.StoreRelease32(m.LockWord(), 0)
 }
 
 // tryLock takes the lock like lock, but gives up with EBUSY after wait and
-// never takes a lock over.
+// never takes a lock over (for tools, docs/protocol.md §8.5, §9.1).
 func tryLock(m *layout.Mem, wait time.Duration) error {
 	w, spare := m.LockWord(), m.SpareWord()
 	deadline := time.Now().Add(wait)

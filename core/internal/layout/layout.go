@@ -1,7 +1,8 @@
-// Package shm describes the shmif bus file layout (NetBSD's struct shmif_mem
-// and struct shmif_pkthdr, bus version 3) and gives typed access to a mapped
-// bus. It is the only package that touches the bus memory with unsafe code;
-// everything above it works with offsets, lengths and byte slices.
+// Package layout describes the shmif bus file layout (NetBSD's struct
+// shmif_mem and struct shmif_pkthdr, bus version 3; docs/protocol.md §1) and
+// gives typed access to a mapped bus. It is the only package that touches
+// the bus memory with unsafe code; everything above it works with offsets,
+// lengths and byte slices.
 //
 // The layout, in native byte order:
 //
@@ -14,6 +15,30 @@
 //	24      4     lock     0 unlocked, 1 locked
 //	28      4     spare    NetBSD leaves it 0; libshmif records the lock holder's pid
 //	32      ...   data     the ring of records: frame header then frame bytes
+//
+// Memory ordering (docs/protocol.md §10, in short):
+//
+//   - The lock word is taken with a compare-and-swap of 0 to 1 and released
+//     with StoreRelease32 of 0: on amd64 a plain MOV, which x86 never
+//     reorders with the holder's earlier loads and stores; elsewhere, and
+//     under the race detector, an atomic store (on arm64 a release store).
+//     NetBSD peers release with a barrier and an atomic swap; both exclude
+//     each other on the same word.
+//   - Header words are loaded atomically and stored with StoreRelease, under
+//     the lock. libshmif writers store first before they copy a batch into
+//     the ring, then gen, then last after it: last is published last.
+//     NetBSD writers store last before the record they are about to write.
+//   - The data area is copied with plain loads and stores, under the lock
+//     (a tool that cannot get it copies the bus as it is, docs/protocol.md
+//     §8.5). The one exception is the lock-free read of ring.Reader.TryNext,
+//     which checks the lock word and the header words before and after its
+//     copy and is attempted only where LoadsOrdered is true (amd64: loads
+//     are not reordered with loads).
+//   - On arm64 atomic stores are release stores, loads may be reordered, and
+//     Go has no load fence: LoadsOrdered is false and readers take the lock.
+//   - Wake-ups are ordered by a full barrier between a writer's commit and
+//     its look at the waiter count, and by the waiter's announcement (an
+//     atomic add) before its look at the bus (package wake).
 package layout
 
 // Sizes and offsets of the bus file (spec §1).

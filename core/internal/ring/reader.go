@@ -16,7 +16,8 @@ const (
 )
 
 // Reader follows the ring from one position (NetBSD's per-interface
-// nextpacket and devgen). The zero value is not ready: call Start.
+// nextpacket and devgen, docs/protocol.md §3.2). The zero value is not
+// ready: call Start.
 type Reader struct {
 	next uint32 // data offset of the next record header to read
 	gen  uint64 // generation that next belongs to
@@ -25,7 +26,8 @@ type Reader struct {
 	// numbered is set while the records read one after another carry
 	// consecutive sequence numbers (libshmif writers number them; NetBSD
 	// leaves the word uninitialised), so that losses can be counted
-	// exactly. lapBound is the most records an overrun can have cost.
+	// exactly. lapBound is the most records an overrun can have cost
+	// (docs/protocol.md §9.4).
 	numbered bool
 	lapBound uint64
 
@@ -48,7 +50,8 @@ type Reader struct {
 	// order, so they cannot reach the reader's position again without
 	// first overwriting that header (its seq and timestamp differ from
 	// lap to lap). Unlike gen and first, which any process can damage,
-	// this cannot mistake a foreign write to the header words for a lap.
+	// this cannot mistake a foreign write to the header words for a lap
+	// (docs/protocol.md §9.6).
 	anchor    layout.FrameHeader
 	anchorOff uint32
 	anchored  bool
@@ -77,14 +80,16 @@ func (r *Reader) anchorAt(m *layout.Mem, off uint32) {
 }
 
 // intact reports whether the anchor's header is unchanged, and if not,
-// whether it is a header a writer could have written at all.
+// whether it is a header a writer could have written at all: a sane change
+// is a lap, an insane one damage (docs/protocol.md §9.6).
 func (r *Reader) intact(data []byte) (same, sane bool) {
 	h, _, _, ok := readHeader(data, r.anchorOff)
 	return h == r.anchor, ok
 }
 
 // Start positions the reader at the newest record on the bus, as NetBSD does
-// on attach and on every interface up: that record is read again.
+// on attach and on every interface up: that record is read again
+// (docs/protocol.md §3.2).
 func (r *Reader) Start(m *layout.Mem) {
 	if !headerSane(m) {
 		r.next, r.gen = 0, m.Gen()
@@ -93,7 +98,8 @@ func (r *Reader) Start(m *layout.Mem) {
 	r.next = m.Last()
 	r.gen = m.Gen()
 	// A newest record that reaches the end of the data area was written
-	// in the generation before: its own write incremented gen.
+	// in the generation before: its own write incremented gen (NetBSD's
+	// devgen = gen is one too high here, docs/protocol.md §3.2).
 	if h, _, _, ok := readHeader(m.Data(), r.next); ok && r.gen > 0 &&
 		r.next+hdrSize+h.Len >= dataSize {
 		r.gen--
@@ -105,7 +111,9 @@ func (r *Reader) Start(m *layout.Mem) {
 }
 
 // StartOldest positions the reader at the oldest record still on the bus,
-// so that Next returns everything the bus holds, as shmif_dumpbus shows it.
+// so that Next returns everything the bus holds, as shmif_dumpbus shows it
+// (docs/protocol.md §8.2), in the generation of the corrected overrun rule
+// (docs/protocol.md §9.5).
 func (r *Reader) StartOldest(m *layout.Mem) {
 	if !headerSane(m) {
 		r.next, r.gen = 0, m.Gen()
@@ -147,8 +155,9 @@ func (r *Reader) At(w *Writer) bool {
 
 // SkipWritten moves a reader that was At(w) past the records w appended,
 // as if it had read them, and marks it caught up. For an interface's own
-// frames, which its filter would drop anyway: a sender that will receive
-// next then need not take the bus lock just to skip them.
+// frames, which its filter would drop anyway (docs/protocol.md §6.3): a
+// sender that will receive next then need not take the bus lock just to
+// skip them (docs/protocol.md §9.12).
 func (r *Reader) SkipWritten(w *Writer) {
 	r.next, r.gen = w.Next()
 	r.seq = w.seq
@@ -190,10 +199,11 @@ func seqBefore(m *layout.Mem, off uint32) uint32 {
 	return h.Seq - 1
 }
 
-// view is the bus header as one Next call sees it. Nobody else changes
-// the header while we hold the lock, so it is read once per call; a process
-// that ignores the lock can only make the view stale, never make an access
-// leave the bus (busRead folds every offset).
+// view is the bus header as one Next call sees it, with the next write
+// position (docs/protocol.md §2.6). Nobody else changes the header while
+// we hold the lock, so it is read once per call; a process that ignores the
+// lock can only make the view stale, never make an access leave the bus
+// (busRead folds every offset).
 type view struct {
 	gen         uint64
 	first, last uint32
@@ -222,13 +232,15 @@ func (v *view) locate(m *layout.Mem) {
 // Idle reports, without the bus lock, that the bus has not changed since
 // the reader last caught up, so that Next would find nothing: receivers that
 // poll an idle bus need not take the lock, which would stall its writers. A
-// false answer only means "look under the lock".
+// false answer only means "look under the lock" (docs/protocol.md §9.9,
+// §10.5).
 func (r *Reader) Idle(m *layout.Mem) bool {
 	return m.Last() == r.idleLast && m.Gen() == r.idleGen
 }
 
 // position classifies the reader's position against the valid region of
-// the ring (NetBSD's stillvalid_p, which knows only valid and lapped).
+// the ring (NetBSD's stillvalid_p, docs/protocol.md §3.4, which knows only
+// valid and lapped).
 type position int
 
 const (
@@ -241,7 +253,8 @@ const (
 // trusts nothing but the anchor: intact, the reader was not lapped, and
 // its generation follows from where it stands, behind the next write
 // position (this lap) or past it (the lap before), whatever a stranger
-// wrote into gen or first. Without one it uses NetBSD's rule.
+// wrote into gen or first (docs/protocol.md §9.6). Without one it uses
+// NetBSD's rule (docs/protocol.md §3.4).
 func (r *Reader) check(v *view, data []byte) position {
 	if r.anchored {
 		if same, sane := r.intact(data); !same && !sane {
@@ -270,6 +283,8 @@ func (r *Reader) place(v *view, data []byte) (position, uint64) {
 	return valid, v.gen
 }
 
+// position is NetBSD's stillvalid_p (docs/protocol.md §3.4), which also
+// tells a position past the next write position: damage.
 func (r *Reader) position(v *view) position {
 	gendiff := v.gen - r.gen
 	if int64(gendiff) < 0 {
@@ -323,10 +338,11 @@ func (v *view) oldest() (off uint32, gen uint64) {
 }
 
 // holds reports whether off lies in the valid region [first, next write
-// position], around the ring: a reader outside it was lapped even if its
-// anchor is intact (a writer reset the ring, or moved first past it before
-// writing). A first of DataSize on a bus that has wrapped is damage and
-// says nothing; the anchor decides alone.
+// position], around the ring (docs/protocol.md §2.6): a reader outside it
+// was lapped even if its anchor is intact (a writer reset the ring, or
+// moved first past it before writing; docs/protocol.md §9.6). A first of
+// DataSize on a bus that has wrapped is damage and says nothing; the
+// anchor decides alone.
 func (v *view) holds(off uint32) bool {
 	switch {
 	case v.first == dataSize && v.gen != 0:
@@ -339,7 +355,10 @@ func (v *view) holds(off uint32) bool {
 	return v.first <= off && off <= v.next
 }
 
-// overrun moves a lapped reader to the oldest surviving record.
+// overrun moves a lapped reader to the oldest surviving record
+// (docs/protocol.md §3.5, with the corrected rule of §9.5), anchored on
+// that record (docs/protocol.md §9.6). lapBound caps the losses its
+// sequence numbers may show (docs/protocol.md §9.4).
 func (r *Reader) overrun(v *view, m *layout.Mem) {
 	r.lapBound = (min(uint64(v.gen-r.gen), 64) + 1) * uint64(maxRecords)
 	r.next, r.gen = v.oldest()
@@ -348,7 +367,7 @@ func (r *Reader) overrun(v *view, m *layout.Mem) {
 }
 
 // resync gives up on the current position after damage and waits for the
-// next record written.
+// next record written (docs/protocol.md §9.6).
 func (r *Reader) resync(v *view, m *layout.Mem) {
 	r.next = v.next
 	r.gen = v.gen
@@ -359,20 +378,22 @@ func (r *Reader) resync(v *view, m *layout.Mem) {
 // maxRecords bounds one Next call: the most records a ring can hold.
 const maxRecords = dataSize/hdrSize + 1
 
-// Next copies the next frame into dst and returns its header. Records
-// shorter than an Ethernet header (such as the dummy record) are consumed
-// and skipped. When lapped, the reader resumes at the oldest surviving
-// record and adds the frames it missed to Lost (exact when every writer is
-// libshmif, which numbers its records; at least one otherwise); records it
-// has already read, which a lap found by mistake after damage would show
-// again, are skipped by their numbers.
+// Next copies the next frame into dst and returns its header (NetBSD's
+// shmif_rcv, docs/protocol.md §3.3). Records shorter than an Ethernet
+// header (such as the dummy record) are consumed and skipped. When lapped,
+// the reader resumes at the oldest surviving record and adds the frames it
+// missed to Lost (exact when every writer is libshmif, which numbers its
+// records; at least one otherwise; docs/protocol.md §9.4); records it has
+// already read, which a lap found by mistake after damage would show again,
+// are skipped by their numbers (docs/protocol.md §9.6).
 func (r *Reader) Next(m *layout.Mem, dst []byte) (layout.FrameHeader, Status) {
 	data := m.Data()
 	v := look(m)
 	wasLapped := false
 	for range maxRecords {
 		if !v.sane {
-			// Damaged header words: a writer resets the ring.
+			// Damaged header words: a writer resets the ring
+			// (docs/protocol.md §9.8).
 			break
 		}
 		switch r.check(&v, data) {
@@ -399,7 +420,8 @@ func (r *Reader) Next(m *layout.Mem, dst []byte) (layout.FrameHeader, Status) {
 			break
 		}
 		if wasLapped && h.Len >= layout.MinFrame && r.numbered && int32(h.Seq-r.seq) <= 0 {
-			// Read before: the lap was damage, not writers.
+			// Read before: the lap was damage, not writers
+			// (docs/protocol.md §9.6).
 			r.consume(pos, h, off, wrap)
 			continue
 		}
@@ -442,7 +464,9 @@ func (r *Reader) Next(m *layout.Mem, dst []byte) (layout.FrameHeader, Status) {
 	return layout.FrameHeader{}, Empty
 }
 
-// consume moves the reader past the record h at pos, which ends at off.
+// consume moves the reader past the record h at pos, which ends at off; a
+// record that touched the end of the data area moves the reader into the
+// next generation (docs/protocol.md §3.3).
 func (r *Reader) consume(pos uint32, h layout.FrameHeader, off uint32, wrap bool) {
 	r.setAnchor(pos, h)
 	r.next = off
@@ -452,10 +476,11 @@ func (r *Reader) consume(pos uint32, h layout.FrameHeader, off uint32, wrap bool
 	r.seq = h.Seq
 }
 
-// caughtUp is NetBSD's test for "nothing new": same generation and the
-// reader sits at the next write position. With an intact anchor the
-// position alone tells: a writer that came round to the reader's position
-// again would have overwritten the anchor.
+// caughtUp is NetBSD's test for "nothing new" (docs/protocol.md §3.3):
+// same generation and the reader sits at the next write position. With an
+// intact anchor the position alone tells: a writer that came round to the
+// reader's position again would have overwritten the anchor
+// (docs/protocol.md §9.6).
 func (r *Reader) caughtUp(v *view) bool {
 	if r.anchored {
 		return v.next == r.next && !r.full(v)
@@ -474,14 +499,16 @@ func (r *Reader) toNext(v *view) uint32 {
 
 // full reports whether the reader stands at the next write position with
 // a whole lap of records to read: its anchor is the record at its own
-// position (after Start, StartOldest or an overrun), not the one before.
+// position (after Start, StartOldest or an overrun), not the one before
+// (docs/protocol.md §9.6).
 func (r *Reader) full(v *view) bool {
 	return r.anchorOff == r.next && v.next == r.next
 }
 
 // tryWindow is how far behind the writers a reader may be for TryNext to
 // try: a reader with a backlog takes the lock, which keeps a flooding writer
-// from lapping it (the writer waits while the reader copies).
+// from lapping it (the writer waits while the reader copies;
+// docs/protocol.md §9.9).
 const tryWindow = 4 * (hdrSize + layout.MaxFrame)
 
 // Set by tests: beforeTryLockCheck runs between TryNext's reading of the
@@ -497,7 +524,9 @@ var beforeTryLockCheck, afterTryCopy func()
 // or the case is not a plain frame (a lap, a damaged or dummy record, a
 // buffer too small, a backlog): the caller then calls Next under the lock.
 // A NetBSD writer, which always holds the lock while it writes, cannot
-// tell the difference.
+// tell the difference. The ordering it relies on is docs/protocol.md §10.3;
+// where loads may be reordered (arm64, race builds) it is not attempted
+// (docs/protocol.md §10.5).
 func (r *Reader) TryNext(m *layout.Mem, dst []byte) (h layout.FrameHeader, ok bool) {
 	if !layout.LoadsOrdered {
 		return h, false
@@ -506,8 +535,9 @@ func (r *Reader) TryNext(m *layout.Mem, dst []byte) (h layout.FrameHeader, ok bo
 	// the lock word again, and only then the records: a NetBSD writer
 	// stores last before it writes the record there, so only a lock found
 	// free after last was read vouches for that record (loads are not
-	// reordered with loads: see layout.LoadsOrdered). The first look at the
-	// lock is not needed for that, but measurably shortens round trips.
+	// reordered with loads: see layout.LoadsOrdered; docs/protocol.md
+	// §10.3, steps 1 to 3). The first look at the lock is not needed for
+	// that, but measurably shortens round trips.
 	lock := m.LockWord()
 	if atomic.LoadUint32(lock) != 0 {
 		return h, false
@@ -540,7 +570,7 @@ func (r *Reader) TryNext(m *layout.Mem, dst []byte) (h layout.FrameHeader, ok bo
 	// no writer touched the bus during it: every writer holds the lock
 	// while it writes and changes last with every record (NetBSD before
 	// writing it, libshmif when done; see NewWriter for a damaged newest
-	// record).
+	// record; docs/protocol.md §10.3, step 5).
 	if atomic.LoadUint32(lock) != 0 || m.Last() != v.last || m.Gen() != v.gen || m.First() != v.first {
 		return h, false
 	}
@@ -555,7 +585,7 @@ func (r *Reader) TryNext(m *layout.Mem, dst []byte) (h layout.FrameHeader, ok bo
 // first one found after an overrun. The count is exact while the writers
 // number their records; otherwise (NetBSD writers), or for a gap larger
 // than the laps the writers made could hold (damage), at least one frame
-// was lost.
+// was lost (docs/protocol.md §9.4).
 func (r *Reader) countLost(seq uint32) {
 	missed := uint64(seq - r.seq - 1)
 	if !r.numbered || missed > r.lapBound {

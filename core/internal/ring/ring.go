@@ -19,7 +19,7 @@ const (
 	dataSize = uint32(layout.DataSize)
 )
 
-// advance moves off by delta bytes around the ring.
+// advance moves off by delta bytes around the ring (docs/protocol.md §2.1).
 func advance(off, delta uint32) uint32 {
 	off += delta
 	if off >= dataSize {
@@ -30,7 +30,8 @@ func advance(off, delta uint32) uint32 {
 
 // busRead copies len(dst) bytes from data offset off, continuing at offset 0
 // if the end is reached. wrap is set when the read touches the end of the
-// data area (NetBSD's shmif_busread). off may equal dataSize, which reads as 0.
+// data area (NetBSD's shmif_busread, docs/protocol.md §2.2). off may equal
+// dataSize, which reads as 0.
 func busRead(data []byte, off uint32, dst []byte) (next uint32, wrap bool) {
 	off = inRing(off)
 	n := uint32(len(dst))
@@ -45,7 +46,8 @@ func busRead(data []byte, off uint32, dst []byte) (next uint32, wrap bool) {
 }
 
 // readHeader decodes the record header at off. ok is false when the record
-// cannot be a frame NetBSD would write (longer than layout.MaxFrame).
+// cannot be a frame NetBSD would write (longer than layout.MaxFrame,
+// docs/protocol.md §1.3).
 func readHeader(data []byte, off uint32) (h layout.FrameHeader, next uint32, wrap, ok bool) {
 	var b [layout.FrameHeaderSize]byte
 	next, wrap = busRead(data, off, b[:])
@@ -54,7 +56,8 @@ func readHeader(data []byte, off uint32) (h layout.FrameHeader, next uint32, wra
 }
 
 // nextPktOff returns the offset of the record after the one at off
-// (NetBSD's shmif_nextpktoff). ok is false if the record at off is corrupt.
+// (NetBSD's shmif_nextpktoff, docs/protocol.md §2.3). ok is false if the
+// record at off is corrupt.
 func nextPktOff(data []byte, off uint32) (uint32, bool) {
 	// Only the length is needed; it is the header's first word.
 	var b [4]byte
@@ -67,8 +70,9 @@ func nextPktOff(data []byte, off uint32) (uint32, bool) {
 }
 
 // nextWrite returns where the next record goes: just after the newest record
-// at last. If that record is corrupt, just after it once a writer has turned
-// it into an empty record (see NewWriter); until then, where it stands.
+// at last (docs/protocol.md §2.6). If that record is corrupt, just after it
+// once a writer has turned it into an empty record (see NewWriter,
+// docs/protocol.md §9.8); until then, where it stands.
 func nextWrite(m *layout.Mem) uint32 {
 	off, _ := nextPktOff(m.Data(), inRing(m.Last()))
 	return off
@@ -77,7 +81,7 @@ func nextWrite(m *layout.Mem) uint32 {
 // inRing folds an offset read from the bus into [0, dataSize]. Header words
 // are checked before use, but a process that ignores the lock can change
 // them between the check and the use: this keeps every access inside the
-// bus whatever they hold.
+// bus whatever they hold (docs/protocol.md §9.12).
 func inRing(off uint32) uint32 {
 	if off > dataSize {
 		return off % dataSize
@@ -86,27 +90,30 @@ func inRing(off uint32) uint32 {
 }
 
 // headerSane reports whether first and last lie inside the data area. A bus
-// whose header fails this was damaged by someone other than a shmif driver.
+// whose header fails this was damaged by someone other than a shmif driver
+// (docs/protocol.md §9.8).
 func headerSane(m *layout.Mem) bool {
 	return m.First() <= dataSize && m.Last() < dataSize
 }
 
 // Init sets up an uninitialised bus (magic 0): magic and first. gen, last and
-// version stay as they are (zero on a new file), exactly as NetBSD does.
+// version stay as they are (zero on a new file), exactly as NetBSD does
+// (docs/protocol.md §1.2).
 func Init(m *layout.Mem) {
 	m.SetMagic(layout.Magic)
 	m.SetFirst(dataSize)
 }
 
 // reset reinitialises the ring of a bus whose header is damaged beyond
-// repair: two empty records at offsets 0 and HDRSIZE, last at the second,
-// first at the first, one generation later, so that readers see that they
-// have been lapped and resynchronise. first is not DataSize ("nothing
-// overwritten yet") because that is a state only a bus that never wrapped
-// can be in: a writer that finds it on a bus with gen > 0 knows first was
-// damaged. Nor does first equal last, which NetBSD readers assert. seq
-// numbers the empty records, so that the records after them continue the
-// sequence and readers count exactly what the reset cost them.
+// repair (docs/protocol.md §9.8): two empty records at offsets 0 and
+// HDRSIZE, last at the second, first at the first, one generation later, so
+// that readers see that they have been lapped and resynchronise. first is
+// not DataSize ("nothing overwritten yet") because that is a state only a
+// bus that never wrapped can be in: a writer that finds it on a bus with
+// gen > 0 knows first was damaged. Nor does first equal last, which NetBSD
+// readers assert (docs/protocol.md §3.6). seq numbers the empty records, so
+// that the records after them continue the sequence and readers count
+// exactly what the reset cost them (docs/protocol.md §9.4).
 func reset(m *layout.Mem, seq uint32) {
 	var empty [layout.FrameHeaderSize]byte
 	(&layout.FrameHeader{Seq: seq}).Encode(empty[:])

@@ -5,21 +5,22 @@ import "github.com/libshmif/libshmif/core/internal/layout"
 // Writer appends records to a bus whose lock the caller holds.
 //
 // A writer may be killed at any instruction, and the next holder of the
-// lock (which takes it over, see buslock) must find a bus on which every
-// reader still reads only whole frames. So a writer never lets a record it
-// is writing lie inside the valid region [first, next write position):
-// before it copies anything it moves first past every record its writes
-// will overwrite, stores first, and only after the records are whole
-// stores gen and then last (docs/protocol.md §6.2). Killed anywhere, it
-// leaves the header words describing the records before its own, and its
-// half-written bytes in the free part of the ring, where the next writer
-// writes over them. (NetBSD stores last before it writes the record there;
-// a NetBSD peer killed while writing can leave one torn frame.)
+// lock (which takes it over, see buslock and docs/protocol.md §9.1) must
+// find a bus on which every reader still reads only whole frames. So a
+// writer never lets a record it is writing lie inside the valid region
+// [first, next write position): before it copies anything it moves first
+// past every record its writes will overwrite, stores first, and only
+// after the records are whole stores gen and then last (docs/protocol.md
+// §9.7, §10.2). Killed anywhere, it leaves the header words describing the
+// records before its own, and its half-written bytes in the free part of
+// the ring, where the next writer writes over them. (NetBSD stores last
+// before it writes the record there; a NetBSD peer killed while writing can
+// leave one torn frame.)
 //
 // first, last and gen are kept in local variables while the lock is held
 // and stored once per commit: storing them per record made every record pay
 // for stores to a cache line that spinning readers keep pulling to their
-// own CPU.
+// own CPU. seq numbers the records (docs/protocol.md §9.4).
 type Writer struct {
 	data        []byte
 	m           *layout.Mem
@@ -34,18 +35,20 @@ type Writer struct {
 
 // epochBytes bounds the bytes written between two commits of the header
 // words. NetBSD's walk that moves first assumes a write shorter than half
-// the ring; a batch is committed in parts well below that.
+// the ring; a batch is committed in parts well below that
+// (docs/protocol.md §9.7).
 const epochBytes = dataSize / 4
 
 // NewWriter prepares to append to m, whose lock the caller holds, and
-// repairs what an earlier writer or a stranger left broken: header words
-// out of range reset the ring; a damaged newest record is emptied and
-// appended after (rewriting it in place would change the bus without
-// changing last, which lock-free watchers of last would not notice); a
-// first that cannot be right (DataSize, "nothing overwritten yet", once
-// the ring has wrapped; or inside the newest record) is moved to the newest
-// record, which drops the older records from the ring for readers that
-// had not read them: they count them lost, as after an overrun.
+// repairs what an earlier writer or a stranger left broken
+// (docs/protocol.md §9.8): header words out of range reset the ring; a
+// damaged newest record is emptied and appended after (rewriting it in
+// place would change the bus without changing last, which lock-free
+// watchers of last would not notice); a first that cannot be right
+// (DataSize, "nothing overwritten yet", once the ring has wrapped; or
+// inside the newest record) is moved to the newest record, which drops the
+// older records from the ring for readers that had not read them: they
+// count them lost, as after an overrun.
 func NewWriter(m *layout.Mem) Writer {
 	if !headerSane(m) {
 		reset(m, 0)
@@ -76,17 +79,18 @@ func inside(off, start, end uint32) bool {
 
 // Append writes one record: hdr (whose Len is set to len(frame), at most
 // layout.MaxFrame) followed by frame, right after the newest record
-// (NetBSD's shmif_start), and stores the header words.
+// (NetBSD's shmif_start, docs/protocol.md §3.1), and stores the header
+// words.
 func (w *Writer) Append(hdr *layout.FrameHeader, frame []byte) {
 	frames := [1][]byte{frame}
 	w.AppendBatch(hdr, frames[:])
 }
 
 // AppendBatch writes one record per frame, each with hdr (Len and Seq set
-// per record: Seq one more than the newest record's), in order, and stores
-// the header words: once at the end, or every epochBytes for a long batch.
-// gen is incremented for every record that reaches the end of the data
-// area.
+// per record: Seq one more than the newest record's, docs/protocol.md §9.4),
+// in order, and stores the header words: once at the end, or every
+// epochBytes for a long batch. gen is incremented for every record that
+// reaches the end of the data area (docs/protocol.md §2.6).
 func (w *Writer) AppendBatch(hdr *layout.FrameHeader, frames [][]byte) {
 	if w.emptyFirst {
 		w.writeEpoch(hdr, nil, hdrSize)
@@ -111,18 +115,22 @@ func (w *Writer) AppendBatch(hdr *layout.FrameHeader, frames [][]byte) {
 func (w *Writer) writeEpoch(hdr *layout.FrameHeader, frames [][]byte, span uint32) {
 	if !w.clearAhead(w.next, span) {
 		// A damaged record lies in the way, so where the records
-		// after it start cannot be known: the ring starts afresh.
+		// after it start cannot be known: the ring starts afresh
+		// (docs/protocol.md §9.8).
 		reset(w.m, w.seq)
 		*w = NewWriter(w.m)
 		w.clearAhead(w.next, span)
 	}
 	if w.first != w.storedFirst {
-		// Before the first byte is copied: see the type comment.
+		// Before the first byte is copied: see the type comment
+		// (docs/protocol.md §9.7).
 		w.m.SetFirst(w.first)
 		w.storedFirst = w.first
 	}
 	wrap := false
 	if w.emptyFirst {
+		// The damaged newest record becomes an empty one, and the
+		// records follow it (docs/protocol.md §9.8).
 		var empty [layout.FrameHeaderSize]byte
 		(&layout.FrameHeader{Seq: w.seq}).Encode(empty[:])
 		w.next = w.busWrite(w.next, empty[:], &wrap)
@@ -149,7 +157,8 @@ func (w *Writer) writeEpoch(hdr *layout.FrameHeader, frames [][]byte, span uint3
 
 // commit stores gen and then last, the words that make the new records
 // visible. last goes last: a lock-free reader that sees it change knows
-// the records before it are whole.
+// the records before it are whole (docs/protocol.md §10.2, §10.3). Both are
+// release stores (docs/protocol.md §9.3).
 func (w *Writer) commit() {
 	if w.gen != w.m.Gen() {
 		w.m.SetGen(w.gen)
@@ -172,7 +181,8 @@ func Append(m *layout.Mem, hdr *layout.FrameHeader, frame []byte) {
 // clearAhead moves first past every record that writing n bytes at off
 // will overwrite, exactly as NetBSD's shmif_buswrite moves it chunk by
 // chunk (shmif_advancefirst, with the extra byte for a chunk that fills the
-// data area to its end). It reports false if a damaged record is in the
+// data area to its end: docs/protocol.md §2.5), once for a whole epoch
+// (docs/protocol.md §9.7). It reports false if a damaged record is in the
 // way.
 func (w *Writer) clearAhead(off, n uint32) bool {
 	off = inRing(off) % dataSize
@@ -188,7 +198,8 @@ func (w *Writer) clearAhead(off, n uint32) bool {
 }
 
 // advanceFirst is NetBSD's shmif_advancefirst, with its exact condition
-// including the HDRSIZE slack. It reports false on a damaged record.
+// including the HDRSIZE slack (docs/protocol.md §2.4). It reports false on
+// a damaged record (docs/protocol.md §9.8).
 func (w *Writer) advanceFirst(off, n uint32) bool {
 	first := w.first
 	// Each step moves first forward by at least one header, so the walk
@@ -214,8 +225,8 @@ type killed struct{}
 var errKilled = killed{}
 
 // busWrite copies src to data offset off, continuing at 0 at the end of the
-// data area (NetBSD's shmif_buswrite, without the walk: clearAhead did it).
-// wrap is set when the write reaches the end.
+// data area (NetBSD's shmif_buswrite, docs/protocol.md §2.5, without the
+// walk: clearAhead did it). wrap is set when the write reaches the end.
 func (w *Writer) busWrite(off uint32, src []byte, wrap *bool) uint32 {
 	off = inRing(off) % dataSize
 	n := uint32(len(src))
