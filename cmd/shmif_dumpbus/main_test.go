@@ -124,8 +124,8 @@ func readable(t *testing.T, path string, n int) {
 	}
 }
 
-// §7: text and pcap byte for byte NetBSD's; with -p - the pcap goes to
-// stdout and the text to stderr.
+// docs/protocol.md §8: text and pcap byte for byte NetBSD's; with -p - the
+// pcap goes to stdout and the text to stderr.
 func TestGolden(t *testing.T) {
 	for name, n := range map[string]int{"rump-small": 37, "rump-wrapped": 715} {
 		dir := busCopy(t, golden(t, name, "bus"))
@@ -229,7 +229,8 @@ func version2(t *testing.T) ([]byte, string) {
 	return b, fmt.Sprintf("bus version 2, lock: 0, generation: 0, firstoff: 0xfffe0, lastoff: 0x%04x\n", last) + strings.Join(lines, "")
 }
 
-// §1.1, §1.3: a byte-swapped bus and a version 2 bus dump correctly.
+// docs/protocol.md §1.1, §1.3, §8.1: a byte-swapped bus and a version 2
+// bus dump correctly.
 func TestByteSwappedAndVersion2(t *testing.T) {
 	dir := busCopy(t, swapped(t))
 	r := run(t, dir, "-p", "out.pcap", "bus")

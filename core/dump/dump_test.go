@@ -56,9 +56,9 @@ func dumpText(t *testing.T, path string) (string, []byte, error) {
 	return text.String(), cap.Bytes(), err
 }
 
-// §7: the text is byte for byte NetBSD's, the pcap byte for byte what its
-// libpcap wrote; a writable copy is read under the lock, the read-only
-// original without it, with the same result.
+// docs/protocol.md §8: the text is byte for byte NetBSD's, the pcap byte for
+// byte what its libpcap wrote; a writable copy is read under the lock, the
+// read-only original without it, with the same result.
 func TestDumpGolden(t *testing.T) {
 	for _, name := range goldens {
 		bus := golden(t, name, "bus")
@@ -251,7 +251,8 @@ func swapBus(t *testing.T, name string) []byte {
 	return b
 }
 
-// §7: a bus of the other byte order dumps exactly like the original.
+// docs/protocol.md §8.1: a bus of the other byte order dumps exactly like the
+// original.
 func TestDumpByteSwapped(t *testing.T) {
 	for _, name := range goldens {
 		path := writeBus(t, swapBus(t, name))
@@ -307,7 +308,8 @@ func goldenFrames(t *testing.T, name string) []pcap.Record {
 	return recs
 }
 
-// §1.3: version 2 buses (12-byte frame headers) still dump.
+// docs/protocol.md §1.3, §8.1: version 2 buses (12-byte frame headers)
+// still dump.
 func TestDumpVersion2(t *testing.T) {
 	frames := goldenFrames(t, "rump-small")
 	b, want := v2Bus(frames)
@@ -407,8 +409,8 @@ func buildRing(t *testing.T, frames int, size int) []byte {
 }
 
 // When the newest record straddles the end of the data area (first <= last,
-// spec §2.5), or ends exactly at it, the walk stops after it: NetBSD goes on
-// into stale bytes there.
+// docs/protocol.md §8.2), or ends exactly at it, the walk stops after it:
+// NetBSD goes on into stale bytes there.
 func TestWalkStopsAtNewestRecord(t *testing.T) {
 	per := int(dataSize) / (int(hdrSize) + 1514)
 	for _, c := range []struct {

@@ -289,8 +289,8 @@ func TestFollowMissingBus(t *testing.T) {
 	}
 }
 
-// §7 shmif_pcapin: frames go on the bus with their timestamps, one fresh
-// sender id, and dump back unchanged.
+// docs/protocol.md §8.4 (shmif_pcapin): frames go on the bus with their
+// timestamps, one fresh sender id, and dump back unchanged.
 func TestInjectRoundTrip(t *testing.T) {
 	frames := goldenFrames(t, "rump-small")
 	path := filepath.Join(t.TempDir(), "bus")

@@ -1,7 +1,7 @@
-// Package dump is NetBSD's shmif_dumpbus(1) and shmif_pcapin(1) as a
-// library: take a copy of a bus file and list its frames exactly as
-// shmif_dumpbus 1.19 does (spec §7), follow a live bus frame by frame, and
-// put the frames of a capture file on a bus.
+// Package dump is NetBSD's shmif_dumpbus(1) and shmif_pcapin(1) as a library:
+// take a copy of a bus file and list its frames exactly as shmif_dumpbus 1.19
+// does (docs/protocol.md §8), follow a live bus frame by frame, and put the
+// frames of a capture file on a bus.
 //
 // Dumping leaves the bus file as it was: it is neither created nor resized,
 // and the bus lock, when taken for a consistent copy, is released at once.

@@ -116,7 +116,7 @@ func TestProcessesShareABus(t *testing.T) {
 		}
 		t.Logf("child %d: %s", k, strings.ReplaceAll(out, "\n", "; "))
 	}
-	// The exchange is meant to wrap the ring (shm_gen, spec §1.2).
+	// The exchange is meant to wrap the ring (shm_gen, docs/protocol.md §1.2).
 	if b, err := os.ReadFile(bus); err != nil || len(b) < 16 {
 		t.Errorf("reading the bus: %v", err)
 	} else if gen := binary.NativeEndian.Uint64(b[8:]); gen < 1 {

@@ -103,8 +103,9 @@ func stormReaderChild() {
 }
 
 // newestSeq reads the bus file and returns the number libshmif writers gave
-// the newest record (the header's padding word, docs/protocol.md): on a bus
-// written only by libshmif since it was new, the number of records written.
+// the newest record (the header's padding word, docs/protocol.md §9.4): on a
+// bus written only by libshmif since it was new, the number of records
+// written.
 func newestSeq(t *testing.T, path string) uint32 {
 	t.Helper()
 	b, err := os.ReadFile(path)

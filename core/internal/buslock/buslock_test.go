@@ -46,7 +46,8 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// Spec §3: the lock excludes across goroutines (and processes: same word).
+// docs/protocol.md §4: the lock excludes across goroutines (and processes:
+// same word).
 func TestMutualExclusion(t *testing.T) {
 	m := layout.NewMem(make([]byte, layout.BusSize))
 	var wg sync.WaitGroup

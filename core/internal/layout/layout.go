@@ -41,7 +41,7 @@
 //     atomic add) before its look at the bus (package wake).
 package layout
 
-// Sizes and offsets of the bus file (spec §1).
+// Sizes and offsets of the bus file (docs/protocol.md §1).
 const (
 	BusSize    = 1 << 20              // bytes in a bus file
 	HeaderSize = 32                   // bytes before the data area

@@ -1,9 +1,9 @@
 // Package offload emulates in software the checksum and segmentation offload
-// that a NetBSD shmif interface advertises (spec §6). NetBSD's stack hands a
-// driver frames whose checksums or TCP segmentation were deferred, marked by
-// mbuf flags (M_CSUM_*); shmif does that work itself before a frame goes on
-// the bus, and on receive it reports which checksums it verified. Tx and
-// RxStatus do the same over plain byte slices:
+// that a NetBSD shmif interface advertises (docs/protocol.md §7). NetBSD's
+// stack hands a driver frames whose checksums or TCP segmentation were
+// deferred, marked by mbuf flags (M_CSUM_*); shmif does that work itself
+// before a frame goes on the bus, and on receive it reports which checksums
+// it verified. Tx and RxStatus do the same over plain byte slices:
 //
 //	// A 64 KiB TCP frame, segmented into 1448-byte segments on the bus.
 //	err := offload.Tx(frame, offload.TSOv4, 1448, capenable, ifc.Send)
@@ -36,8 +36,8 @@ const (
 	TSOv6         = 0x200 // TX only: segment a TCP/IPv6 frame (and compute its checksum)
 )
 
-// NetBSD IFCAP_* capability bits (spec §6.1), as kept in an interface's
-// capenable.
+// NetBSD IFCAP_* capability bits (docs/protocol.md §7.1), as kept in an
+// interface's capenable.
 const (
 	CapTSOv4   = 0x80
 	CapIPv4Rx  = 0x100

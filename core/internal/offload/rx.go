@@ -3,8 +3,8 @@ package offload
 import "encoding/binary"
 
 // RxStatus returns the checksum status flags NetBSD's shmif would give the
-// received frame for the RX capabilities enabled in capenable (spec §6.4); 0
-// when none is. frame is not modified.
+// received frame for the RX capabilities enabled in capenable
+// (docs/protocol.md §7.4); 0 when none is. frame is not modified.
 //
 // For IPv4 with CapIPv4Rx the status holds CsumIPv4, plus CsumIPv4Bad if the
 // header checksum is wrong (or the header cannot be whole). A wrong header

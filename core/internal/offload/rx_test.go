@@ -38,7 +38,8 @@ func rxStatus(t *testing.T, f []byte, caps uint32) uint32 {
 	return st
 }
 
-// Spec §6.4: nothing is checked unless an RX capability is enabled.
+// docs/protocol.md §7.4: nothing is checked unless an RX capability is
+// enabled.
 func TestRxStatusNeedsRxCapability(t *testing.T) {
 	f := build(spec{proto: protoTCP, payload: []byte("bad sums")})
 	for _, caps := range []uint32{0, TxCaps} {
@@ -48,9 +49,9 @@ func TestRxStatusNeedsRxCapability(t *testing.T) {
 	}
 }
 
-// Spec §6.4: correct frames get the flags of what was verified, and a byte
-// flipped in the payload, in the TCP/UDP header or in the pseudo-header's
-// addresses gives CsumTCPUDPBad.
+// docs/protocol.md §7.4: correct frames get the flags of what was verified,
+// and a byte flipped in the payload, in the TCP/UDP header or in the
+// pseudo-header's addresses gives CsumTCPUDPBad.
 func TestRxStatusGoodAndBad(t *testing.T) {
 	for _, s := range variants() {
 		for _, n := range []int{0, 1, 64, 1001} {
@@ -81,8 +82,8 @@ func TestRxStatusGoodAndBad(t *testing.T) {
 	}
 }
 
-// Spec §6.4: a bad IPv4 header checksum gives CsumIPv4Bad and stops the
-// check, and stops it even without CapIPv4Rx.
+// docs/protocol.md §7.4: a bad IPv4 header checksum gives CsumIPv4Bad and
+// stops the check, and stops it even without CapIPv4Rx.
 func TestRxStatusBadIPv4Header(t *testing.T) {
 	for _, proto := range []byte{protoTCP, protoUDP} {
 		f := good(t, spec{proto: proto, ipOpts: 4, payload: []byte("x")})
@@ -114,7 +115,8 @@ func TestRxStatusBrokenIPv4Header(t *testing.T) {
 	}
 }
 
-// Spec §6.4: only the enabled capabilities are checked and reported.
+// docs/protocol.md §7.4: only the enabled capabilities are checked and
+// reported.
 func TestRxStatusOnlyEnabledCapabilities(t *testing.T) {
 	tcp4 := good(t, spec{proto: protoTCP, payload: []byte("a")})
 	udp4 := good(t, spec{proto: protoUDP, payload: []byte("a")})
@@ -144,7 +146,7 @@ func TestRxStatusOnlyEnabledCapabilities(t *testing.T) {
 	}
 }
 
-// Spec §6.4: fragments stop the check after the IPv4 header.
+// docs/protocol.md §7.4: fragments stop the check after the IPv4 header.
 func TestRxStatusFragmentNotChecked(t *testing.T) {
 	for _, off := range []uint16{0x2000, 0x0001, 0x3FFF} {
 		f := good(t, spec{proto: protoUDP, payload: []byte("frag")})
@@ -163,7 +165,8 @@ func TestRxStatusFragmentNotChecked(t *testing.T) {
 	}
 }
 
-// Spec §6.4: an IPv4 UDP checksum of 0 means none; in IPv6 it is wrong.
+// docs/protocol.md §7.4: an IPv4 UDP checksum of 0 means none; in IPv6 it is
+// wrong.
 func TestRxStatusUDPZeroChecksum(t *testing.T) {
 	f := good(t, spec{proto: protoUDP, payload: []byte("no sum")})
 	f[14+20+6], f[14+20+7] = 0, 0
@@ -187,8 +190,8 @@ func TestRxStatusUDPSumOfZeroSentAsFFFF(t *testing.T) {
 	}
 }
 
-// Spec §6.4: IPv6 packets are checked only when TCP or UDP follows the IPv6
-// header directly.
+// docs/protocol.md §7.4: IPv6 packets are checked only when TCP or UDP
+// follows the IPv6 header directly.
 func TestRxStatusIPv6ExtensionHeaderNotChecked(t *testing.T) {
 	f := good(t, spec{v6: true, proto: protoTCP, payload: []byte("ext")})
 	f[14+6] = 0 // hop-by-hop options
@@ -209,7 +212,7 @@ func TestRxStatusPaddingIgnored(t *testing.T) {
 	}
 }
 
-// Spec §6.4: other Ethernet types are left alone, tagged or not.
+// docs/protocol.md §7.4: other Ethernet types are left alone, tagged or not.
 func TestRxStatusOtherTypes(t *testing.T) {
 	f := good(t, spec{proto: protoTCP})
 	f[12], f[13] = 0x08, 0x06 // ARP

@@ -25,11 +25,11 @@ var txCaps = [...]struct{ flag, cap uint32 }{
 	{CsumUDPv6, CapUDPv6Tx},
 }
 
-// Tx does in software the work that flags defer (spec §6.3), as shmif does
-// before a frame goes on the bus, and calls emit once per resulting frame, in
-// order. emit's slice is valid only during the call; frame itself may be
-// modified in place. With flags 0 frame is emitted unchanged, whatever its
-// length.
+// Tx does in software the work that flags defer (docs/protocol.md §7.3), as
+// shmif does before a frame goes on the bus, and calls emit once per
+// resulting frame, in order. emit's slice is valid only during the call;
+// frame itself may be modified in place. With flags 0 frame is emitted
+// unchanged, whatever its length.
 //
 // CsumIPv4 recomputes the IPv4 header checksum. CsumTCPv4, CsumUDPv4,
 // CsumTCPv6 and CsumUDPv6 compute the TCP or UDP checksum of the packet whose

@@ -57,7 +57,8 @@ func txOne(t *testing.T, f []byte, flags uint32) []byte {
 	return out[0]
 }
 
-// Spec §6.3: no deferred work, the frame passes unchanged (whatever it is).
+// docs/protocol.md §7.3: no deferred work, the frame passes unchanged
+// (whatever it is).
 func TestTxNoFlagsPassesThrough(t *testing.T) {
 	for _, f := range [][]byte{{1, 2, 3}, build(spec{proto: protoUDP}), make([]byte, 3000)} {
 		var got []byte
@@ -68,9 +69,9 @@ func TestTxNoFlagsPassesThrough(t *testing.T) {
 	}
 }
 
-// Spec §6.3 checksum offload: the IPv4 header and TCP/UDP checksums are
-// computed, for IPv4 and IPv6, with and without 802.1Q, and nothing else
-// changes.
+// docs/protocol.md §7.3 checksum offload: the IPv4 header and TCP/UDP
+// checksums are computed, for IPv4 and IPv6, with and without 802.1Q, and
+// nothing else changes.
 func TestTxChecksumOffload(t *testing.T) {
 	for _, s := range variants() {
 		for _, n := range []int{0, 1, 2, 3, 100, 1001} {
@@ -124,7 +125,7 @@ func TestTxPaddingIgnored(t *testing.T) {
 	}
 }
 
-// Spec §6.3: a computed UDP checksum of 0 is stored as 0xFFFF.
+// docs/protocol.md §7.3: a computed UDP checksum of 0 is stored as 0xFFFF.
 func TestTxUDPZeroChecksumStoredAsFFFF(t *testing.T) {
 	for _, v6 := range []bool{false, true} {
 		in := udpSummingToZero(t, v6)
@@ -233,8 +234,8 @@ func withLength(t *testing.T, f []byte) []byte {
 	return f
 }
 
-// Spec §6.3 TSO, with the brief's numbers: a 64 KiB payload (too big for
-// ip_len, so ip_len is 0) in segments of 1448 gives 46 frames.
+// docs/protocol.md §7.3 TSO, with the brief's numbers: a 64 KiB payload (too
+// big for ip_len, so ip_len is 0) in segments of 1448 gives 46 frames.
 func TestTSOv4(t *testing.T) {
 	for _, vlan := range []bool{false, true} {
 		// Headers and segment exactly fill 1514 bytes.

@@ -316,12 +316,12 @@ func (r *Reader) position(v *view) position {
 }
 
 // oldest returns the oldest record on the bus and its generation. Unlike
-// NetBSD (spec §2.5) the generation is chosen by comparing first with the
-// next write position, not with last: when the newest record straddles the
-// end of the data area NetBSD's choice is one generation too high. A first
-// of DataSize says nothing was overwritten yet: the oldest record is the
-// dummy at 0; once the ring has wrapped that value is damage (writers
-// repair it), and the oldest record known to be whole is the newest.
+// NetBSD (docs/protocol.md §9.5) the generation is chosen by comparing first
+// with the next write position, not with last: when the newest record
+// straddles the end of the data area NetBSD's choice is one generation too
+// high. A first of DataSize says nothing was overwritten yet: the oldest
+// record is the dummy at 0; once the ring has wrapped that value is damage
+// (writers repair it), and the oldest record known to be whole is the newest.
 func (v *view) oldest() (off uint32, gen uint64) {
 	switch {
 	case v.first == dataSize && v.gen == 0:

@@ -1,7 +1,7 @@
 // Package ring implements the shmif ring walk of NetBSD's shmif_busops.c and
-// if_shmem.c (spec §2) over a bus in memory: how a writer appends records,
-// how a reader follows them, notices that it has been lapped and resumes at
-// the oldest surviving record.
+// if_shmem.c (docs/protocol.md §2, §3) over a bus in memory: how a writer
+// appends records, how a reader follows them, notices that it has been lapped
+// and resumes at the oldest surviving record.
 //
 // Every function here must be called with the bus lock held. Every offset and
 // length read from the bus is checked before it is used: a corrupt bus makes

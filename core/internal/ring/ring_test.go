@@ -106,8 +106,9 @@ func readPcap(t *testing.T, path string) [][]byte {
 	return out
 }
 
-// Spec §1, §2.3; testdata/README.md: a reader starting at the oldest record
-// finds exactly the frames NetBSD's shmif_dumpbus found, with their bytes.
+// docs/protocol.md §1, §3.3, §8.2; testdata/README.md: a reader starting at
+// the oldest record finds exactly the frames NetBSD's shmif_dumpbus found,
+// with their bytes.
 func TestGoldenBusesReadLikeDumpbus(t *testing.T) {
 	for _, name := range []string{"rump-small", "rump-wrapped"} {
 		t.Run(name, func(t *testing.T) {
@@ -144,7 +145,7 @@ func TestGoldenBusesReadLikeDumpbus(t *testing.T) {
 	}
 }
 
-// Spec §1.4: one 42-byte frame on a fresh bus.
+// docs/protocol.md §1.4: one 42-byte frame on a fresh bus.
 func TestWriterFirstFrameLayout(t *testing.T) {
 	m := newBus(t)
 	f := frame(42, 7)
@@ -169,8 +170,8 @@ func TestWriterFirstFrameLayout(t *testing.T) {
 	}
 }
 
-// Spec §2.2 model trace: three 60-byte frames, then 1514-byte frames until
-// the 685th frame wraps.
+// docs/protocol.md §3.1, the trace: three 60-byte frames, then 1514-byte
+// frames until the 685th frame wraps.
 func TestWriterModelTrace(t *testing.T) {
 	m := newBus(t)
 	for k, want := range []uint32{24, 108, 192} {
@@ -190,8 +191,8 @@ func TestWriterModelTrace(t *testing.T) {
 	}
 }
 
-// Spec §2.1: a write that ends exactly at the end of the data area sets wrap
-// and moves first with the +1.
+// docs/protocol.md §2.5: a write that ends exactly at the end of the data
+// area sets wrap and moves first with the +1.
 func TestWriteEndingExactlyAtEnd(t *testing.T) {
 	m := newBus(t)
 	// Fill so that the next record ends exactly at DataSize.
@@ -214,9 +215,9 @@ func TestWriteEndingExactlyAtEnd(t *testing.T) {
 	}
 }
 
-// Spec §2.5: when the newest record straddles the end of the data area, a
-// lapped reader must resume in the previous generation. NetBSD's rule picks
-// the current one and then re-delivers frames or reads garbage.
+// docs/protocol.md §9.5: when the newest record straddles the end of the data
+// area, a lapped reader must resume in the previous generation. NetBSD's rule
+// picks the current one and then re-delivers frames or reads garbage.
 func TestOverrunWhenNewestRecordStraddlesEnd(t *testing.T) {
 	m := newBus(t)
 	var r Reader
@@ -264,8 +265,9 @@ func TestOverrunWhenNewestRecordStraddlesEnd(t *testing.T) {
 	}
 }
 
-// Spec §2.3: a reader lapped by a fast writer resumes at first, never
-// returns a torn or repeated frame, and counts exactly what it lost.
+// docs/protocol.md §3.5, §9.4: a reader lapped by a fast writer resumes at
+// first, never returns a torn or repeated frame, and counts exactly what it
+// lost.
 func TestLappedReaderCountsLoss(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	m := newBus(t)
@@ -318,8 +320,8 @@ func TestLappedReaderCountsLoss(t *testing.T) {
 	t.Logf("received %d, lost %d in %d overruns, gen %d", received, r.Lost, r.Overruns, m.Gen())
 }
 
-// Spec §2.3: on attach the reader starts at the newest record, which it
-// reads again.
+// docs/protocol.md §3.2: on attach the reader starts at the newest record,
+// which it reads again.
 func TestStartRereadsNewestFrame(t *testing.T) {
 	m := newBus(t)
 	appendFrame(m, frame(60, 1), 1)
@@ -404,9 +406,9 @@ func TestCorruptRecordsAreSkipped(t *testing.T) {
 	}
 }
 
-// Spec §2.3: a reader that starts while the newest record straddles the
-// end of the data area reads that record again, and nothing is counted as
-// damage.
+// docs/protocol.md §3.2: a reader that starts while the newest record
+// straddles the end of the data area reads that record again, and nothing is
+// counted as damage.
 func TestStartWhenNewestRecordStraddlesEnd(t *testing.T) {
 	m := newBus(t)
 	for k := 1; k <= 682; k++ {
