@@ -18,6 +18,8 @@ var (
 	ErrTruncated = errors.New("bus file truncated")
 	ErrCorrupt   = errors.New("corrupt bus")
 	ErrFrameSize = errors.New("frame size not allowed on a bus")
+	ErrCursor    = errors.New("malformed cursor")
+	ErrFilter    = errors.New("malformed filter")
 	// ErrEmpty is an empty bus file: created, but no interface has
 	// attached to it yet. It holds no frames.
 	ErrEmpty = errors.New("empty bus file")
@@ -142,3 +144,41 @@ func notBus(path string) error {
 	return &NotBusError{Path: path, Magic: magic, Swapped: IsSwapped(magic),
 		Short: magic == layout.Magic && size < layout.BusSize, Size: size}
 }
+
+// CursorProblem names what is wrong with a cursor's text.
+type CursorProblem int
+
+const (
+	// CursorVersion: the text does not start with a cursor version this
+	// package reads ("v1").
+	CursorVersion CursorProblem = iota
+	// CursorFields: the fields are not gen, off, seq, ts, len, sender
+	// and numbered, in that order, each as key=value.
+	CursorFields
+	// CursorSyntax: a field's value is not a number of its form.
+	CursorSyntax
+	// CursorRange: off or len lies outside what a bus can hold.
+	CursorRange
+)
+
+// CursorError is a cursor ParseCursor cannot read.
+type CursorError struct {
+	Text    string // the cursor as given, without surrounding white space
+	Field   string // the field at fault, "" for the whole text
+	Problem CursorProblem
+}
+
+func (e *CursorError) Error() string {
+	what := map[CursorProblem]string{
+		CursorVersion: "not a cursor of version " + cursorVersion,
+		CursorFields:  "fields missing, misnamed or out of order",
+		CursorSyntax:  "bad number",
+		CursorRange:   "out of range",
+	}[e.Problem]
+	if e.Field != "" {
+		what = e.Field + ": " + what
+	}
+	return fmt.Sprintf("dump: cursor %q: %s", e.Text, what)
+}
+
+func (e *CursorError) Is(target error) bool { return target == ErrCursor }

@@ -1,6 +1,7 @@
 package dump
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -18,9 +19,24 @@ type FollowOptions struct {
 	// of the first frame written after Follow attached.
 	FromOldest bool
 
+	// Since, if not nil, starts with the first frame written after the
+	// record the cursor names (see Image.WalkSince); it overrides
+	// FromOldest. The frames already on the bus are taken from a copy
+	// made under the same lock hold in which the reader is placed after
+	// them, so none is missed or seen twice.
+	Since *Cursor
+
+	// Resumed, if set, is called with how Since was found on the bus,
+	// after Attached and before any frame.
+	Resumed func(Resume)
+
 	// Attached, if set, is called once the reader is in place (frames
 	// written from then on will be seen), with the bus header as it was.
 	Attached func(Header)
+
+	// AttachedAt, if set, is called after Attached with the cursor of
+	// the newest record on the bus when Follow attached.
+	AttachedAt func(Cursor)
 
 	// Frame is called for every frame of at least 14 bytes, whoever sent
 	// it, in bus order. r.Frame is valid only during the call. An error
@@ -69,14 +85,22 @@ func Follow(ctx context.Context, path string, opts FollowOptions) error {
 	var (
 		r    ring.Reader
 		hdr  Header
+		img  *Image // a copy taken when attaching, if needed
+		prev uint32 // Seq of the last record read, while known
 		bufs = make([][layout.MaxFrame]byte, batch)
 	)
+	havePrev := false
 	err = b.WithLock(func(m *layout.Mem) error {
 		hdr = Header{Version: m.Version(), Gen: m.Gen(), First: m.First(), Last: m.Last()}
 		if hdr.Version != 0 && hdr.Version != layout.Version {
 			return &VersionError{Path: path, Version: hdr.Version}
 		}
-		if opts.FromOldest {
+		if opts.Since != nil || opts.AttachedAt != nil {
+			img = &Image{Path: path, Data: bytes.Clone(m.Bytes()), Size: layout.BusSize, Locked: true}
+			layout.NativeEndian.PutUint32(img.Data[layout.OffLock:], 0)
+			layout.NativeEndian.PutUint32(img.Data[layout.OffSpare:], 0)
+		}
+		if opts.FromOldest && opts.Since == nil {
 			r.StartOldest(m)
 			return nil
 		}
@@ -88,6 +112,7 @@ func Follow(ctx context.Context, path string, opts FollowOptions) error {
 				break
 			}
 		}
+		prev, havePrev = newestSeq(m), true
 		return nil
 	})
 	if err != nil {
@@ -95,6 +120,18 @@ func Follow(ctx context.Context, path string, opts FollowOptions) error {
 	}
 	if opts.Attached != nil {
 		opts.Attached(hdr)
+	}
+	if opts.AttachedAt != nil {
+		c, err := img.Newest()
+		if err != nil {
+			return err
+		}
+		opts.AttachedAt(c)
+	}
+	if opts.Since != nil {
+		if err := followBacklog(img, *opts.Since, opts); err != nil {
+			return err
+		}
 	}
 
 	// Cancellation wakes the wait below.
@@ -108,7 +145,9 @@ func Follow(ctx context.Context, path string, opts FollowOptions) error {
 		var idleGen uint64
 		var idleLast uint32
 		err := b.WithLock(func(m *layout.Mem) error {
+			gen, next := m.Gen(), nextWrite(m)
 			for n < batch {
+				overruns := r.Overruns
 				h, st := r.Next(m, bufs[n][:])
 				if st == ring.TooSmall {
 					return &CorruptError{Path: path, Damage: RecordTooLong, Offset: r.Offset, Length: h.Len}
@@ -118,12 +157,17 @@ func Follow(ctx context.Context, path string, opts FollowOptions) error {
 					return nil
 				}
 				recs[n] = Record{
-					Offset: (r.Offset + hdrSize) % dataSize, // as a dump shows it
-					Sec:    h.Sec,
-					Usec:   h.Usec,
-					Sender: h.Sender,
-					Frame:  bufs[n][:h.Len],
+					Offset:       (r.Offset + hdrSize) % dataSize, // as a dump shows it
+					Sec:          h.Sec,
+					Usec:         h.Usec,
+					Sender:       h.Sender,
+					Frame:        bufs[n][:h.Len],
+					HeaderOffset: r.Offset,
+					Gen:          recordGen(gen, next, r.Offset),
+					Seq:          h.Seq,
+					numbered:     havePrev && r.Overruns == overruns && h.Seq == prev+1,
 				}
+				prev, havePrev = h.Seq, true
 				n++
 			}
 			return nil
@@ -152,6 +196,44 @@ func Follow(ctx context.Context, path string, opts FollowOptions) error {
 		}
 	}
 	return nil
+}
+
+// followBacklog reports the frames of img after cursor c, for Since.
+func followBacklog(img *Image, c Cursor, opts FollowOptions) error {
+	if opts.Resumed != nil {
+		res, err := img.Locate(c)
+		if err != nil {
+			return err
+		}
+		opts.Resumed(res)
+	}
+	return img.WalkSince(c, func(r *Record) error {
+		if len(r.Frame) < layout.MinFrame {
+			return nil // as the reader skips them
+		}
+		return opts.Frame(r)
+	})
+}
+
+// nextWrite returns where the next record of the bus goes: after the
+// newest record, whose length word may straddle the end of the data area.
+func nextWrite(m *layout.Mem) uint32 {
+	last := m.Last() % dataSize
+	var b [4]byte
+	for i := range b {
+		b[i] = m.Data()[(last+uint32(i))%dataSize]
+	}
+	return (last + hdrSize + layout.NativeEndian.Uint32(b[:])%dataSize) % dataSize
+}
+
+// newestSeq returns the sequence word of the newest record.
+func newestSeq(m *layout.Mem) uint32 {
+	last := m.Last() % dataSize
+	var b [4]byte
+	for i := range b {
+		b[i] = m.Data()[(last+uint32(layout.OffSeq)+uint32(i))%dataSize]
+	}
+	return layout.NativeEndian.Uint32(b[:])
 }
 
 func followError(path string, err error) error {

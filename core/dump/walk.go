@@ -33,6 +33,11 @@ type Header struct {
 	Gen     uint64
 	First   uint32
 	Last    uint32
+
+	// Holder is the spare word at offset 28, in which libshmif records
+	// the process id of the lock holder (NetBSD leaves it 0). A copy
+	// taken under the lock shows it, like Lock, as it was before: 0.
+	Holder uint32
 }
 
 // String returns shmif_dumpbus's header line (without the newline). Like
@@ -49,6 +54,21 @@ type Record struct {
 	Usec   uint32
 	Sender uint64 // sender id (0 on a version 2 bus)
 	Frame  []byte // the frame; valid only during the callback
+
+	// HeaderOffset is the data offset of the record's frame header, Gen
+	// the generation the record was written in: together they name the
+	// record for as long as it is on the bus (see Cursor).
+	HeaderOffset uint32
+	Gen          uint64
+	// Seq is the frame header's padding word, in which libshmif writers
+	// number their records (one more than the record before; an empty
+	// record repeats the number before it). NetBSD leaves it
+	// uninitialised; a version 2 bus has no such word (0).
+	Seq uint32
+
+	// numbered: Seq continues the number of the record before, so it
+	// can be trusted to count frames (see Cursor.Numbered).
+	numbered bool
 }
 
 // Line returns shmif_dumpbus's line for the n-th frame printed (counting
@@ -107,6 +127,7 @@ func (img *Image) Header() (Header, error) {
 		Gen:     o.u64(b[layout.OffGen:]),
 		First:   o.u32(b[layout.OffFirst:]),
 		Last:    o.u32(b[layout.OffLast:]),
+		Holder:  o.u32(b[layout.OffSpare:]),
 	}
 	if h.Version != 0 && h.Version != 2 && h.Version != layout.Version {
 		return Header{}, &VersionError{Path: img.Path, Version: h.Version}
@@ -137,6 +158,17 @@ func (img *Image) Walk(fn func(*Record) error) error {
 }
 
 func (img *Image) walk(h Header, fn func(*Record) error) error {
+	return img.walkAll(h, func(r *Record) error {
+		if len(r.Frame) == 0 {
+			return nil
+		}
+		return fn(r)
+	})
+}
+
+// walkAll is Walk over every record, zero-length ones (the dummy record, the
+// empty records of a reset) included.
+func (img *Image) walkAll(h Header, fn func(*Record) error) error {
 	if h.First > dataSize || h.Last >= dataSize {
 		return &CorruptError{Path: img.Path, Damage: HeaderOutOfRange, First: h.First, Last: h.Last}
 	}
@@ -145,10 +177,7 @@ func (img *Image) walk(h Header, fn func(*Record) error) error {
 		data = img.Data[layout.HeaderSize:]
 	}
 	o := order{swap: h.Swapped}
-	hdrSize := uint32(layout.FrameHeaderSize)
-	if h.Version == 2 {
-		hdrSize = v2HeaderSize
-	}
+	hdrSize := recordHeaderSize(h)
 
 	// read is shmif_busread over the copy, refusing bytes the file lacks.
 	read := func(dst []byte, off uint32) (uint32, bool, error) {
@@ -167,6 +196,15 @@ func (img *Image) walk(h Header, fn func(*Record) error) error {
 		return rest, true, nil
 	}
 
+	// The next write position tells each record's generation. A file
+	// too short to hold the newest record fails the walk below, after
+	// the records it does hold.
+	next := h.Last
+	var lb [4]byte
+	if _, _, err := read(lb[:], h.Last); err == nil {
+		next = (h.Last + hdrSize + o.u32(lb[:])%dataSize) % dataSize
+	}
+
 	cur, last := h.First, h.Last
 	if cur == dataSize {
 		cur = 0
@@ -176,15 +214,18 @@ func (img *Image) walk(h Header, fn func(*Record) error) error {
 	hb := make([]byte, hdrSize)
 	buf := make([]byte, MaxRecord)
 	var rec Record
-	for cur <= last || bonus {
+	var prevSeq uint32
+	for n := 0; cur <= last || bonus; n++ {
 		at := cur
-		next, wrap, err := read(hb, cur)
+		next2, wrap, err := read(hb, cur)
 		if err != nil {
 			return err
 		}
-		cur = next
-		rec = Record{Offset: cur, Sec: o.u32(hb[4:]), Usec: o.u32(hb[8:])}
+		cur = next2
+		rec = Record{Offset: cur, Sec: o.u32(hb[4:]), Usec: o.u32(hb[8:]),
+			HeaderOffset: at, Gen: recordGen(h.Gen, next, at)}
 		if h.Version != 2 {
+			rec.Seq = o.u32(hb[layout.OffSeq:])
 			rec.Sender = o.u64(hb[layout.OffSender:])
 		}
 		length := o.u32(hb[0:])
@@ -207,17 +248,54 @@ func (img *Image) walk(h Header, fn func(*Record) error) error {
 				return &CorruptError{Path: img.Path, Damage: NoPath}
 			}
 		}
-		if length != 0 {
-			rec.Frame = buf[:length]
-			if err := fn(&rec); err != nil {
-				return err
-			}
+		rec.Frame = buf[:length]
+		if n == 0 {
+			// Nothing before the oldest record is on the bus: only
+			// the dummy record of a fresh bus is known to start the
+			// numbering.
+			rec.numbered = at == 0 && rec.Gen == 0 && length == 0 && rec.Seq == 0
+		} else {
+			rec.numbered = numberedAfter(prevSeq, rec.Seq, length)
+		}
+		prevSeq = rec.Seq
+		if err := fn(&rec); err != nil {
+			return err
 		}
 		if at == last {
 			break // the newest record: nothing valid follows
 		}
 	}
 	return nil
+}
+
+// recordHeaderSize is the size of the frame headers of the bus.
+func recordHeaderSize(h Header) uint32 {
+	if h.Version == 2 {
+		return v2HeaderSize
+	}
+	return uint32(layout.FrameHeaderSize)
+}
+
+// recordGen returns the generation of the valid record at data offset off
+// of a bus in generation gen whose next record goes to offset next. The
+// generation goes up when a record reaches the end of the data area, so
+// the records of this generation lie before next; those at or after it
+// (the ring's older part, and a newest record that reached the end) were
+// written in the generation before.
+func recordGen(gen uint64, next, off uint32) uint64 {
+	if off >= next && gen > 0 {
+		return gen - 1
+	}
+	return gen
+}
+
+// numberedAfter reports whether a record of the given length numbered seq
+// continues the numbering after a record numbered prev, as libshmif
+// writers number records: one more for every record they append (Empty's
+// empty records included); an empty record written by a repair (§9.8)
+// repeats the number before it.
+func numberedAfter(prev, seq, length uint32) bool {
+	return seq == prev+1 || (length == 0 && seq == prev)
 }
 
 // Dump writes shmif_dumpbus's output for img: the header line and one line
