@@ -78,7 +78,9 @@ func ParseCursor(s string) (Cursor, error) {
 		case "gen":
 			c.Gen, err = strconv.ParseUint(v, 10, 64)
 		case "off":
-			c.Off, err = parseU32(v, 0)
+			var off uint64
+			off, err = parseHex(v, 32)
+			c.Off = uint32(off)
 			if err == nil && c.Off >= dataSize {
 				return bad(key, CursorRange)
 			}
@@ -98,10 +100,7 @@ func ParseCursor(s string) (Cursor, error) {
 				return bad(key, CursorRange)
 			}
 		case "sender":
-			if !strings.HasPrefix(v, "0x") && v != "0" {
-				return bad(key, CursorSyntax)
-			}
-			c.Sender, err = strconv.ParseUint(v, 0, 64)
+			c.Sender, err = parseHex(v, 64)
 		case "numbered":
 			switch v {
 			case "0":
@@ -118,11 +117,19 @@ func ParseCursor(s string) (Cursor, error) {
 	return c, nil
 }
 
-// parseU32 parses a uint32 in base (0: with a 0x prefix for hexadecimal),
-// refusing signs, which strconv accepts only for signed types anyway.
+// parseU32 parses a uint32 in base.
 func parseU32(s string, base int) (uint32, error) {
 	v, err := strconv.ParseUint(s, base, 32)
 	return uint32(v), err
+}
+
+// parseHex parses a hexadecimal number written with 0x, as %#x writes it.
+func parseHex(s string, bits int) (uint64, error) {
+	digits, ok := strings.CutPrefix(s, "0x")
+	if !ok {
+		return 0, strconv.ErrSyntax
+	}
+	return strconv.ParseUint(digits, 16, bits)
 }
 
 // Cursor returns the cursor that names r.

@@ -527,3 +527,19 @@ func TestFollowRecordCursors(t *testing.T) {
 		t.Fatalf("frame 0 overwritten: %+v, oldest %d", res, onBus[0])
 	}
 }
+
+// Reading a cursor never panics, and what reads prints back the same.
+func FuzzCursor(f *testing.F) {
+	f.Add("v1,gen=8,off=0x9d2c8,seq=5321,ts=2.230008,len=1442,sender=0x1b2c3d4e5f607182,numbered=1")
+	f.Add(Cursor{}.String())
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := ParseCursor(s)
+		if err != nil {
+			return
+		}
+		again, err := ParseCursor(c.String())
+		if err != nil || again != c {
+			t.Fatalf("%q read as %+v, printed as %s, read back %+v, %v", s, c, c, again, err)
+		}
+	})
+}
