@@ -34,18 +34,21 @@ func main() {}
 func init() {
 	// The environment variables that configure new interfaces are read
 	// with getenv(3), so that a C host's setenv(3) is seen.
-	shmif.Getenv = func(name string) string {
-		cs := C.CString(name)
-		defer C.free(unsafe.Pointer(cs))
-		v := C.getenv(cs)
-		if v == nil {
-			return ""
-		}
-		return C.GoString(v)
-	}
+	shmif.Getenv = getenv
 	// Go's syscall package has raised RLIMIT_NOFILE for itself by now;
 	// give the host its own limit back (limits.c).
 	C.libshmif_restore_nofile()
+}
+
+// getenv is getenv(3), so that a C host's setenv(3) is seen.
+func getenv(name string) string {
+	cs := C.CString(name)
+	defer C.free(unsafe.Pointer(cs))
+	v := C.getenv(cs)
+	if v == nil {
+		return ""
+	}
+	return C.GoString(v)
 }
 
 // errno turns a Go error into the value a C caller gets.

@@ -1,6 +1,7 @@
 package shmif
 
 import (
+	"github.com/libshmif/libshmif/core/internal/bus"
 	"math"
 	"os"
 	"strings"
@@ -74,4 +75,9 @@ func digit(c byte) uint64 {
 		return uint64(c-'A') + 10
 	}
 	return 99
+}
+
+func init() {
+	// The bus reads SHMIF_WAKE through the same getenv as the rest.
+	bus.Getenv = func(name string) string { return Getenv(name) }
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/libshmif/libshmif/core/internal/bus"
 	"github.com/libshmif/libshmif/core/internal/layout"
 	"github.com/libshmif/libshmif/core/internal/ring"
+	"github.com/libshmif/libshmif/core/internal/wake"
 	"golang.org/x/sys/unix"
 )
 
@@ -160,13 +161,10 @@ func (i *Interface) putHold(frames [][]byte) error {
 	if i.link != LinkDown {
 		now := time.Now()
 		h := layout.FrameHeader{Sec: uint32(now.Unix()), Usec: uint32(now.Nanosecond() / 1000), Sender: i.sender}
-		if err := i.write(frames, &h); err != nil {
+		if err := i.writeAll(frames, &h); err != nil {
 			i.stats.oerrors.Add(uint64(len(frames)))
 			return err
 		}
-		// The frames are on the bus: a failed wake-up is not a failed
-		// send (a retry would duplicate them).
-		i.bus.Notify()
 	}
 	// With media none NetBSD drops the frames but still counts them.
 	i.stats.opackets.Add(uint64(len(frames)))
@@ -175,22 +173,86 @@ func (i *Interface) putHold(frames [][]byte) error {
 	return nil
 }
 
-// write puts frames on the bus under its lock. Needs cfg held (read).
-func (i *Interface) write(frames [][]byte, h *layout.FrameHeader) error {
-	i.rx.Lock()
-	defer i.rx.Unlock()
-	return i.bus.WithLock(func(m *layout.Mem) error {
-		w := ring.NewWriter(m)
-		// Our own frames are never received: a reader that has read
-		// everything up to them skips them now rather than on its
-		// next receive, under the lock again.
-		skip := i.reader.At(&w)
-		w.AppendBatch(h, frames)
-		if skip {
-			i.reader.SkipWritten(&w)
+// writeAll puts frames on the bus and wakes its readers. A lossless reader
+// that has not read far enough holds it back: it writes what fits, wakes
+// the readers, waits for the room it needs (at most as long as that reader
+// asked), and goes on; once a reader's wait is over, it writes past it.
+// Needs cfg held (read).
+func (i *Interface) writeAll(frames [][]byte, h *layout.FrameHeader) error {
+	side := i.bus.Sidecar()
+	if side == nil || !side.HasLossless() {
+		if err := i.write(frames, h, ^uint64(0)); err != nil {
+			return err
 		}
+		// The frames are on the bus: a failed wake-up is not a failed
+		// send (a retry would duplicate them).
+		i.bus.Notify()
+		return nil
+	}
+	skip := i.losslessSkip()
+	since := time.Now()
+	for len(frames) > 0 {
+		var n, slot int
+		var need uint64
+		err := i.bus.WithLock(func(m *layout.Mem) error {
+			var limit uint64
+			limit, slot = side.Limit(skip)
+			n, need = i.writeLocked(m, frames, h, limit)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			i.bus.Notify()
+			frames = frames[n:]
+		}
+		if len(frames) > 0 && !side.WaitRoom(slot, need, since) {
+			skip = append(skip, slot)
+		}
+	}
+	return nil
+}
+
+// losslessSkip is the slot of the interface's own lossless reader, which
+// its own frames do not wait for (it skips them).
+func (i *Interface) losslessSkip() []int {
+	if l := i.lossless.Load(); l != nil {
+		return []int{l.Slot()}
+	}
+	return nil
+}
+
+// write puts frames on the bus under its lock, up to stream position limit
+// (all of them with no limit). Needs cfg held (read).
+func (i *Interface) write(frames [][]byte, h *layout.FrameHeader, limit uint64) error {
+	return i.bus.WithLock(func(m *layout.Mem) error {
+		i.writeLocked(m, frames, h, limit)
 		return nil
 	})
+}
+
+// writeLocked writes the frames that fit before limit, with the bus lock
+// held.
+func (i *Interface) writeLocked(m *layout.Mem, frames [][]byte, h *layout.FrameHeader, limit uint64) (n int, need uint64) {
+	i.rx.Lock()
+	defer i.rx.Unlock()
+	w := ring.NewWriter(m)
+	// Our own frames are never received: a reader that has read
+	// everything up to them skips them now rather than on its next
+	// receive, under the lock again.
+	skip := i.reader.At(&w)
+	if limit == ^uint64(0) {
+		w.AppendBatch(h, frames)
+		n = len(frames)
+	} else {
+		n, need = w.AppendLimited(h, frames, limit)
+	}
+	if skip {
+		i.reader.SkipWritten(&w)
+		i.publish()
+	}
+	return n, need
 }
 
 // Recv receives one frame into buf and returns its length. timeout < 0
@@ -325,11 +387,11 @@ func (i *Interface) spinFor(idle idleMark, start time.Time, limit time.Duration)
 			if k%256 == 255 && time.Since(start) > spin {
 				return nil
 			}
-			if k%1024 == 1023 {
-				// Every few microseconds let another process
-				// have this CPU: the peer we wait for may be
-				// queued behind us on it.
-				unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
+			if wake.SpinNeedsYield && k%1024 == 1023 {
+				// On one CPU, every few microseconds let another
+				// process have it: the peer we wait for may be
+				// queued behind us.
+				wake.Yield()
 			}
 		}
 	})
@@ -373,6 +435,7 @@ func (i *Interface) read(frames []Frame) (n int, idle idleMark, err error) {
 	})
 	if n > 0 || quiet || err != nil {
 		i.count(frames[:n], &c)
+		i.publish()
 		return n, idle, err
 	}
 	err = i.bus.WithLock(func(m *layout.Mem) error {
@@ -404,6 +467,7 @@ func (i *Interface) read(frames []Frame) (n int, idle idleMark, err error) {
 		return nil
 	})
 	i.count(frames[:n], &c)
+	i.publish()
 	return n, idle, err
 }
 
@@ -450,7 +514,7 @@ func (i *Interface) deliver(f *Frame, h *layout.FrameHeader, c *rxCount) bool {
 	return true
 }
 
-// accept is NetBSD's receive filter (spec §5.3). Needs cfg held.
+// accept is NetBSD's receive filter (docs/protocol.md §6.3). Needs cfg held.
 func (i *Interface) accept(sender uint64, frame []byte) bool {
 	switch {
 	case i.link == LinkDown:

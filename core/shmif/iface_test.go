@@ -73,7 +73,7 @@ func TestRecvWaitsForWakeup(t *testing.T) {
 	}
 }
 
-// Spec §1.4: one 42-byte frame on a fresh bus file, as bytes in the file.
+// docs/protocol.md §1.4: one 42-byte frame on a fresh bus file, as bytes in the file.
 func TestFirstFrameInBusFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bus")
 	a, err := Open(path, -1)

@@ -30,7 +30,7 @@ func wantErr(t *testing.T, what string, got, want error) {
 	}
 }
 
-// Spec §5.1: units are taken lowest first; a taken unit is EEXIST.
+// docs/protocol.md §6.1: units are taken lowest first; a taken unit is EEXIST.
 func TestUnits(t *testing.T) {
 	a := mustCreate(t, 100)
 	if a.Name() != "shmif100" {
@@ -55,7 +55,7 @@ func TestUnits(t *testing.T) {
 	}
 }
 
-// Spec §5.6: linkstr set/get/unset and their errors.
+// docs/protocol.md §6.6: linkstr set/get/unset and their errors.
 func TestLinkstr(t *testing.T) {
 	i := mustCreate(t, -1)
 	_, err := i.Linkstr()
@@ -191,7 +191,7 @@ func TestBlockedReceiverWoken(t *testing.T) {
 	}
 }
 
-// Spec §2.3, §5.5: every up restarts at the newest frame, which is
+// docs/protocol.md §3.2, §6.5: every up restarts at the newest frame, which is
 // received again.
 func TestUpRereadsNewestFrame(t *testing.T) {
 	a, b := openPair(t)
@@ -212,7 +212,7 @@ func TestUpRereadsNewestFrame(t *testing.T) {
 	}
 }
 
-// Spec §5.3: the filter uses the current MAC; promiscuous mode widens it.
+// docs/protocol.md §6.3: the filter uses the current MAC; promiscuous mode widens it.
 func TestFilterMACAndPromisc(t *testing.T) {
 	a, b := openPair(t)
 	buf := make([]byte, 1514)
@@ -239,7 +239,7 @@ func TestFilterMACAndPromisc(t *testing.T) {
 	}
 }
 
-// Spec §5.5 (2024 driver): media none takes the link down; transmissions
+// docs/protocol.md §6.5 (2024 driver): media none takes the link down; transmissions
 // are counted but reach nobody; nothing is received.
 func TestMediaNone(t *testing.T) {
 	a, b := openPair(t)
@@ -412,7 +412,7 @@ func TestMagicOverwrittenWithFramesWaiting(t *testing.T) {
 	}
 }
 
-// Spec §4.1: stopping an interface wakes the bus, which stamps its version
+// docs/protocol.md §5.1, §6.7: stopping an interface wakes the bus, which stamps its version
 // even if no frame was ever sent.
 func TestDownStampsVersion(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bus")

@@ -91,4 +91,3 @@ func (i *Interface) SendOffload(frame []byte, csum uint32, mss int) error {
 func rxStatus(capenable uint32, frame []byte) uint32 {
 	return offload.RxStatus(frame, capenable)
 }
-

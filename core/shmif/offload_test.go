@@ -108,7 +108,7 @@ func TestOffloadRefusedWithoutCapability(t *testing.T) {
 	}
 }
 
-// Spec §6.4: RX status is good for the frames real rump kernels wrote and
+// docs/protocol.md §7.4: RX status is good for the frames real rump kernels wrote and
 // bad for frames damaged on the bus.
 func TestRxStatusOfGoldenAndDamagedFrames(t *testing.T) {
 	var golden [][]byte

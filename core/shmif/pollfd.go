@@ -77,7 +77,11 @@ func joinPollGroup(b *bus.Bus, p *poller) {
 	if g == nil {
 		g = &pollGroup{b: b, members: make(map[*poller]struct{})}
 		pollGroups.m[b] = g
-		g.stop = b.Hub().Listen(g.changed)
+		stop := b.Hub().Listen(g.changed)
+		// Poll descriptors wait on inotify: writers of every process
+		// must make the wake-up write while there are some.
+		b.AddPoller(1)
+		g.stop = func() { b.AddPoller(-1); stop() }
 	}
 	g.mu.Lock()
 	g.members[p] = struct{}{}

@@ -23,9 +23,11 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/libshmif/libshmif/core/internal/bus"
 	"github.com/libshmif/libshmif/core/internal/ring"
+	"github.com/libshmif/libshmif/core/internal/sidecar"
 	"golang.org/x/sys/unix"
 )
 
@@ -100,6 +102,12 @@ type Interface struct {
 
 	stats counters
 	spin  atomic.Int64 // nanoseconds a receiver spins before it blocks
+
+	// A lossless receiver's registration in the bus's sidecar, while it
+	// is up on a bus that has one; losslessWait (under cfg) is how long
+	// writers wait for it, 0 when it is not lossless.
+	lossless     atomic.Pointer[sidecar.Lossless]
+	losslessWait time.Duration
 }
 
 // Create makes interface shmif<unit> (the lowest free unit when unit < 0),
@@ -267,6 +275,7 @@ func (i *Interface) Up() error {
 		return err
 	}
 	i.up = true
+	i.registerLossless()
 	if i.poll != nil {
 		i.poll.ready.Set() // frames may be waiting
 	}
@@ -280,6 +289,7 @@ func (i *Interface) restart(move func(*ring.Reader, *layout.Mem)) error {
 	defer i.rx.Unlock()
 	return i.bus.WithLock(func(m *layout.Mem) error {
 		move(&i.reader, m)
+		i.publish()
 		return nil
 	})
 }
@@ -305,6 +315,7 @@ func (i *Interface) stop() {
 		i.bus.Notify()
 	}
 	i.up = false
+	i.unregisterLossless()
 	i.kick() // blocked receivers return
 }
 
@@ -499,4 +510,72 @@ func (i *Interface) Cancel() error {
 		i.bus.Hub().Changed()
 	}
 	return nil
+}
+
+// SetLossless makes the interface a lossless receiver (maxWait > 0) or an
+// ordinary one (0): libshmif writers on its bus, in any process, do not
+// overwrite frames it has not read; a writer that would waits, spinning
+// then asleep, for at most maxWait, and then writes anyway (the frames the
+// receiver then misses are counted in Lost). NetBSD writers know nothing of
+// it: their frames may still lap it. A lossless receiver that is destroyed,
+// taken down or dies stops holding writers back at once (within 10 ms for a
+// process that dies). It needs libshmif's private state beside the bus;
+// without it (see Lossless) it is an ordinary receiver.
+// Errors: EINVAL for a negative maxWait, ENXIO if destroyed.
+func (i *Interface) SetLossless(maxWait time.Duration) error {
+	if maxWait < 0 {
+		return unix.EINVAL
+	}
+	i.cfg.Lock()
+	defer i.cfg.Unlock()
+	if i.destroyed {
+		return unix.ENXIO
+	}
+	i.unregisterLossless()
+	i.losslessWait = maxWait
+	if i.up {
+		i.registerLossless()
+	}
+	return nil
+}
+
+// Lossless returns the wait SetLossless set, and whether writers heed it
+// now: the interface is up on a bus with libshmif's private state.
+func (i *Interface) Lossless() (maxWait time.Duration, active bool) {
+	i.cfg.RLock()
+	defer i.cfg.RUnlock()
+	return i.losslessWait, i.lossless.Load() != nil
+}
+
+// registerLossless registers the receiver with the bus's sidecar if it is
+// to be lossless. Needs cfg held for writing.
+func (i *Interface) registerLossless() {
+	if i.losslessWait == 0 || i.bus == nil || i.lossless.Load() != nil {
+		return
+	}
+	side := i.bus.Sidecar()
+	if side == nil {
+		return
+	}
+	i.rx.Lock()
+	defer i.rx.Unlock()
+	l, err := side.NewLossless(i.losslessWait, i.reader.Keep())
+	if err == nil {
+		i.lossless.Store(l)
+	}
+}
+
+// unregisterLossless lets writers go on without waiting for the receiver.
+// Needs cfg held for writing.
+func (i *Interface) unregisterLossless() {
+	if l := i.lossless.Swap(nil); l != nil {
+		l.Close()
+	}
+}
+
+// publish tells writers how far a lossless receiver has read. Needs rx.
+func (i *Interface) publish() {
+	if l := i.lossless.Load(); l != nil {
+		l.Publish(i.reader.Keep())
+	}
 }

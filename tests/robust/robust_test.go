@@ -33,11 +33,14 @@ const roleEnv = "SHMIF_ROBUST_ROLE"
 
 // roles are the child processes this binary can be; each exits the process.
 var roles = map[string]func(){
-	"deadwriter":  deadWriterChild,
-	"reader":      readerChild,
-	"stress":      stressChild,
-	"stormwriter": stormWriterChild,
-	"stormreader": stormReaderChild,
+	"deadwriter":   deadWriterChild,
+	"reader":       readerChild,
+	"stress":       stressChild,
+	"stormwriter":  stormWriterChild,
+	"stormreader":  stormReaderChild,
+	"floodwriter":  floodWriterChild,
+	"floodreader":  floodReaderChild,
+	"netbsdreader": netbsdReaderChild,
 }
 
 func TestMain(m *testing.M) {

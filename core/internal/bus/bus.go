@@ -4,12 +4,15 @@ package bus
 
 import (
 	"errors"
+	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/libshmif/libshmif/core/internal/buslock"
 	"github.com/libshmif/libshmif/core/internal/layout"
 	"github.com/libshmif/libshmif/core/internal/ring"
+	"github.com/libshmif/libshmif/core/internal/sidecar"
 	"github.com/libshmif/libshmif/core/internal/wake"
 	"golang.org/x/sys/unix"
 )
@@ -30,7 +33,27 @@ type Bus struct {
 	hub    *wake.Hub
 	refs   int         // attachments; guarded by open.mu
 	broken atomic.Bool // the mapping faulted: the file was truncated or replaced
+
+	// side is libshmif's private state beside the bus, nil without it.
+	// With it, writers make NetBSD's wake-up write only while eager: a
+	// process that is not a registered libshmif process has the bus file
+	// open (see sidecar.Foreign), or SHMIF_WAKE=always.
+	side     *sidecar.State
+	sideMu   sync.RWMutex // held to read side outside an attachment's life (rescans)
+	st       unix.Stat_t
+	eager    atomic.Bool
+	scanning atomic.Bool // a rescan is due
+	stamped  atomic.Bool // the version word reads 3
 }
+
+// WakeEnv names the environment variable that makes writers wake the bus
+// with NetBSD's wake-up write after every batch ("always"), as without a
+// sidecar: for peers libshmif cannot see (NetBSD rump kernels in another
+// pid namespace, run by another user).
+const WakeEnv = "SHMIF_WAKE"
+
+// Getenv reads WakeEnv; the C face sets it to getenv(3).
+var Getenv = os.Getenv
 
 type fileID struct{ dev, ino uint64 }
 
@@ -231,6 +254,7 @@ func attach(fd int, path string) (*Bus, error) {
 		return nil, err
 	}
 	b := &Bus{fd: fd, path: path, bytes: mapping, mem: layout.NewMem(mapping), hub: wake.NewHub(fd)}
+	b.eager.Store(true)
 	err = b.Guard(func(m *layout.Mem) error {
 		return buslock.With(m, func() error {
 			switch m.Magic() {
@@ -247,8 +271,62 @@ func attach(fd int, path string) (*Bus, error) {
 		unix.Munmap(mapping)
 		return nil, err
 	}
+	b.openSidecar()
 	return b, nil
 }
+
+// openSidecar attaches to the bus's sidecar, when it can be had, shares
+// its wake-up words, and decides whether the wake-up write is needed.
+func (b *Bus) openSidecar() {
+	if err := unix.Fstat(b.fd, &b.st); err != nil {
+		return
+	}
+	side, err := sidecar.Open(&b.st)
+	if err != nil {
+		return // without it: the wake-up write after every batch
+	}
+	b.side = side
+	b.hub.Share(side.Word(), side.Sleepers())
+	if Getenv(WakeEnv) == "always" {
+		return
+	}
+	b.rescan()
+	// Whoever opens or closes the bus file from now on may be a peer
+	// that waits for the wake-up write.
+	b.hub.WatchOpens(b.rescanSoon)
+}
+
+// rescanDelay lets a process that opens the bus file finish its attach
+// before it is looked at.
+const rescanDelay = 2 * time.Millisecond
+
+func (b *Bus) rescanSoon() {
+	if b.scanning.Swap(true) {
+		return
+	}
+	time.AfterFunc(rescanDelay, func() {
+		b.scanning.Store(false)
+		b.rescan()
+	})
+}
+
+// rescan looks for processes other than registered libshmif ones that have
+// the bus open. When one appears, a wake-up write at once wakes it if it
+// already sleeps: it may have attached between the last write and now.
+func (b *Bus) rescan() {
+	b.sideMu.RLock()
+	defer b.sideMu.RUnlock()
+	if b.side == nil || b.broken.Load() {
+		return // closed meanwhile
+	}
+	foreign := b.side.Foreign(b.st.Dev, b.st.Ino, b.st.Mode, b.st.Uid, b.st.Gid)
+	if was := b.eager.Swap(foreign); foreign && !was {
+		wake.Notify(b.fd)
+	}
+}
+
+// Sidecar returns the bus's private state, or nil.
+func (b *Bus) Sidecar() *sidecar.State { return b.side }
 
 // Path returns the path the bus was first opened with in this process.
 func (b *Bus) Path() string { return b.path }
@@ -301,7 +379,43 @@ func (b *Bus) Notify() error {
 	if err := b.Guard(func(*layout.Mem) error { return nil }); err != nil {
 		return err
 	}
+	if b.quiet() {
+		b.stamp()
+		return nil
+	}
 	return wake.Notify(b.fd)
+}
+
+// quiet reports whether every process that may wait on the bus is a
+// libshmif process of the sidecar, woken by its futex word: then the
+// wake-up write is not needed. Poll descriptors wait on inotify, so any
+// in any process need it too.
+func (b *Bus) quiet() bool {
+	return b.side != nil && !b.eager.Load() && atomic.LoadUint32(b.side.Pollers()) == 0
+}
+
+// stamp sets the version word, which NetBSD's wake-up write sets, to 3
+// once, so that a bus only libshmif processes write to still reads as a
+// bus that carried frames (NetBSD's shmif_dumpbus refuses version 0).
+func (b *Bus) stamp() {
+	if b.stamped.Load() {
+		return
+	}
+	b.Guard(func(m *layout.Mem) error {
+		if m.Version() == 0 {
+			m.SetVersion(layout.Version)
+		}
+		return nil
+	})
+	b.stamped.Store(true)
+}
+
+// AddPoller counts a poll descriptor's group in (+1) or out (-1): while
+// there is one on the bus, in any process, writers make the wake-up write.
+func (b *Bus) AddPoller(delta int32) {
+	if b.side != nil {
+		atomic.AddUint32(b.side.Pollers(), uint32(delta))
+	}
 }
 
 // Close detaches; the last attachment of the process unmaps the bus and
@@ -317,6 +431,13 @@ func (b *Bus) Close() error {
 	if !last {
 		return nil
 	}
+	b.hub.Unwatch()
+	b.sideMu.Lock()
+	if b.side != nil {
+		b.side.Close()
+		b.side = nil
+	}
+	b.sideMu.Unlock()
 	err := unix.Munmap(b.bytes)
 	return errors.Join(err, unix.Close(b.fd))
 }

@@ -30,7 +30,7 @@ func TestOpenCreatesAndInitialisesBus(t *testing.T) {
 		t.Fatalf("size %d mode %v", st.Size(), st.Mode())
 	}
 	m := b.Mem()
-	// Spec §1.2: magic and first set, version, gen and last still 0.
+	// docs/protocol.md §1.2: magic and first set, version, gen and last still 0.
 	if m.Magic() != layout.Magic || m.First() != layout.DataSize || m.Version() != 0 || m.Gen() != 0 || m.Last() != 0 {
 		t.Fatalf("header magic %#x first %#x version %d", m.Magic(), m.First(), m.Version())
 	}

@@ -20,11 +20,11 @@ package buslock
 
 import (
 	"os"
-	"runtime"
 	"sync/atomic"
 	"time"
 
 	"github.com/libshmif/libshmif/core/internal/layout"
+	"github.com/libshmif/libshmif/core/internal/wake"
 	"golang.org/x/sys/unix"
 )
 
@@ -143,7 +143,7 @@ func lockSlow(m *layout.Mem, w, spare *uint32) error {
 		}
 		if now.Sub(start) < busyWait {
 			// The holder may be waiting for this CPU.
-			runtime.Gosched()
+			wake.Yield()
 			continue
 		}
 		time.Sleep(nap)

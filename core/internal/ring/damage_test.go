@@ -245,3 +245,59 @@ func TestLapOverDummyRecordWithZeroFrames(t *testing.T) {
 		}
 	}
 }
+
+// A writer that never writes past what a reader's Keep allows never laps
+// it: the reader loses nothing however far behind it falls, and
+// AppendLimited writes exactly the frames that fit.
+func TestKeepPreventsLaps(t *testing.T) {
+	m := newBus(t)
+	rng := rand.New(rand.NewPCG(8, 8))
+	var r Reader
+	r.Skip(m)
+	seq, last := uint32(0), uint32(0)
+	buf := make([]byte, layout.MaxFrame)
+	for round := 0; round < 200; round++ {
+		// Write as much as Keep allows, in batches.
+		for {
+			frames := make([][]byte, 1+rng.IntN(32))
+			for k := range frames {
+				frames[k] = frame(22+rng.IntN(layout.MaxFrame-21), seq+uint32(k)+1)
+			}
+			w := NewWriter(m)
+			n, need := w.AppendLimited(&layout.FrameHeader{Sender: 1}, frames, r.Keep())
+			seq += uint32(n)
+			if n < len(frames) {
+				if need <= r.Keep() {
+					t.Fatalf("stopped with need %d within the limit %d", need, r.Keep())
+				}
+				break
+			}
+		}
+		// Read some of it.
+		for range rng.IntN(2000) {
+			h, st := r.Next(m, buf)
+			if st != Frame {
+				break
+			}
+			got := checkFrame(t, buf[:h.Len])
+			if got != last+1 {
+				t.Fatalf("frame %d after %d", got, last)
+			}
+			last = got
+		}
+	}
+	for {
+		h, st := r.Next(m, buf)
+		if st != Frame {
+			break
+		}
+		if got := checkFrame(t, buf[:h.Len]); got != last+1 {
+			t.Fatalf("frame %d after %d", got, last)
+		} else {
+			last = got
+		}
+	}
+	if r.Lost != 0 || r.Overruns != 0 || last != seq || m.Gen() < 10 {
+		t.Fatalf("lost %d, overruns %d, read %d of %d, gen %d", r.Lost, r.Overruns, last, seq, m.Gen())
+	}
+}

@@ -57,6 +57,23 @@ type Reader struct {
 	anchored  bool
 }
 
+// Keep returns the stream position (see Pos) up to which writers may write
+// without overwriting a record this reader still needs: the anchor, or
+// without one the record at the reader's position, and everything after
+// it. A lossless reader publishes it.
+func (r *Reader) Keep() uint64 {
+	off, gen := r.next, r.gen
+	if r.anchored {
+		off = r.anchorOff
+		if r.anchorOff > r.next {
+			gen-- // the anchor lies before the end of the data area
+		}
+	}
+	// A header's worth short of a whole lap: NetBSD's walk of first has
+	// that much slack.
+	return Pos(gen, off) + uint64(dataSize) - uint64(hdrSize)
+}
+
 // setAnchor makes the record at off, with header h, the anchor, if it is a
 // frame. Empty records (the dummy at 0, a reset's) have all-zero headers
 // or nearly so, which the writers' bytes can reproduce: the previous

@@ -172,6 +172,38 @@ func (w *Writer) commit() {
 // will be in.
 func (w *Writer) Next() (off uint32, gen uint64) { return w.next, w.gen }
 
+// Pos returns the writer's stream position: its generation times the ring
+// size plus where its next record goes. Lossless readers publish the
+// stream position writers may write up to (Reader.Keep).
+func (w *Writer) Pos() uint64 { return Pos(w.gen, w.next) }
+
+// Pos is the stream position of offset off in generation gen.
+func Pos(gen uint64, off uint32) uint64 { return gen*uint64(dataSize) + uint64(off) }
+
+// AppendLimited is AppendBatch for the frames that end before stream
+// position limit (see Pos), from the first: it stops at the first frame
+// that does not fit, and returns how many it wrote and where the next one
+// would have ended (the room it needs).
+func (w *Writer) AppendLimited(hdr *layout.FrameHeader, frames [][]byte, limit uint64) (n int, need uint64) {
+	pos := w.Pos()
+	if w.emptyFirst {
+		pos += uint64(hdrSize)
+	}
+	for n < len(frames) {
+		end := pos + uint64(hdrSize) + uint64(len(frames[n]))
+		if end > limit {
+			need = end
+			break
+		}
+		pos = end
+		n++
+	}
+	if n > 0 || w.emptyFirst {
+		w.AppendBatch(hdr, frames[:n])
+	}
+	return n, need
+}
+
 // Append writes one record with a Writer of its own.
 func Append(m *layout.Mem, hdr *layout.FrameHeader, frame []byte) {
 	w := NewWriter(m)

@@ -14,12 +14,11 @@ const (
 	futexPrivate = 128
 )
 
-// futexWake wakes every waiter on addr.
-func futexWake(addr *uint32, private bool) {
+// FutexWake wakes every waiter on addr.
+func FutexWake(addr *uint32, private bool) {
 	op := uintptr(futexWakeOp)
 	if private {
 		op |= futexPrivate
 	}
 	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(addr)), op, uintptr(1<<31-1), 0, 0, 0)
 }
-

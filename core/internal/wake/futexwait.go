@@ -9,11 +9,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// futexWait sleeps while *addr holds val, for at most d (d < 0: no limit).
+// FutexWait sleeps while *addr holds val, for at most d (d < 0: no limit).
 // It returns on a wake-up, when *addr no longer holds val, on a signal
 // and when d has passed; callers look again and decide. private words are
 // in process memory, the others in a shared mapping.
-func futexWait(addr *uint32, val uint32, d time.Duration, private bool) {
+func FutexWait(addr *uint32, val uint32, d time.Duration, private bool) {
 	op := uintptr(futexWaitOp)
 	if private {
 		op |= futexPrivate

@@ -45,14 +45,14 @@ import (
 	"unsafe"
 )
 
-// futexWait sleeps while *addr holds val, for at most d (d < 0: no limit);
+// FutexWait sleeps while *addr holds val, for at most d (d < 0: no limit);
 // see futexwait.go. Built into libshmif.so (the shmif_cwait tag), it waits
 // in C, on the thread's own stack, and goes on waiting after a signal: a C
 // host's signal handler installed without SA_ONSTACK then runs on that
 // stack, which has room for it, rather than on a goroutine stack, which
 // may not (and the thread does not go back to spinning in Go after every
 // signal).
-func futexWait(addr *uint32, val uint32, d time.Duration, private bool) {
+func FutexWait(addr *uint32, val uint32, d time.Duration, private bool) {
 	p := C.int(0)
 	if private {
 		p = 1

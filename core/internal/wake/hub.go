@@ -7,12 +7,16 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Hub is where the waiters of one bus in this process wait, and what its
 // writers wake. The futex word is bumped on every change that a waiter
 // must see; writers bump and wake only when a waiter has announced itself,
-// so that a bus whose readers spin or keep up costs no system call.
+// so that a bus whose readers spin or keep up costs no system call. The
+// words are the process's own, or shared by the libshmif processes of the
+// bus (Share), so that they wake each other without a file write.
 type Hub struct {
 	word     *uint32 // futex word: bumped when the bus changes
 	sleepers *uint32 // waiters announced
@@ -21,8 +25,10 @@ type Hub struct {
 
 	path      string // the bus file as /proc/self/fd/N
 	mu        sync.Mutex
-	waiting   int   // waiters and listeners of this process
-	wd        int32 // the inotify watch while waiting > 0
+	waiting   int    // waiters and listeners of this process
+	openClose func() // called on opens and closes of the bus file, if set
+	wd        int32  // the inotify watch, while mask != 0
+	mask      uint32 // what the watch is for
 	watchOK   bool
 	listeners []*func()
 	listening atomic.Bool
@@ -40,6 +46,30 @@ func NewHub(busFd int) *Hub {
 	h := &Hub{path: "/proc/self/fd/" + strconv.Itoa(busFd), private: true}
 	h.word, h.sleepers = &h.own.word, &h.own.sleepers
 	return h
+}
+
+// Share makes the hub use word and sleepers, in memory shared with the
+// other libshmif processes of the bus. Call it before the hub is used.
+func (h *Hub) Share(word, sleepers *uint32) {
+	h.word, h.sleepers, h.private = word, sleepers, false
+}
+
+// WatchOpens calls fn, from another goroutine, whenever a process opens or
+// closes the bus file, from now until the hub's bus is closed (Unwatch).
+func (h *Hub) WatchOpens(fn func()) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.openClose = fn
+	h.updateWatch()
+}
+
+// Unwatch removes the hub's watch, whatever it was for: the bus is being
+// closed.
+func (h *Hub) Unwatch() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.openClose, h.waiting = nil, 0
+	h.updateWatch()
 }
 
 // Wait waits once for the bus to change: it returns true at once if ready
@@ -69,7 +99,7 @@ func (h *Hub) Wait(ready func() bool, deadline time.Time) bool {
 	if !watched && (d < 0 || d > pollInterval) {
 		d = pollInterval
 	}
-	futexWait(h.word, s, d, h.private)
+	FutexWait(h.word, s, d, h.private)
 	return true
 }
 
@@ -84,30 +114,44 @@ func (h *Hub) enter() (watched bool) {
 	atomic.AddUint32(h.sleepers, 1)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.watchLocked()
+	h.waiting++
+	h.updateWatch()
+	return h.watchOK
 }
 
 func (h *Hub) leave() {
 	h.mu.Lock()
-	h.unwatchLocked()
+	if h.waiting > 0 {
+		h.waiting--
+	}
+	h.updateWatch()
 	h.mu.Unlock()
 	atomic.AddUint32(h.sleepers, ^uint32(0))
 }
 
-func (h *Hub) watchLocked() bool {
-	if h.waiting == 0 {
-		wd, err := addWatch(h.path, h)
-		h.wd, h.watchOK = wd, err == nil
+// updateWatch gives the watch the mask it needs now: modifications while
+// someone waits or listens, opens and closes while someone wants them.
+// Needs mu.
+func (h *Hub) updateWatch() {
+	var mask uint32
+	if h.waiting > 0 {
+		mask |= unix.IN_MODIFY
 	}
-	h.waiting++
-	return h.watchOK
-}
-
-func (h *Hub) unwatchLocked() {
-	if h.waiting--; h.waiting == 0 && h.watchOK {
-		removeWatch(h.wd)
-		h.watchOK = false
+	if h.openClose != nil {
+		mask |= unix.IN_OPEN | unix.IN_CLOSE_WRITE | unix.IN_CLOSE_NOWRITE
 	}
+	if mask == h.mask && (h.watchOK || mask == 0) {
+		return
+	}
+	if mask == 0 {
+		if h.watchOK {
+			removeWatch(h.wd)
+		}
+		h.mask, h.watchOK = 0, false
+		return
+	}
+	wd, err := addWatch(h.path, mask, h)
+	h.wd, h.mask, h.watchOK = wd, mask, err == nil
 }
 
 // Listen calls fn after every change of the bus from now on, until the
@@ -121,7 +165,8 @@ func (h *Hub) Listen(fn func()) (stop func()) {
 	h.mu.Lock()
 	h.listeners = append(h.listeners, p)
 	h.listening.Store(true)
-	h.watchLocked()
+	h.waiting++
+	h.updateWatch()
 	h.mu.Unlock()
 	return func() {
 		h.mu.Lock()
@@ -129,7 +174,10 @@ func (h *Hub) Listen(fn func()) (stop func()) {
 		for k, q := range h.listeners {
 			if q == p {
 				h.listeners = append(h.listeners[:k], h.listeners[k+1:]...)
-				h.unwatchLocked()
+				if h.waiting > 0 {
+					h.waiting--
+				}
+				h.updateWatch()
 				break
 			}
 		}
@@ -157,15 +205,24 @@ func (h *Hub) Changed() {
 	h.fence.Add(1)
 	if atomic.LoadUint32(h.sleepers) != 0 {
 		atomic.AddUint32(h.word, 1)
-		futexWake(h.word, h.private)
+		FutexWake(h.word, h.private)
 	}
 	h.notifyListeners()
 }
 
-// bump moves the word, wakes its waiters and tells the listeners: the bus
-// file was written by someone.
-func (h *Hub) bump() {
-	atomic.AddUint32(h.word, 1)
-	futexWake(h.word, h.private)
-	h.notifyListeners()
+// event handles what the watch saw.
+func (h *Hub) event(mask uint32) {
+	if mask&unix.IN_MODIFY != 0 {
+		atomic.AddUint32(h.word, 1)
+		FutexWake(h.word, h.private)
+		h.notifyListeners()
+	}
+	if mask&(unix.IN_OPEN|unix.IN_CLOSE_WRITE|unix.IN_CLOSE_NOWRITE) != 0 {
+		h.mu.Lock()
+		fn := h.openClose
+		h.mu.Unlock()
+		if fn != nil {
+			fn()
+		}
+	}
 }

@@ -51,30 +51,41 @@ func readEvents(f *os.File) {
 		}
 		// Bump outside the lock: a hub takes its own lock, then this
 		// one, to add a watch.
-		var written []*Hub
+		type seen struct {
+			h    *Hub
+			mask uint32
+		}
+		var events []seen
 		watcher.mu.Lock()
 		for off := 0; off+unix.SizeofInotifyEvent <= n; {
 			wd := int32(binary.NativeEndian.Uint32(buf[off:]))
+			mask := binary.NativeEndian.Uint32(buf[off+4:])
 			nameLen := int(binary.NativeEndian.Uint32(buf[off+12:]))
-			if h := watcher.hubs[wd]; h != nil && !slices.Contains(written, h) {
-				written = append(written, h)
+			if h := watcher.hubs[wd]; h != nil {
+				k := slices.IndexFunc(events, func(e seen) bool { return e.h == h })
+				if k < 0 {
+					events = append(events, seen{h, mask})
+				} else {
+					events[k].mask |= mask
+				}
 			}
 			off += unix.SizeofInotifyEvent + nameLen
 		}
 		watcher.mu.Unlock()
-		for _, h := range written {
-			h.bump()
+		for _, e := range events {
+			e.h.event(e.mask)
 		}
 	}
 }
 
 // addWatch watches path (the bus file, as /proc/self/fd/N, which names the
-// open file itself) for h.
-func addWatch(path string, h *Hub) (int32, error) {
+// open file itself) for h, for the events of mask, or changes the mask of
+// h's watch (a second watch on one file in one instance is the same watch).
+func addWatch(path string, mask uint32, h *Hub) (int32, error) {
 	if err := startWatcher(); err != nil {
 		return -1, err
 	}
-	wd, err := unix.InotifyAddWatch(watcher.fd, path, unix.IN_MODIFY)
+	wd, err := unix.InotifyAddWatch(watcher.fd, path, mask)
 	if err != nil {
 		return -1, err
 	}
