@@ -2,7 +2,9 @@
 // and one line per frame and can write the frames to a pcap file, with the
 // options, output, messages and exit statuses of NetBSD's shmif_dumpbus(1)
 // 1.19. Extensions: -f follows a live bus, -a (with -f) starts with the
-// oldest frame still on it. See man/shmif_dumpbus.1.
+// oldest frame still on it, -c and -C give a cursor naming the newest
+// record, and -s (--since) shows only the frames written after the record
+// a cursor names. See man/shmif_dumpbus.1.
 package main
 
 import (
@@ -14,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/libshmif/libshmif/core/dump"
@@ -30,7 +33,7 @@ var text *bufio.Writer
 
 func usage() {
 	flushText()
-	fmt.Fprintf(os.Stderr, "Usage: %s [-h] [-p pcapfile] [-f [-a]] buspath\n", progname)
+	fmt.Fprintf(os.Stderr, "Usage: %s [-h] [-p pcapfile] [-f [-a]] [-c] [-C cursorfile] [-s cursor] buspath\n", progname)
 	os.Exit(1)
 }
 
@@ -56,13 +59,35 @@ type options struct {
 	header, follow, oldest bool
 	pcapfile               string
 	havePcap               bool
+
+	cursor     bool   // -c: print the cursor on stderr
+	cursorFile string // -C: write it to this file
+	since      *dump.Cursor
 }
 
-// parseArgs is getopt(3) with "hp:fa": options end at the first operand or
-// at "--"; flags may be grouped; -p takes the rest of its word or the next.
+// parseArgs is getopt(3) with "hp:facC:s:", plus --since for -s: options
+// end at the first operand or at "--"; flags may be grouped; an option's
+// argument is the rest of its word or the next word.
 func parseArgs(args []string) (options, []string) {
 	var o options
 	i := 0
+	// arg returns the argument of option c, which starts at a[j+1:].
+	arg := func(a string, j int, c string) string {
+		switch {
+		case j+1 < len(a):
+			return a[j+1:]
+		case i+1 < len(args):
+			i++
+			return args[i]
+		}
+		if len(c) > 1 {
+			fmt.Fprintf(os.Stderr, "%s: option '--%s' requires an argument\n", progname, c)
+		} else {
+			fmt.Fprintf(os.Stderr, "%s: option requires an argument -- %s\n", progname, c)
+		}
+		usage()
+		return ""
+	}
 	for ; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
@@ -72,6 +97,14 @@ func parseArgs(args []string) (options, []string) {
 		if len(a) < 2 || a[0] != '-' {
 			break
 		}
+		if long, ok := strings.CutPrefix(a, "--since"); ok && (long == "" || long[0] == '=') {
+			if long == "" {
+				o.since = parseCursor(arg(a, len(a)-1, "since"))
+			} else {
+				o.since = parseCursor(long[1:])
+			}
+			continue
+		}
 		for j := 1; j < len(a); j++ {
 			switch c := a[j]; c {
 			case 'h':
@@ -80,18 +113,20 @@ func parseArgs(args []string) (options, []string) {
 				o.follow = true
 			case 'a':
 				o.oldest = true
+			case 'c':
+				o.cursor = true
 			case 'p':
-				switch {
-				case j+1 < len(a):
-					o.pcapfile = a[j+1:]
-				case i+1 < len(args):
-					i++
-					o.pcapfile = args[i]
-				default:
-					fmt.Fprintf(os.Stderr, "%s: option requires an argument -- %c\n", progname, c)
+				o.pcapfile = arg(a, j, "p")
+				o.havePcap = true
+				j = len(a)
+			case 'C':
+				o.cursorFile = arg(a, j, "C")
+				if o.cursorFile == "" {
 					usage()
 				}
-				o.havePcap = true
+				j = len(a)
+			case 's':
+				o.since = parseCursor(arg(a, j, "s"))
 				j = len(a)
 			default:
 				fmt.Fprintf(os.Stderr, "%s: unknown option -- %c\n", progname, c)
@@ -102,9 +137,41 @@ func parseArgs(args []string) (options, []string) {
 	return o, args[i:]
 }
 
+// parseCursor reads the argument of -s: a cursor, or nothing (an empty
+// argument, as "$(cat cursorfile)" gives before the first dump) for the
+// start of the bus.
+func parseCursor(s string) *dump.Cursor {
+	if strings.TrimSpace(s) == "" {
+		return &dump.Cursor{}
+	}
+	c, err := dump.ParseCursor(s)
+	if err != nil {
+		var ce *dump.CursorError
+		errors.As(err, &ce)
+		errx(fmt.Sprintf("bad cursor `%s': %s", ce.Text, cursorProblem(ce)))
+	}
+	return &c
+}
+
+// cursorProblem says what is wrong with a cursor.
+func cursorProblem(ce *dump.CursorError) string {
+	switch ce.Problem {
+	case dump.CursorVersion:
+		return "not a cursor of shmif_dumpbus or shmifctl (version v1)"
+	case dump.CursorFields:
+		if ce.Field != "" {
+			return fmt.Sprintf("field %s missing or out of place", ce.Field)
+		}
+		return "fields missing or out of place"
+	case dump.CursorRange:
+		return fmt.Sprintf("%s out of range", ce.Field)
+	}
+	return fmt.Sprintf("bad value of %s", ce.Field)
+}
+
 func main() {
 	o, operands := parseArgs(os.Args[1:])
-	if len(operands) != 1 || (o.oldest && !o.follow) {
+	if len(operands) != 1 || (o.oldest && !o.follow) || (o.since != nil && (o.oldest || o.header)) {
 		usage()
 	}
 	path := operands[0]
@@ -121,6 +188,9 @@ func main() {
 	img, err := dump.Snapshot(path)
 	if errors.Is(err, dump.ErrEmpty) {
 		empty(o, path, "is empty: no interface has attached to it")
+		// Nothing was ever on it: the zero cursor is the start.
+		putCursor(o, dump.Cursor{})
+		flushText()
 		return
 	}
 	if err != nil {
@@ -138,12 +208,22 @@ func main() {
 		warnx(fmt.Sprintf("bus `%s' was never woken (version 0): it has carried no frame, or its writer died first", path))
 	}
 	if o.header {
+		putCursor(o, newest(img))
 		flushText()
 		os.Exit(0)
 	}
+	walk := img.Walk
+	if o.since != nil {
+		res, err := img.Locate(*o.since)
+		if err != nil {
+			errx(message(err))
+		}
+		resumed(res)
+		walk = func(fn func(*dump.Record) error) error { return img.WalkSince(*o.since, fn) }
+	}
 	pw, closePcap := openPcap(o)
 	n := 0
-	err = img.Walk(func(r *dump.Record) error {
+	err = walk(func(r *dump.Record) error {
 		fmt.Fprintln(text, r.Line(n))
 		n++
 		if pw != nil {
@@ -155,7 +235,80 @@ func main() {
 	if err != nil {
 		errx(message(err))
 	}
+	putCursor(o, newest(img))
 	flushText()
+}
+
+// newest returns the cursor of the newest record of img, which was walked
+// without error.
+func newest(img *dump.Image) dump.Cursor {
+	c, err := img.Newest()
+	if err != nil {
+		errx(message(err))
+	}
+	return c
+}
+
+// resumed warns when frames written after the cursor of -s are gone.
+func resumed(res dump.Resume) {
+	switch {
+	case res.Complete:
+	case res.Lost < 0:
+		warnx("the frame the cursor names is no longer on the bus: an unknown number of frames after it were lost")
+	default:
+		warnx(fmt.Sprintf("%d frames written after the cursor are no longer on the bus", res.Lost))
+	}
+}
+
+// putCursor gives the cursor c as -c and -C ask: a line "cursor: c" on
+// stderr, and c alone on a line in the cursor file, which is replaced
+// whole (written under another name, then renamed), so that a reader
+// never sees half a cursor.
+func putCursor(o options, c dump.Cursor) {
+	if o.cursor {
+		flushText()
+		fmt.Fprintf(os.Stderr, "cursor: %s\n", c)
+	}
+	if o.cursorFile == "" {
+		return
+	}
+	if err := writeFileAtomic(o.cursorFile, []byte(c.String()+"\n")); err != nil {
+		errx(fmt.Sprintf("Cannot write cursor file `%s': %s", o.cursorFile, errtext.Strerror(err)))
+	}
+}
+
+// writeFileAtomic replaces the file at path with data: written to a new
+// file beside it (mode 0666 under the umask, or the mode of the file it
+// replaces), then renamed over it.
+func writeFileAtomic(path string, data []byte) error {
+	mode := os.FileMode(0o666)
+	if st, err := os.Stat(path); err == nil {
+		mode = st.Mode().Perm()
+	}
+	var f *os.File
+	var tmp string
+	for i := 0; ; i++ {
+		tmp = fmt.Sprintf("%s.%d.%d.tmp", path, os.Getpid(), i)
+		var err error
+		f, err = os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return err
+		}
+	}
+	_, err := f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
 }
 
 // empty handles a bus file that holds nothing to dump: a message on stderr
@@ -257,13 +410,22 @@ func follow(o options, path string) {
 	defer stop()
 	pw, closePcap := openPcap(o)
 	n := 0
+	var last dump.Cursor // the newest record seen
+	var attachedAt func(dump.Cursor)
+	if o.cursor || o.cursorFile != "" {
+		attachedAt = func(c dump.Cursor) { last = c }
+	}
 	err := dump.Follow(ctx, path, dump.FollowOptions{
 		FromOldest: o.oldest,
+		Since:      o.since,
+		Resumed:    resumed,
 		Attached: func(h dump.Header) {
 			fmt.Fprintln(text, h.String())
 			flushText()
 		},
+		AttachedAt: attachedAt,
 		Frame: func(r *dump.Record) error {
+			last = r.Cursor()
 			fmt.Fprintln(text, r.Line(n))
 			n++
 			if err := text.Flush(); err != nil {
@@ -288,10 +450,13 @@ func follow(o options, path string) {
 	closePcap()
 	if errors.Is(err, dump.ErrEmpty) {
 		empty(o, path, "is empty: no interface has attached to it")
+		putCursor(o, dump.Cursor{})
+		flushText()
 		return
 	}
 	if err != nil {
 		errx(message(err))
 	}
+	putCursor(o, last)
 	flushText()
 }

@@ -254,7 +254,7 @@ func TestByteSwappedAndVersion2(t *testing.T) {
 	readable(t, filepath.Join(dir, "out.pcap"), 37)
 }
 
-const usageLine = "Usage: shmif_dumpbus [-h] [-p pcapfile] [-f [-a]] buspath\n"
+const usageLine = "Usage: shmif_dumpbus [-h] [-p pcapfile] [-f [-a]] [-c] [-C cursorfile] [-s cursor] buspath\n"
 
 // Usage and error messages, and exit status 1, as NetBSD 1.19 has them; a
 // damaged bus gives a message, never a crash or a hang.
@@ -279,6 +279,16 @@ func TestErrors(t *testing.T) {
 		{"missing argument", nil, []string{"bus", "-p"}, "", usageLine},
 		{"-p without argument", nil, []string{"-p"}, "", "shmif_dumpbus: option requires an argument -- p\n" + usageLine},
 		{"-a without -f", small, []string{"-a", "bus"}, "", usageLine},
+		{"-s with -a", small, []string{"-f", "-a", "-s", "", "bus"}, "", usageLine},
+		{"-s with -h", small, []string{"-h", "-s", "", "bus"}, "", usageLine},
+		{"--since without argument", nil, []string{"--since"}, "", "shmif_dumpbus: option '--since' requires an argument\n" + usageLine},
+		{"-C without argument", nil, []string{"bus", "-C"}, "", usageLine},
+		{"bad cursor", small, []string{"-s", "v1,gen=1", "bus"}, "", "shmif_dumpbus: bad cursor `v1,gen=1': fields missing or out of place\n"},
+		{"bad cursor field", small, []string{"--since", "v1,gen=1,off=0x10,seq=1,ts=1.000000,len=9999999,sender=0x1,numbered=0", "bus"}, "",
+			"shmif_dumpbus: bad cursor `v1,gen=1,off=0x10,seq=1,ts=1.000000,len=9999999,sender=0x1,numbered=0': len out of range\n"},
+		{"not a cursor", small, []string{"-s", "yesterday", "bus"}, "", "shmif_dumpbus: bad cursor `yesterday': not a cursor of shmif_dumpbus or shmifctl (version v1)\n"},
+		{"cursor file not writable", small, []string{"-C", "nodir/cur", "bus"}, string(golden(t, "rump-small", "dumpbus.txt")),
+			"shmif_dumpbus: Cannot write cursor file `nodir/cur': No such file or directory\n"},
 		{"missing file", nil, []string{"bus"}, "", "shmif_dumpbus: Can't open bus file `bus': No such file or directory\n"},
 		{"directory", nil, []string{"."}, "", "shmif_dumpbus: mmap: No such device\n"},
 		{"bad magic", with(netbsd.OffMagic, 0xdeadbeef), []string{"bus"}, "", "shmif_dumpbus: bus not a shmif bus: bad magic 0xdeadbeef != 0xca11d054\n"},
