@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // A writer floods the bus while readers receive without the lock where they
@@ -108,5 +110,65 @@ func TestConcurrentReadersNeverSeeTornFrames(t *testing.T) {
 	}
 	if lostAll == 0 {
 		t.Error("no reader was lapped: the test proves nothing about overruns")
+	}
+}
+
+// One interface sending and receiving at once, on several goroutines each
+// way, while another does the same: the receive path takes the interface's
+// reader lock and then the bus lock, and so must the send path, or the two
+// deadlock (the bus lock held for good: EDEADLK after 10 s).
+func TestSendAndReceiveOnOneInterfaceAtOnce(t *testing.T) {
+	path := t.TempDir() + "/bus"
+	a, err := Open(path, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Destroy()
+	b, err := Open(path, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Destroy()
+	f := make([]byte, 200)
+	for k := range 6 {
+		f[k] = 0xff
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	stop := time.Now().Add(time.Second)
+	for _, i := range []*Interface{a, b} {
+		for range 2 {
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				for time.Now().Before(stop) {
+					if err := i.Send(f); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+			go func() {
+				defer wg.Done()
+				buf := make([]byte, 1514)
+				for time.Now().Before(stop) {
+					if _, err := i.Recv(buf, 5*time.Millisecond); err != nil && err != unix.ETIMEDOUT {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("senders and receivers of one interface deadlocked")
+	}
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }

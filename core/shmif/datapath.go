@@ -194,12 +194,14 @@ func (i *Interface) writeAll(frames [][]byte, h *layout.FrameHeader) error {
 	for len(frames) > 0 {
 		var n, slot int
 		var need uint64
+		i.rx.Lock() // before the bus lock, as readers take them
 		err := i.bus.WithLock(func(m *layout.Mem) error {
 			var limit uint64
 			limit, slot = side.Limit(skip)
 			n, need = i.writeLocked(m, frames, h, limit)
 			return nil
 		})
+		i.rx.Unlock()
 		if err != nil {
 			return err
 		}
@@ -226,17 +228,17 @@ func (i *Interface) losslessSkip() []int {
 // write puts frames on the bus under its lock, up to stream position limit
 // (all of them with no limit). Needs cfg held (read).
 func (i *Interface) write(frames [][]byte, h *layout.FrameHeader, limit uint64) error {
+	i.rx.Lock() // before the bus lock, as readers take them
+	defer i.rx.Unlock()
 	return i.bus.WithLock(func(m *layout.Mem) error {
 		i.writeLocked(m, frames, h, limit)
 		return nil
 	})
 }
 
-// writeLocked writes the frames that fit before limit, with the bus lock
-// held.
+// writeLocked writes the frames that fit before limit, with rx and the bus
+// lock held.
 func (i *Interface) writeLocked(m *layout.Mem, frames [][]byte, h *layout.FrameHeader, limit uint64) (n int, need uint64) {
-	i.rx.Lock()
-	defer i.rx.Unlock()
 	w := ring.NewWriter(m)
 	// Our own frames are never received: a reader that has read
 	// everything up to them skips them now rather than on its next
