@@ -307,6 +307,39 @@ func shmifgo_set_start(ifnum C.int, start C.int) (rc C.int) {
 	return errno(i.SetStart(shmif.Start(start)))
 }
 
+//export shmifgo_set_lossless
+func shmifgo_set_lossless(ifnum C.int, ms C.int) (rc C.int) {
+	defer catch(&rc)
+	i, rc := lookup(ifnum)
+	if rc != 0 {
+		return rc
+	}
+	if ms < 0 {
+		return C.int(unix.EINVAL)
+	}
+	return errno(i.SetLossless(time.Duration(ms) * time.Millisecond))
+}
+
+//export shmifgo_get_lossless
+func shmifgo_get_lossless(ifnum C.int, ms *C.int, active *C.int) (rc C.int) {
+	defer catch(&rc)
+	i, rc := lookup(ifnum)
+	if rc != 0 {
+		return rc
+	}
+	wait, on := i.Lossless()
+	if ms != nil {
+		*ms = C.int(min(wait/time.Millisecond, 1<<31-1))
+	}
+	if active != nil {
+		*active = 0
+		if on {
+			*active = 1
+		}
+	}
+	return 0
+}
+
 //export shmifgo_cancel
 func shmifgo_cancel(ifnum C.int) (rc C.int) {
 	defer catch(&rc)

@@ -86,6 +86,8 @@ int shmif_get_pollfd(int ifnum, int *fd) { FIRST_CALL(shmifgo_get_pollfd(ifnum, 
 int shmif_set_spin(int ifnum, int usec) { FIRST_CALL(shmifgo_set_spin(ifnum, usec)); }
 int shmif_get_spin(int ifnum, int *usec) { FIRST_CALL(shmifgo_get_spin(ifnum, usec)); }
 int shmif_set_start(int ifnum, int start) { FIRST_CALL(shmifgo_set_start(ifnum, start)); }
+int shmif_set_lossless(int ifnum, int max_wait_ms) { FIRST_CALL(shmifgo_set_lossless(ifnum, max_wait_ms)); }
+int shmif_get_lossless(int ifnum, int *max_wait_ms, int *active) { FIRST_CALL(shmifgo_get_lossless(ifnum, max_wait_ms, active)); }
 int shmif_cancel(int ifnum) { FIRST_CALL(shmifgo_cancel(ifnum)); }
 int shmif_get_capabilities(int ifnum, uint32_t *caps) { FIRST_CALL(shmifgo_get_capabilities(ifnum, caps)); }
 int shmif_get_capenable(int ifnum, uint32_t *capenable) { FIRST_CALL(shmifgo_get_capenable(ifnum, capenable)); }

@@ -26,7 +26,9 @@
  *   - Three environment variables configure every interface created after
  *     they are set (by any creating call): RUMP_SHMIF_CAPENABLE (see
  *     shmif_create), SHMIF_SPIN_US (see shmif_set_spin) and SHMIF_START (see
- *     shmif_set_start).
+ *     shmif_set_start). SHMIF_WAKE=always, read when a process attaches to a
+ *     bus, makes its senders write NetBSD's wake-up after every batch, for
+ *     NetBSD peers libshmif cannot see (see Waking NetBSD peers below).
  *   - Interfaces of one process attached to the same bus file (by any path)
  *     share one mapping and one descriptor of it.
  *
@@ -56,6 +58,20 @@
  *     exists: do not call libshmif in such a child. fork()+exec() is fine.
  *   - Memory faults on the bus mapping (the bus file truncated by another
  *     process) are caught and reported as EIO; they do not kill the host.
+ *
+ * Waking NetBSD peers. Stores into the bus mapping notify nobody: NetBSD
+ * readers sleep until the bus file is written to, and a NetBSD sender
+ * writes 4 bytes at offset 4 after every batch. libshmif processes of a bus
+ * share private state beside it (/dev/shm/shmif-DEV-INO, made on demand)
+ * and wake each other with a futex, only when one sleeps: while every
+ * process that has the bus file open is such a process, senders make no
+ * system call at all. When another process has it open (a NetBSD rump
+ * kernel, shmif_dumpbus, anything), or a poll descriptor exists on the bus,
+ * senders make NetBSD's wake-up write after every batch, and one at once
+ * when such a process appears. libshmif looks for such processes in /proc
+ * when it attaches and whenever the bus file is opened or closed; it cannot
+ * see processes in other pid namespaces, nor root's when it is not root:
+ * for those set SHMIF_WAKE=always.
  *
  * Common errors, not repeated below: ENXIO (no interface with that ifnum, or
  * it was destroyed), EFAULT (a required pointer is NULL), EIO (the bus file
@@ -491,6 +507,28 @@ int shmif_recv_frame(int ifnum, struct shmif_frame *frame, int timeout_ms);
  * after the call are not affected.
  */
 int shmif_cancel(int ifnum);
+
+/*
+ * shmif_set_lossless: make the interface a lossless receiver (max_wait_ms >
+ * 0) or an ordinary one (0). libshmif writers on its bus, in any process,
+ * then do not overwrite frames it has not read: a writer that would waits,
+ * spinning and then asleep, for at most max_wait_ms (counted from when its
+ * send began), and then writes anyway; the frames the receiver misses then
+ * are counted in struct shmif_stats.lost, and writers do not wait for it
+ * again until it receives again. A lossless receiver that is taken down,
+ * destroyed or whose process dies stops holding writers back (a dead
+ * process within milliseconds). NetBSD writers know nothing of it: their
+ * frames may still lap it. Lossless delivery needs libshmif's private state
+ * beside the bus (a file in /dev/shm, see libshmif(3)); without it the
+ * interface is an ordinary receiver (shmif_get_lossless says so). Senders
+ * slow down to the pace of their slowest lossless receiver.
+ * shmif_get_lossless: *max_wait_ms (unless NULL) gets the value set; *active
+ * (unless NULL) is 1 while writers heed it (the interface is up on a bus
+ * with the private state), else 0.
+ * Returns (set): EINVAL for a negative value.
+ */
+int shmif_set_lossless(int ifnum, int max_wait_ms);
+int shmif_get_lossless(int ifnum, int *max_wait_ms, int *active);
 
 /* Where reception starts at each shmif_up (shmif_set_start). */
 #define SHMIF_START_NEWEST 0 /* the newest frame already on the bus, received

@@ -66,6 +66,8 @@ var lib struct {
 	shmif_get_sender       func(ifnum int32, sender *uint64) int32
 	shmif_set_start        func(ifnum int32, start int32) int32
 	shmif_cancel           func(ifnum int32) int32
+	shmif_set_lossless     func(ifnum int32, ms int32) int32
+	shmif_get_lossless     func(ifnum int32, ms *int32, active *int32) int32
 	shmif_recv_frame       func(ifnum int32, frame *shmifFrame, timeoutMs int32) int32
 	shmif_get_capabilities func(ifnum int32, caps *uint32) int32
 	shmif_get_capenable    func(ifnum int32, capenable *uint32) int32

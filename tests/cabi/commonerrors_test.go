@@ -56,6 +56,8 @@ func calls(t testing.TB, ifnum int32) map[string]func() int32 {
 		"shmif_get_sender":       func() int32 { var id uint64; return lib.shmif_get_sender(ifnum, &id) },
 		"shmif_set_start":        func() int32 { return lib.shmif_set_start(ifnum, 1) },
 		"shmif_cancel":           func() int32 { return lib.shmif_cancel(ifnum) },
+		"shmif_set_lossless":     func() int32 { return lib.shmif_set_lossless(ifnum, 100) },
+		"shmif_get_lossless":     func() int32 { return lib.shmif_get_lossless(ifnum, &i32, &i32) },
 		"shmif_recv_frame": func() int32 {
 			fr := shmifFrame{data: unsafe.Pointer(&buf[0]), cap: maxFrame}
 			return lib.shmif_recv_frame(ifnum, &fr, 0)

@@ -166,3 +166,51 @@ func TestSendBatchChecksEveryFrameFirst(t *testing.T) {
 		t.Fatalf("*received = %d after EFAULT, want 0", got)
 	}
 }
+
+// shmif_set_lossless: a lossless receiver loses nothing of a flood from a
+// sender in the same process that sends more than a ring holds before the
+// receiver reads (the sender waits in another thread); the setting reads
+// back, and is active only while the interface is up.
+func TestLossless(t *testing.T) {
+	setup(t)
+	a, b := pair(t)
+	drain(t, b)
+	must(t, "shmif_set_lossless", lib.shmif_set_lossless(b, 2000))
+	var ms, active int32
+	must(t, "shmif_get_lossless", lib.shmif_get_lossless(b, &ms, &active))
+	if ms != 2000 || active != 1 {
+		t.Fatalf("lossless %d ms, active %d", ms, active)
+	}
+	check(t, "shmif_set_lossless(-1)", lib.shmif_set_lossless(b, -1), unix.EINVAL)
+	const n = 3000 // more than 681 frames of 1514 bytes: several laps
+	done := make(chan int32, 1)
+	go func() {
+		f := frame(broadcast, macOf(t, a), maxFrame, "lossless")
+		for range n {
+			if rc := lib.shmif_send(a, &f[0], uintptr(len(f))); rc != 0 {
+				done <- rc
+				return
+			}
+		}
+		done <- 0
+	}()
+	time.Sleep(100 * time.Millisecond) // the sender fills the ring and waits
+	for k := range n {
+		if _, rc := recv(b, 5000); rc != 0 {
+			t.Fatalf("frame %d: %s", k, errName(rc))
+		}
+	}
+	if rc := <-done; rc != 0 {
+		t.Fatalf("sender: %s", errName(rc))
+	}
+	if st := statsOf(t, b); st.lost != 0 {
+		t.Fatalf("a lossless receiver lost %d frames", st.lost)
+	}
+	must(t, "shmif_down", lib.shmif_down(b))
+	must(t, "shmif_get_lossless", lib.shmif_get_lossless(b, &ms, &active))
+	if ms != 2000 || active != 0 {
+		t.Fatalf("down: lossless %d ms, active %d", ms, active)
+	}
+	must(t, "shmif_set_lossless(0)", lib.shmif_set_lossless(b, 0))
+	must(t, "shmif_get_lossless(NULL, NULL)", lib.shmif_get_lossless(b, nil, nil))
+}
