@@ -2,7 +2,9 @@
  * backend-shmif.c -- the libshmif backend: each process attaches an
  * interface to the run's bus file (rump_pub_shmif_create), sends with
  * shmif_send_batch (shmif_send for a single frame) and receives with
- * shmif_recv_batch.
+ * shmif_recv_batch. The lossless backend is the same with readers that ask
+ * for lossless delivery (shmif_set_lossless, writers wait up to a second
+ * for them).
  *
  * libshmif is loaded with dlopen("libshmif.so.0") by the processes that use
  * it, and only by them: the Go runtime and its threads are then in the
@@ -26,6 +28,7 @@ static struct {
 	__typeof__(shmif_send_batch) *send_batch;
 	__typeof__(shmif_recv_batch) *recv_batch;
 	__typeof__(shmif_get_stats) *get_stats;
+	__typeof__(shmif_set_lossless) *set_lossless;
 } lib;
 
 static void sym(void *h, void *fp, const char *name)
@@ -50,6 +53,7 @@ static void load(void)
 	sym(h, &lib.send_batch, "shmif_send_batch");
 	sym(h, &lib.recv_batch, "shmif_recv_batch");
 	sym(h, &lib.get_stats, "shmif_get_stats");
+	sym(h, &lib.set_lossless, "shmif_set_lossless");
 }
 
 static int ifnum_of(struct port *p) { return (int)(intptr_t)p->state; }
@@ -63,6 +67,9 @@ static void shmif_open_port(struct port *p, int flags)
 		die("rump_pub_shmif_create %s: %s", opt.path, strerror(rc));
 	if (opt.spin_us >= 0 && (rc = lib.set_spin(ifnum, opt.spin_us)) != 0)
 		die("shmif_set_spin: %s", strerror(rc));
+	if (backend_of_role() == B_LOSSLESS && strcmp(opt.role, "reader") == 0 &&
+	    (rc = lib.set_lossless(ifnum, 1000)) != 0)
+		die("shmif_set_lossless: %s", strerror(rc));
 	p->state = (void *)(intptr_t)ifnum;
 }
 

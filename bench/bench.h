@@ -57,7 +57,7 @@
 /* The wake-up workload's three patterns (wakeup.c). */
 enum { WAKE_SINGLE, WAKE_BURST, WAKE_BATCH, WAKE_PHASES };
 
-enum backend { B_SHMIF, B_VDE, B_FLOOR, B_COUNT };
+enum backend { B_SHMIF, B_VDE, B_FLOOR, B_LOSSLESS, B_COUNT };
 extern const char *const backend_name[B_COUNT];
 
 /* Options (shmif-bench.c); the same parser serves the parent and the roles. */
@@ -65,6 +65,7 @@ struct options {
 	const char *role; /* NULL: the parent */
 	int backends;     /* bits 1 << B_* */
 	int floor;        /* measure the floor with libshmif (--no-floor: 0) */
+	int lossless;     /* measure lossless delivery with libshmif (--no-lossless: 0) */
 	int frame_size;   /* 0: 60 and 1514 */
 	long count;       /* frames per writer; 0: default for the size */
 	long rtt_count;

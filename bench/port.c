@@ -10,14 +10,18 @@
 
 enum backend backend_of_role(void)
 {
-	return opt.backends & 1 << B_VDE ? B_VDE : opt.backends & 1 << B_FLOOR ? B_FLOOR : B_SHMIF;
+	return opt.backends & 1 << B_VDE        ? B_VDE
+	       : opt.backends & 1 << B_FLOOR    ? B_FLOOR
+	       : opt.backends & 1 << B_LOSSLESS ? B_LOSSLESS
+	                                        : B_SHMIF;
 }
 
 /* Attaches to the bus, hub or ring file at opt.path; dies on failure. */
 void port_open(struct port *p, int flags)
 {
 	static const struct port_ops *const ops[B_COUNT] = {
-	    [B_SHMIF] = &shmif_port_ops, [B_VDE] = &vde_port_ops, [B_FLOOR] = &floor_port_ops};
+	    [B_SHMIF] = &shmif_port_ops, [B_VDE] = &vde_port_ops, [B_FLOOR] = &floor_port_ops,
+	    [B_LOSSLESS] = &shmif_port_ops};
 	p->ops = ops[backend_of_role()];
 	p->state = NULL;
 	p->ops->open(p, flags);

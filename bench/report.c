@@ -77,7 +77,7 @@ void ratios(void)
 {
 	for (int i = 0; i < nrows; i++) {
 		struct row *r = &rows[i];
-		if (r->backend != B_SHMIF || !r->ok || !r->shown || r->kind == W_WAKE)
+		if ((r->backend != B_SHMIF && r->backend != B_LOSSLESS) || !r->ok || !r->shown || r->kind == W_WAKE)
 			continue;
 		double s = r->kind == W_TPUT ? r->fps : r->rtt_med;
 		const struct row *v = shown_row(r->workload, B_VDE), *f = shown_row(r->workload, B_FLOOR);

@@ -156,11 +156,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const backend_name[B_COUNT] = {"shmif", "vde", "floor"};
+const char *const backend_name[B_COUNT] = {"shmif", "vde", "floor", "lossless"};
 
 struct options opt = {
     .backends = 1 << B_SHMIF | 1 << B_VDE,
     .floor = 1,
+    .lossless = 1,
     .batch = 32,
     .rx_batch = 256,
     .pin = 1,
@@ -204,6 +205,8 @@ static int parent_main(void)
 		    opt.cpu_r);
 	if (opt.floor && opt.backends & 1 << B_SHMIF)
 		opt.backends |= 1 << B_FLOOR;
+	if (opt.lossless && opt.backends & 1 << B_SHMIF)
+		opt.backends |= 1 << B_LOSSLESS;
 	parent_setup();
 	syscount_probe();
 	print_header();
@@ -220,8 +223,9 @@ static int parent_main(void)
 		                                   : (sizes[s] <= 512 ? 2000000 : 500000);
 		for (int t = 0; t < 3; t++)
 			for (int b = 0; b < B_COUNT; b++) {
-				/* The floor is a single-producer single-consumer ring. */
-				if (!(opt.backends & 1 << b) || (b == B_FLOOR && t != 0))
+				/* The floor is a single-producer single-consumer ring;
+				 * lossless delivery is shown for one writer. */
+				if (!(opt.backends & 1 << b) || (b == B_FLOOR && t != 0) || (b == B_LOSSLESS && t == 2))
 					continue;
 				int first = nrows;
 				for (int k = 1; k <= opt.repeat; k++)
@@ -232,7 +236,7 @@ static int parent_main(void)
 	for (int s = 0; s < nsizes && opt.do_rtt; s++) {
 		long count = opt.rtt_count ? opt.rtt_count : opt.quick ? 500 : 20000;
 		for (int b = 0; b < B_COUNT; b++) {
-			if (!(opt.backends & 1 << b))
+			if (!(opt.backends & 1 << b) || b == B_LOSSLESS)
 				continue;
 			int first = nrows;
 			for (int k = 1; k <= opt.repeat; k++)
@@ -268,6 +272,8 @@ static void usage(void)
 	    "usage: shmif-bench [OPTIONS]\n"
 	    "  --backend LIST            what to measure, comma-separated: shmif, vde, floor;\n"
 	    "                            both = shmif,vde; all = shmif,vde,floor (both)\n"
+	    "  --no-lossless             do not measure lossless delivery with libshmif (measured:\n"
+	    "                            readers that ask for it, 1 writer -> 1 and 4 readers)\n"
 	    "  --no-floor                do not measure the floor with libshmif (measured: the\n"
 	    "                            shmif/floor ratios need it)\n"
 	    "  --workload all|throughput|pingpong|wakeup  (all)\n"
@@ -318,10 +324,12 @@ static int backends(const char *list)
 			set |= 1 << B_VDE;
 		else if (strcmp(w, "floor") == 0)
 			set |= 1 << B_FLOOR;
+		else if (strcmp(w, "lossless") == 0)
+			set |= 1 << B_LOSSLESS;
 		else if (strcmp(w, "both") == 0)
 			set |= 1 << B_SHMIF | 1 << B_VDE;
 		else if (strcmp(w, "all") == 0)
-			set |= 1 << B_SHMIF | 1 << B_VDE | 1 << B_FLOOR;
+			set |= 1 << B_SHMIF | 1 << B_VDE | 1 << B_FLOOR | 1 << B_LOSSLESS;
 		else
 			usage();
 	}
@@ -349,6 +357,8 @@ static void parse(int argc, char **argv)
 			opt.pin = 0;
 		else if (strcmp(a, "--no-floor") == 0)
 			opt.floor = 0;
+		else if (strcmp(a, "--no-lossless") == 0)
+			opt.lossless = 0;
 		else if (strcmp(a, "--help") == 0)
 			usage();
 		else if (strcmp(a, "--backend") == 0)

@@ -290,7 +290,9 @@ func (b *Bus) openSidecar() {
 	if Getenv(WakeEnv) == "always" {
 		return
 	}
-	b.rescan()
+	if b.rescan() {
+		b.rescanAfter(rescanDelay, 4)
+	}
 	// Whoever opens or closes the bus file from now on may be a peer
 	// that waits for the wake-up write.
 	b.hub.WatchOpens(b.rescanSoon)
@@ -300,29 +302,39 @@ func (b *Bus) openSidecar() {
 // before it is looked at.
 const rescanDelay = 2 * time.Millisecond
 
-func (b *Bus) rescanSoon() {
+func (b *Bus) rescanSoon() { b.rescanAfter(rescanDelay, 4) }
+
+// rescanAfter schedules a rescan after d, unless one is due, and then at
+// most retries more, 5 times further apart each, while a foreign process is
+// seen: a libshmif process opens the bus file before it registers in the
+// sidecar, and registering may take a while on a loaded machine.
+func (b *Bus) rescanAfter(d time.Duration, retries int) {
 	if b.scanning.Swap(true) {
 		return
 	}
-	time.AfterFunc(rescanDelay, func() {
+	time.AfterFunc(d, func() {
 		b.scanning.Store(false)
-		b.rescan()
+		if b.rescan() && retries > 0 {
+			b.rescanAfter(5*d, retries-1)
+		}
 	})
 }
 
 // rescan looks for processes other than registered libshmif ones that have
-// the bus open. When one appears, a wake-up write at once wakes it if it
-// already sleeps: it may have attached between the last write and now.
-func (b *Bus) rescan() {
+// the bus open, and reports whether it found one. When one appears, a
+// wake-up write at once wakes it if it already sleeps: it may have attached
+// between the last write and now.
+func (b *Bus) rescan() bool {
 	b.sideMu.RLock()
 	defer b.sideMu.RUnlock()
 	if b.side == nil || b.broken.Load() {
-		return // closed meanwhile
+		return false // closed meanwhile
 	}
 	foreign := b.side.Foreign(b.st.Dev, b.st.Ino, b.st.Mode, b.st.Uid, b.st.Gid)
 	if was := b.eager.Swap(foreign); foreign && !was {
 		wake.Notify(b.fd)
 	}
+	return foreign
 }
 
 // Sidecar returns the bus's private state, or nil.

@@ -142,8 +142,12 @@ func lockSlow(m *layout.Mem, w, spare *uint32) error {
 			seen, stuck = p, now
 		}
 		if now.Sub(start) < busyWait {
-			// The holder may be waiting for this CPU.
-			wake.Yield()
+			// With one CPU the holder may be waiting for this one;
+			// otherwise it runs elsewhere, and a yield would only
+			// cost a system call.
+			if wake.SpinNeedsYield {
+				wake.Yield()
+			}
 			continue
 		}
 		time.Sleep(nap)
