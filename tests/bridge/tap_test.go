@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/libshmif/libshmif/core/bridge"
@@ -192,4 +193,28 @@ func TestUnshareTap(t *testing.T) {
 	p := startCmd(t, cmd)
 	p.waitLine(t, "bridging")
 	p.stop(t)
+}
+
+// A persistent tap made for a user beforehand (ip tuntap add ... user U,
+// set up): the bridge attaches without CAP_NET_ADMIN, changing nothing it
+// need not; asking for another MTU then fails with one message.
+func TestPersistentTapWithoutNetAdmin(t *testing.T) {
+	setpriv := needTool(t, "setpriv")
+	ns := nstest.New(t)
+	tap := nstest.Name("tp")
+	nstest.IP(t, ns, "tuntap", "add", "dev", tap, "mode", "tap", "user", "0", "vnet_hdr")
+	nstest.IP(t, ns, "link", "set", tap, "mtu", "1500", "up")
+	nstest.IP(t, ns, "addr", "add", "10.6.0.1/24", "dev", tap)
+	bus := filepath.Join(t.TempDir(), "bus")
+	drop := []string{"--bounding-set", "-net_admin", "--", bridgeBin}
+	p := start(t, ns, setpriv, append(drop, "-v", "-interval", "1h", bus, "tap://"+tap)...)
+	p.waitLine(t, "bridging")
+	t0 := time.Now()
+	out := shmifNode(t, bus, "10.6.0.9/24", "ping", "10.6.0.1", "3")
+	t.Logf("%v: %s", time.Since(t0), out)
+	p.stop(t)
+	q := start(t, ns, setpriv, append(drop, bus, "tap://"+tap+"/mtu=1400")...)
+	if code, out := q.wait(t); code != 1 || !strings.Contains(out, "set mtu 1400: operation not permitted (needs CAP_NET_ADMIN") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
 }

@@ -69,6 +69,25 @@ func getMTU(name string) (int, error) {
 	return mtu, err
 }
 
+// flags returns the IFF_* flags of device name.
+func flags(name string) (uint16, error) {
+	var f uint16
+	err := withIfreq(name, func(s int, r *unix.Ifreq) error {
+		if err := unix.IoctlIfreq(s, unix.SIOCGIFFLAGS, r); err != nil {
+			return err
+		}
+		f = r.Uint16()
+		return nil
+	})
+	return f, err
+}
+
+// isUp reports whether device name is up.
+func isUp(name string) (bool, error) {
+	f, err := flags(name)
+	return f&unix.IFF_UP != 0, err
+}
+
 // setUp brings device name up.
 func setUp(name string) error {
 	return withIfreq(name, func(s int, r *unix.Ifreq) error {

@@ -31,6 +31,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/libshmif/libshmif/core/bridge/internal/fdio"
 	"github.com/libshmif/libshmif/core/bridge/internal/spec"
@@ -195,17 +196,45 @@ func (e *Endpoint) configure(fd int, mtu, up bool) error {
 			return fmt.Errorf("set offloads: %w", err)
 		}
 	}
+	// Only what needs changing is changed: a device made beforehand for
+	// an unprivileged user (ip tuntap add ... user U; ip link set ... up)
+	// needs no rights the user lacks.
 	if mtu {
-		if err := setMTU(e.name, e.mtu); err != nil {
-			return fmt.Errorf("set mtu %d: %w", e.mtu, err)
+		if cur, err := getMTU(e.name); err != nil || cur != e.mtu {
+			if err := setMTU(e.name, e.mtu); err != nil {
+				return fmt.Errorf("set mtu %d: %w%s", e.mtu, err, needAdmin(err, e.name))
+			}
 		}
 	}
 	if up {
-		if err := setUp(e.name); err != nil {
-			return fmt.Errorf("set up: %w", err)
+		if ok, err := isUp(e.name); err != nil || !ok {
+			if err := setUp(e.name); err != nil {
+				return fmt.Errorf("set up: %w%s", err, needAdmin(err, e.name))
+			}
 		}
+		waitRunning(e.name)
 	}
 	return nil
+}
+
+// waitRunning waits, a little, until the device runs. A tap's carrier is
+// on once it is attached, but the kernel starts sending on a device only
+// when its link watcher has seen that, which it does at most once a
+// second: until then it drops what it would send us (ARP replies, say).
+func waitRunning(name string) {
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if f, err := flags(name); err != nil || f&unix.IFF_RUNNING != 0 {
+			return
+		}
+	}
+}
+
+// needAdmin explains an EPERM from configuring the device.
+func needAdmin(err error, name string) string {
+	if errors.Is(err, unix.EPERM) {
+		return " (needs CAP_NET_ADMIN; or have root run `ip link set " + name + " mtu 1500 up` once)"
+	}
+	return ""
 }
 
 func (e *Endpoint) init() {
