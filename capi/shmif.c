@@ -97,3 +97,13 @@ int shmif_send_offload(int ifnum, const void *frame, size_t len, uint32_t csum_f
 {
 	FIRST_CALL(shmifgo_send_offload(ifnum, (void *)frame, len, csum_flags, mss));
 }
+
+int shmif_capture(const char *bus, int fd, int follow_ms, uint64_t *frames, uint64_t *lost)
+{
+	FIRST_CALL(shmifgo_capture((char *)bus, fd, follow_ms, frames, lost));
+}
+
+int shmif_inject(const char *bus, int fd, uint64_t *frames)
+{
+	FIRST_CALL(shmifgo_inject((char *)bus, fd, frames));
+}

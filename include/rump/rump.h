@@ -546,6 +546,50 @@ int shmif_get_lossless(int ifnum, int *max_wait_ms, int *active);
  */
 int shmif_set_start(int ifnum, int start);
 
+/*
+ * shmif_capture: write the frames of the bus file `bus` to the descriptor
+ * fd as a pcap file (microsecond time stamps, link type Ethernet, snap
+ * length 1518: what shmif_dumpbus -p writes), without running a tool. With
+ * follow_ms == 0 it writes the frames on the bus now, oldest first, from a
+ * copy taken under the bus lock; with follow_ms > 0 the frames written from
+ * the call on, as they come, for follow_ms milliseconds. The file is never
+ * created, resized or written to (the lock word excepted); an empty file
+ * and a bus that never carried a frame give a pcap file without records.
+ * fd is written to and left open (a non-blocking one is waited on). Frame
+ * time stamps are the senders'. *frames (unless NULL) gets the number of
+ * frames written, *lost (unless NULL) the number a following capture missed
+ * because writers lapped it.
+ * Returns:
+ *   EINVAL   bus is ""; follow_ms < 0.
+ *   EBADF    fd is not an open descriptor.
+ *   ENOEXEC  the file is not a bus (or a following capture: not a whole,
+ *            initialised one).
+ *   EIO      the bus is damaged, or was truncated while read.
+ *   ENOENT, EACCES, ...: from open(2); EPIPE, ENOSPC, ...: from write(2).
+ * A snapshot needs read permission; following needs write permission (it
+ * takes the bus lock to read). Thread-safe: any number may run at once.
+ */
+int shmif_capture(const char *bus, int fd, int follow_ms, uint64_t *frames, uint64_t *lost);
+
+/*
+ * shmif_inject: put the frames of a pcap (microsecond or nanosecond) or
+ * pcapng file, read from fd to its end, on the bus file `bus`, creating it
+ * if needed (mode 0644 under the umask), as shmif_pcapin does: in order,
+ * under the bus lock (256 frames per hold), with one wake-up at the end,
+ * each frame with its capture time stamp and a sender id drawn at random for
+ * the call. Every frame is checked before any is written. *frames (unless
+ * NULL) gets the number of frames put on the bus.
+ * Returns:
+ *   EINVAL   bus is ""; the data is not a pcap or pcapng file of Ethernet
+ *            frames, or is damaged.
+ *   EMSGSIZE a frame is over 1514 or under 14 bytes, or was captured only in
+ *            part: nothing is written.
+ *   EBADF    fd is not an open descriptor.
+ *   ENOEXEC  the file is not a bus.
+ *   and those of rump_pub_shmif_create for the bus file.
+ */
+int shmif_inject(const char *bus, int fd, uint64_t *frames);
+
 #ifdef __cplusplus
 }
 #endif

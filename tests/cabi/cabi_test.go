@@ -67,6 +67,8 @@ var lib struct {
 	shmif_set_start        func(ifnum int32, start int32) int32
 	shmif_cancel           func(ifnum int32) int32
 	shmif_set_lossless     func(ifnum int32, ms int32) int32
+	shmif_capture          func(bus *byte, fd int32, followMs int32, frames *uint64, lost *uint64) int32
+	shmif_inject           func(bus *byte, fd int32, frames *uint64) int32
 	shmif_get_lossless     func(ifnum int32, ms *int32, active *int32) int32
 	shmif_recv_frame       func(ifnum int32, frame *shmifFrame, timeoutMs int32) int32
 	shmif_get_capabilities func(ifnum int32, caps *uint32) int32

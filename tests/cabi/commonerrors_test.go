@@ -77,7 +77,8 @@ func calls(t testing.TB, ifnum int32) map[string]func() int32 {
 // callsCoverLib: calls names every function of lib but the creators.
 func callsCoverLib(t *testing.T, cs map[string]func() int32) {
 	t.Helper()
-	creators := []string{"rump_init", "rump_pub_shmif_create", "shmif_open", "shmif_create"}
+	creators := []string{"rump_init", "rump_pub_shmif_create", "shmif_open", "shmif_create",
+		"shmif_capture", "shmif_inject"} // these name a bus file, not an interface
 	for _, name := range libFunctions() {
 		if _, ok := cs[name]; !ok && !slices.Contains(creators, name) {
 			t.Errorf("no call of %s in calls()", name)
