@@ -97,3 +97,56 @@ func TestRunStops(t *testing.T) {
 		t.Fatalf("run of %d, limit 4", n)
 	}
 }
+
+// tcp6Frame is tcpFrame over IPv6.
+func tcp6Frame(payload int, flags byte) []byte {
+	f := make([]byte, 14+40+20+payload)
+	copy(f, macKernel[:])
+	copy(f[6:], macUs[:])
+	binary.BigEndian.PutUint16(f[12:], 0x86DD)
+	ip := f[14:]
+	ip[0], ip[6], ip[7] = 0x60, 6, 64
+	binary.BigEndian.PutUint16(ip[4:], uint16(min(20+payload, 0xFFFF)))
+	ip[8], ip[23] = 0xfe, 2
+	ip[24], ip[39] = 0xfe, 1
+	tcp := ip[40:]
+	binary.BigEndian.PutUint16(tcp[0:], 1234)
+	binary.BigEndian.PutUint16(tcp[2:], 80)
+	binary.BigEndian.PutUint32(tcp[4:], 1000)
+	tcp[12], tcp[13] = 5<<4, flags
+	for i := range payload {
+		tcp[20+i] = byte(i * 7)
+	}
+	return f
+}
+
+func TestRunMergesIPv6(t *testing.T) {
+	var segs [][]byte
+	if err := finish(vnetHdr{gsoType: gsoTCPv6, gsoSize: 1200}, tcp6Frame(6000, tcpACK|tcpPSH), func(s []byte) {
+		segs = append(segs, append([]byte(nil), s...))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	n, s0 := run(segs, maxRun)
+	if n != 5 || !s0.v6 {
+		t.Fatalf("run of %d (v6 %v), want 5", n, s0.v6)
+	}
+	hdr := make([]byte, vnetHdrLen+s0.hdrLen)
+	last, _ := parseSeg(segs[4])
+	mergedHeader(hdr, segs[0], s0, 6000, last.flags)
+	if h := parseVnet(hdr); h.gsoType != gsoTCPv6 || h.csumStart != 54 || h.hdrLen != 74 {
+		t.Fatalf("virtio-net header %+v", h)
+	}
+	whole := append([]byte(nil), hdr[vnetHdrLen:]...)
+	for _, s := range segs {
+		whole = append(whole, s[74:]...)
+	}
+	if got := binary.BigEndian.Uint16(whole[14+4:]); got != 20+6000 {
+		t.Fatalf("IPv6 payload length %d", got)
+	}
+	var done []byte
+	finish(vnetHdr{flags: vnetNeedsCsum, csumStart: 54, csumOffset: 16}, whole, func(f []byte) { done = f })
+	if st := offload.RxStatus(done, offload.RxCaps); st&offload.CsumTCPv6 == 0 || st&offload.CsumTCPUDPBad != 0 {
+		t.Fatalf("merged frame checksum status %#x", st)
+	}
+}
