@@ -31,9 +31,9 @@ import (
 // languages do not, and a filter that silently means something else would
 // make a harness wait for the wrong frame. ETHERTYPE is a hexadecimal
 // number with 0x; TYPE one of arp, rarp, ip, ip6, vlan or a number; PROTO
-// tcp, udp, icmp, icmp6 or a number up to 255; ADDR a MAC address (six
-// groups of one or two hexadecimal digits separated by ':' or '-'), an IPv4
-// or an IPv6 address; PREFIX an address with an optional /bits.
+// tcp, udp, icmp, icmp6 or a number up to 255; MAC a MAC address (six
+// groups of one or two hexadecimal digits separated by ':' or '-'); ADDR a
+// MAC, IPv4 or IPv6 address; PREFIX an IP address with an optional /bits.
 //
 // Frames are looked into through up to four VLAN tags (802.1Q, 802.1ad and
 // 0x9100): "ip" takes an IPv4 frame whether tagged or not, and an ethertype

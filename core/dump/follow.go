@@ -16,14 +16,16 @@ import (
 // FollowOptions says where Follow starts and what it calls.
 type FollowOptions struct {
 	// FromOldest starts with the oldest frame still on the bus instead
-	// of the first frame written after Follow attached.
+	// of the first frame written after Follow attached. The frames on the
+	// bus then are reported even if ctx is already done.
 	FromOldest bool
 
 	// Since, if not nil, starts with the first frame written after the
 	// record the cursor names (see Image.WalkSince); it overrides
-	// FromOldest. The frames already on the bus are taken from a copy
-	// made under the same lock hold in which the reader is placed after
-	// them, so none is missed or seen twice.
+	// FromOldest. With either, the frames already on the bus are taken
+	// from a copy made under the same lock hold in which the reader is
+	// placed after them, so none is missed or seen twice, and they are
+	// reported even if ctx is already done.
 	Since *Cursor
 
 	// Resumed, if set, is called with how Since was found on the bus,
@@ -95,14 +97,12 @@ func Follow(ctx context.Context, path string, opts FollowOptions) error {
 		if hdr.Version != 0 && hdr.Version != layout.Version {
 			return &VersionError{Path: path, Version: hdr.Version}
 		}
-		if opts.Since != nil || opts.AttachedAt != nil {
+		// The frames already on the bus come from a copy: the reader
+		// starts after them.
+		if opts.Since != nil || opts.FromOldest || opts.AttachedAt != nil {
 			img = &Image{Path: path, Data: bytes.Clone(m.Bytes()), Size: layout.BusSize, Locked: true}
 			layout.NativeEndian.PutUint32(img.Data[layout.OffLock:], 0)
 			layout.NativeEndian.PutUint32(img.Data[layout.OffSpare:], 0)
-		}
-		if opts.FromOldest && opts.Since == nil {
-			r.StartOldest(m)
-			return nil
 		}
 		// Start places the reader at the newest record, which Next
 		// would return again: consume what it would return now.
@@ -128,16 +128,34 @@ func Follow(ctx context.Context, path string, opts FollowOptions) error {
 		}
 		opts.AttachedAt(c)
 	}
-	if opts.Since != nil {
-		if err := followBacklog(img, *opts.Since, opts); err != nil {
-			return err
-		}
+	switch {
+	case opts.Since != nil:
+		err = followBacklog(img, *opts.Since, opts)
+	case opts.FromOldest:
+		err = img.Walk(func(r *Record) error {
+			if len(r.Frame) < layout.MinFrame {
+				return nil // as a reader skips them
+			}
+			return opts.Frame(r)
+		})
+	}
+	if err != nil {
+		return err
 	}
 
-	// Cancellation wakes the wait below.
+	// Cancellation wakes the wait below. The wake-up must be over before
+	// the bus (and the hub with it) is closed.
 	hub := b.Hub()
-	stop := context.AfterFunc(ctx, hub.Changed)
-	defer stop()
+	woken := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(woken)
+		hub.Changed()
+	})
+	defer func() {
+		if !stop() {
+			<-woken
+		}
+	}()
 	recs := make([]Record, batch)
 	lost := r.Lost
 	for ctx.Err() == nil {
@@ -209,7 +227,7 @@ func followBacklog(img *Image, c Cursor, opts FollowOptions) error {
 	}
 	return img.WalkSince(c, func(r *Record) error {
 		if len(r.Frame) < layout.MinFrame {
-			return nil // as the reader skips them
+			return nil // as a reader skips them
 		}
 		return opts.Frame(r)
 	})
