@@ -543,3 +543,43 @@ func FuzzCursor(f *testing.F) {
 		}
 	})
 }
+
+// With FromOldest or Since the frames already on the bus are reported even
+// when ctx is done before Follow starts: a zero timeout still sees them.
+func TestFollowBacklogDoneContext(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bus")
+	a, err := shmif.Open(path, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Destroy()
+	for i := range 10 {
+		a.Send(seqFrame(i, 60))
+	}
+	img, _ := Snapshot(path)
+	var mid Cursor
+	n := 0
+	img.Walk(func(r *Record) error {
+		if n == 3 {
+			mid = r.Cursor()
+		}
+		n++
+		return nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, c := range []struct {
+		opts FollowOptions
+		want []int
+	}{
+		{FollowOptions{FromOldest: true}, span(0, 10)},
+		{FollowOptions{Since: &mid}, span(4, 10)},
+		{FollowOptions{}, nil},
+	} {
+		var got []int
+		c.opts.Frame = func(r *Record) error { got = append(got, seqOf(r.Frame)); return nil }
+		if err := Follow(ctx, path, c.opts); err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("%+v: %v, %v", c.opts, got, err)
+		}
+	}
+}

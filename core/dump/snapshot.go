@@ -1,7 +1,10 @@
 // Package dump is NetBSD's shmif_dumpbus(1) and shmif_pcapin(1) as a library:
 // take a copy of a bus file and list its frames exactly as shmif_dumpbus 1.19
 // does (docs/protocol.md §8), follow a live bus frame by frame, and put the
-// frames of a capture file on a bus.
+// frames of a capture file on a bus. For the tools of shell harnesses it
+// also names records with cursors (Cursor, Image.WalkSince: only what was
+// written since), sums a bus up (Image.Inspect), empties one under its
+// readers (Empty), and selects and describes frames (ParseFilter, Summary).
 //
 // Dumping leaves the bus file as it was: it is neither created nor resized,
 // and the bus lock, when taken for a consistent copy, is released at once.
