@@ -2,11 +2,15 @@
 #   make            library, header, tools and C examples into $(BUILD)
 #   make demo       run two shmif-node processes on one bus (README)
 #   make test       the whole test suite (README)
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR=   (make uninstall undoes it)
 BUILD   ?= build
 PREFIX  ?= /usr/local
 LIBDIR  ?= $(PREFIX)/lib
-INCDIR  ?= $(PREFIX)/include
+# The header is <rump/rump.h>, the path a rump kernel's own installation
+# uses too: it goes in a directory of its own, which shmif.pc's Cflags
+# name, so that both can be installed under one prefix. INCDIR=$(PREFIX)/include
+# puts it in the common directory instead.
+INCDIR  ?= $(PREFIX)/include/libshmif
 BINDIR  ?= $(PREFIX)/bin
 MANDIR  ?= $(PREFIX)/share/man
 GO      ?= go
@@ -17,9 +21,12 @@ VERSION = 0.1.0
 
 GOSRC   = $(shell find core capi cmd -name '*.go' -o -name '*.c' -o -name '*.map' 2>/dev/null) go.mod go.sum
 EXAMPLES = $(patsubst examples_c/%.c,$(BUILD)/%,$(wildcard examples_c/*.c))
-TOOLS    = $(BUILD)/shmif_dumpbus $(BUILD)/shmif_pcapin
+TOOLNAMES = shmif_dumpbus shmif_pcapin shmifctl shmif_bridge
+TOOLS    = $(addprefix $(BUILD)/,$(TOOLNAMES))
 MAN3     = man/libshmif.3
-MAN1     = man/shmif_dumpbus.1 man/shmif_pcapin.1
+MAN1     = $(wildcard man/*.1)
+# Every function of the header gets a man page link to libshmif(3).
+FUNCS    = $(shell grep -o '^int [a-z_]*' include/rump/rump.h | cut -d' ' -f2)
 
 all: lib tools examples
 
@@ -42,9 +49,10 @@ $(BUILD)/libshmif.so: $(BUILD)/$(SONAME)
 
 tools: $(TOOLS)
 
-$(BUILD)/shmif_dumpbus $(BUILD)/shmif_pcapin: $(GOSRC)
+# Stripped, like the library.
+$(TOOLS): $(GOSRC)
 	@mkdir -p $(BUILD)
-	$(GO) build -trimpath -o $@ ./cmd/$(@F)
+	$(GO) build -trimpath -ldflags "-s -w" -o $@ ./cmd/$(@F)
 
 examples: $(EXAMPLES)
 
@@ -92,15 +100,28 @@ shmif.pc: shmif.pc.in
 install: all shmif.pc
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)/rump \
 	    $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3
-	install -m 0755 $(BUILD)/$(SONAME) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	install -m 0755 $(BUILD)/$(SONAME) $(DESTDIR)$(LIBDIR)/libshmif.so.$(VERSION)
+	ln -sf libshmif.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libshmif.so
 	install -m 0644 include/rump/rump.h $(DESTDIR)$(INCDIR)/rump/rump.h
 	install -m 0644 $(BUILD)/shmif.pc $(DESTDIR)$(LIBDIR)/pkgconfig/shmif.pc
 	install -m 0755 $(TOOLS) $(DESTDIR)$(BINDIR)/
-	for m in $(MAN1); do [ ! -f $$m ] || install -m 0644 $$m $(DESTDIR)$(MANDIR)/man1/; done
-	for m in $(MAN3); do [ ! -f $$m ] || install -m 0644 $$m $(DESTDIR)$(MANDIR)/man3/; done
+	# shmif-node, a tiny IPv4 host (ARP, ICMP, UDP echo), as an example tool.
+	install -m 0755 $(BUILD)/shmif-node $(DESTDIR)$(BINDIR)/shmif-node
+	install -m 0644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 $(MAN3) $(DESTDIR)$(MANDIR)/man3/
+	for f in $(FUNCS); do echo '.so man3/libshmif.3' > $(DESTDIR)$(MANDIR)/man3/$$f.3; done
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libshmif.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) \
+	    $(DESTDIR)$(LIBDIR)/libshmif.so $(DESTDIR)$(LIBDIR)/pkgconfig/shmif.pc \
+	    $(DESTDIR)$(INCDIR)/rump/rump.h $(DESTDIR)$(BINDIR)/shmif-node \
+	    $(addprefix $(DESTDIR)$(BINDIR)/,$(TOOLNAMES)) \
+	    $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1))) \
+	    $(DESTDIR)$(MANDIR)/man3/libshmif.3 $(foreach f,$(FUNCS),$(DESTDIR)$(MANDIR)/man3/$(f).3)
+	-rmdir $(DESTDIR)$(INCDIR)/rump $(DESTDIR)$(INCDIR) 2>/dev/null
 
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all lib tools examples demo test fuzz bench stress install clean shmif.pc
+.PHONY: all lib tools examples demo test fuzz bench stress install uninstall clean shmif.pc
