@@ -18,7 +18,8 @@
 //
 // The file is /dev/shm/shmif-DEV-INO, created on demand with the bus file's
 // permission bits, initialised and changed under flock(2), and removed by
-// the last process that leaves it. Entries of dead processes (their pid
+// the last process that leaves it (or, when every process of it was killed,
+// by the next process of the same user that opens a sidecar). Entries of dead processes (their pid
 // gone, or reused: the start time differs) are reclaimed. When the file
 // cannot be had or is damaged, Open fails and libshmif works as it does
 // without it: slower, as correct.
@@ -106,6 +107,7 @@ func Path(dev, ino uint64) string {
 // the process in it.
 func Open(st *unix.Stat_t) (*State, error) {
 	path := Path(st.Dev, st.Ino)
+	sweepOnce.Do(func() { sweep(path) })
 	for tries := 0; tries < 8; tries++ {
 		s, retry, err := open(path, st)
 		if !retry {

@@ -1,0 +1,92 @@
+//go:build linux
+
+package sidecar
+
+import (
+	"os"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// A process killed while attached cannot remove its sidecar file, and the
+// bus it belonged to is often a temporary file that no process will attach
+// to again: nothing else would ever remove it. So each process, when it
+// first opens a sidecar, removes a bounded number of abandoned ones of its
+// own user: files no live process is registered in.
+
+// sweepMax bounds the files one process examines, so that attaching stays
+// cheap however many have piled up; later processes examine the rest.
+const sweepMax = 64
+
+var sweepOnce sync.Once
+
+// sweep removes abandoned sidecar files in Dir other than keep.
+func sweep(keep string) {
+	d, err := os.Open(Dir)
+	if err != nil {
+		return
+	}
+	names, _ := d.Readdirnames(-1)
+	d.Close()
+	seen := 0
+	for _, name := range names {
+		if !strings.HasPrefix(name, "shmif-") || Dir+"/"+name == keep {
+			continue
+		}
+		if seen++; seen > sweepMax {
+			return
+		}
+		sweepFile(Dir + "/" + name)
+	}
+}
+
+// sweepFile removes path if it is an abandoned sidecar file of this user:
+// one whose every registered process is dead (their slots are freed on the
+// way), or one left empty by a creator that died before sizing it. A file
+// in use is locked only for moments, so a busy one is skipped, not waited
+// for.
+func sweepFile(path string) {
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return
+	}
+	defer unix.Close(fd)
+	if unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) != nil {
+		return
+	}
+	defer unix.Flock(fd, unix.LOCK_UN)
+	var st, now unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Nlink == 0 ||
+		st.Uid != uint32(os.Geteuid()) {
+		return
+	}
+	switch st.Size {
+	case 0:
+	case Size:
+		mem, err := unix.Mmap(fd, 0, Size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+		if err != nil {
+			return
+		}
+		s := &State{mem: mem, self: -1}
+		ours := s.u32(offMagic) == magic && s.u32(offVersion) == version && s.u32(offSize) == Size &&
+			s.u32(offSlots) == nslots
+		abandoned := false
+		if ours {
+			s.reclaim()
+			abandoned = !s.anyAlive()
+		}
+		unix.Munmap(mem)
+		if !abandoned {
+			return
+		}
+	default:
+		return // not a sidecar file of this version: not ours to judge
+	}
+	// Remove it only if path still names the file we examined: opening
+	// processes recheck that under the lock we hold, and start again.
+	if unix.Stat(path, &now) == nil && now.Ino == st.Ino && now.Dev == st.Dev {
+		unix.Unlink(path)
+	}
+}
