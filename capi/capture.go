@@ -79,7 +79,9 @@ func dumpErrno(err error) C.int {
 	switch {
 	case err == nil:
 		return 0
-	case errors.Is(err, dump.ErrNotBus), errors.Is(err, dump.ErrVersion):
+	case errors.Is(err, dump.ErrNotBus), errors.Is(err, dump.ErrVersion), errors.Is(err, dump.ErrEmpty):
+		// An empty file reaches here only when followed: it is not
+		// an initialised bus yet.
 		return C.int(unix.ENOEXEC)
 	case errors.Is(err, dump.ErrTruncated), errors.Is(err, dump.ErrCorrupt):
 		return C.int(unix.EIO)

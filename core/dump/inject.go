@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"os"
+	"time"
 
 	"github.com/libshmif/libshmif/core/internal/bus"
 	"github.com/libshmif/libshmif/core/internal/layout"
@@ -17,8 +18,9 @@ import (
 const injectChunk = 256
 
 // Inject puts frames on the bus file at path, creating the file if needed,
-// as shmif_pcapin(1) does: in order, under the bus lock, with one wake-up
-// after the last. Each frame keeps its capture timestamp and carries a
+// as shmif_pcapin(1) does: in order, under the bus lock (injectChunk frames
+// per hold), waking the bus after each hold. Lossless receivers of this
+// host are waited for, as an interface's sends wait for them. Each frame keeps its capture timestamp and carries a
 // sender id drawn at random for this call, so that no interface on the bus
 // mistakes the frames for its own.
 //
@@ -50,8 +52,13 @@ func Inject(path string, frames []pcap.Record) (Header, error) {
 	defer b.Close()
 
 	var hdr Header
-	for start := 0; start == 0 || start < len(frames); start += injectChunk {
+	side := b.Sidecar()
+	var skip []int // lossless readers this call gave up waiting for
+	since := time.Now()
+	for start := 0; start == 0 || start < len(frames); {
 		chunk := frames[start:min(start+injectChunk, len(frames))]
+		var n, slot int
+		var need uint64
 		err := b.WithLock(func(m *layout.Mem) error {
 			if start == 0 {
 				// Lock reads 0: it was free when we took it.
@@ -60,9 +67,20 @@ func Inject(path string, frames []pcap.Record) (Header, error) {
 					return &VersionError{Path: path, Version: hdr.Version}
 				}
 			}
+			limit, s := ^uint64(0), -1
+			if side != nil && side.HasLossless() {
+				limit, s = side.Limit(skip)
+			}
+			slot = s
+			w := ring.NewWriter(m)
 			for _, f := range chunk {
 				h := layout.FrameHeader{Len: uint32(len(f.Data)), Sec: f.Sec, Usec: f.Usec, Sender: sender}
-				ring.Append(m, &h, f.Data)
+				k, k2 := w.AppendLimited(&h, [][]byte{f.Data}, limit)
+				if k == 0 {
+					need = k2
+					break
+				}
+				n++
 			}
 			return nil
 		})
@@ -72,6 +90,20 @@ func Inject(path string, frames []pcap.Record) (Header, error) {
 		}
 		if err != nil {
 			return Header{}, &os.PathError{Op: "write", Path: path, Err: err}
+		}
+		start += n
+		if start == 0 && len(frames) == 0 {
+			break
+		}
+		if n > 0 && start < len(frames) {
+			// Readers asleep catch up while the next chunk is
+			// written, rather than be lapped by a long capture.
+			b.Notify()
+		}
+		// Lossless readers are waited for, as interfaces wait for
+		// them (up to each reader's bound).
+		if n < len(chunk) && !side.WaitRoom(slot, need, since) {
+			skip = append(skip, slot)
 		}
 	}
 	// Like shmif_pcapin, wake the bus even when there was nothing to add.

@@ -23,12 +23,14 @@
  *   - Timeouts are in milliseconds: 0 only looks, -1 (or any negative
  *     value) waits without limit. A timeout is a deadline: signals that
  *     interrupt the wait (and are handled by the host) do not extend it.
- *   - Three environment variables configure every interface created after
- *     they are set (by any creating call): RUMP_SHMIF_CAPENABLE (see
- *     shmif_create), SHMIF_SPIN_US (see shmif_set_spin) and SHMIF_START (see
- *     shmif_set_start). SHMIF_WAKE=always, read when a process attaches to a
- *     bus, makes its senders write NetBSD's wake-up after every batch, for
- *     NetBSD peers libshmif cannot see (see Waking NetBSD peers below).
+ *   - Four environment variables, read with getenv(3) (so a host's
+ *     setenv(3) counts): RUMP_SHMIF_CAPENABLE (see shmif_create),
+ *     SHMIF_SPIN_US (see shmif_set_spin) and SHMIF_START (see
+ *     shmif_set_start) configure every interface created after they are
+ *     set (by any creating call); SHMIF_WAKE=always, read when a process
+ *     first maps a bus, makes its senders write NetBSD's wake-up after every
+ *     batch, for NetBSD peers libshmif cannot see (see Waking NetBSD peers
+ *     below).
  *   - Interfaces of one process attached to the same bus file (by any path)
  *     share one mapping and one descriptor of it.
  *
@@ -62,7 +64,9 @@
  * Waking NetBSD peers. Stores into the bus mapping notify nobody: NetBSD
  * readers sleep until the bus file is written to, and a NetBSD sender
  * writes 4 bytes at offset 4 after every batch. libshmif processes of a bus
- * share private state beside it (/dev/shm/shmif-DEV-INO, made on demand)
+ * share private state beside it (/dev/shm/shmif-DEV-INO, made on demand,
+ * removed by the last process to leave it or, when they were all killed,
+ * by the next libshmif process of the same user)
  * and wake each other with a futex, only when one sleeps: while every
  * process that has the bus file open is such a process, senders make no
  * system call at all. When another process has it open (a NetBSD rump
@@ -74,12 +78,14 @@
  * for those set SHMIF_WAKE=always.
  *
  * Common errors, not repeated below: ENXIO (no interface with that ifnum, or
- * it was destroyed), EFAULT (a required pointer is NULL), EIO (the bus file
- * was truncated under the mapping: unset and set the linkstr, or destroy and
- * create the interface again), ENOEXEC (something overwrote the bus file's
- * magic: it is no longer a bus), EDEADLK (the bus lock stayed held for 10
- * seconds by a live process while the bus made no progress: no frame
- * written, no header word changed). A bus file that is removed or renamed over stays
+ * it was destroyed), EFAULT (a required pointer is NULL). Calls that touch
+ * the bus (attaching, up, sending, receiving, capture and injection) may
+ * also return EIO (the bus file was truncated under the mapping: unset and
+ * set the linkstr, or destroy and create the interface again; or an
+ * internal failure, such as no random bytes for an interface id), ENOEXEC
+ * (something overwrote the bus file's magic: it is no longer a bus) and
+ * EDEADLK (the bus lock stayed held for 10 seconds by a live process while
+ * the bus made no progress: no frame written, no header word changed). A bus file that is removed or renamed over stays
  * attached as it was: its attached interfaces keep talking to one another,
  * and interfaces attached later by path reach the new file; re-attach to
  * join them.
@@ -104,15 +110,21 @@ extern "C" {
  * The bus: a file of SHMIF_BUSSIZE bytes whose last SHMIF_RINGSIZE bytes are
  * a ring of records, each a SHMIF_FRAMEHDR-byte header and a frame. A ring
  * holds SHMIF_RINGSIZE / (SHMIF_FRAMEHDR + frame length) frames: 12482 of
- * 60 bytes, 681 of 1514. A reader that falls that far behind the writers
+ * 60 bytes, 681 of 1514 (on i386: 13106, 683). A reader that falls that far behind the writers
  * loses frames (counted in struct shmif_stats.lost): senders that must not
  * lap their receivers pace themselves by these figures.
  */
 #define SHMIF_BUSSIZE 1048576
 #define SHMIF_RINGSIZE 1048544
-#define SHMIF_FRAMEHDR 24 /* on 64-bit hosts (20 on i386) */
+#if defined(__i386__)
+#define SHMIF_FRAMEHDR 20 /* i386 aligns uint64_t to 4 bytes */
+#define SHMIF_RING_FRAMES_60 13106
+#define SHMIF_RING_FRAMES_1514 683
+#else
+#define SHMIF_FRAMEHDR 24
 #define SHMIF_RING_FRAMES_60 12482
 #define SHMIF_RING_FRAMES_1514 681
+#endif
 
 /* Interface flags (NetBSD's IFF_* values), from shmif_get_flags. */
 #define SHMIF_IFF_UP 0x0001
@@ -175,8 +187,9 @@ int rump_init(void);
  * exist; a relative path is relative to the working directory; symbolic links
  * are followed. Unlike in a rump kernel, where a network stack would still
  * have to bring it up, the interface is up and receiving from the moment
- * this returns (and, as after every up, the newest frame already on the bus
- * is received again). With path == NULL the interface is created without a bus and
+ * this returns (and, as after every up, reception starts where
+ * shmif_set_start says: by default the newest frame already on the bus is
+ * received again, as in NetBSD; SHMIF_START=next starts clean). With path == NULL the interface is created without a bus and
  * stays down (attach one with shmif_set_linkstr, then shmif_up).
  * The unit is stored in *ifnum unless ifnum is NULL.
  * An existing file is attached if it is a bus (it carries the bus magic; a
@@ -394,11 +407,18 @@ struct shmif_frame {
 
 /*
  * shmif_send_batch: put n frames on the bus, in order, under one hold of
- * the bus lock and with one wake-up per 256 frames. All frames are checked
- * first, whatever n: if one is refused, none is sent. n == 0 returns 0.
+ * the bus lock per 256 frames and with one wake-up per 256 frames. All
+ * frames are checked first, whatever n: if one is refused, none is sent.
+ * n == 0 returns 0. While a lossless receiver holds the writer back (see
+ * shmif_set_lossless) the lock is released as it waits, so frames of
+ * other senders may come between; the wait bound counts from the start of
+ * each chunk of 256 frames. A batch is published in parts of at most a
+ * quarter of the ring: a writer killed mid-batch leaves the parts already
+ * published (every frame on the bus is whole).
  * Returns as shmif_send; EFAULT also for a frame with data NULL; EINVAL for
- * n over 1048576; EIO or EDEADLK with the frames of the holds before the
- * failing one sent.
+ * n over 1048576; EIO or EDEADLK with the frames before the failing hold
+ * sent (counted in opackets) and those of the failing hold counted in
+ * oerrors (some of them may be on the bus).
  */
 int shmif_send_batch(int ifnum, const struct shmif_frame *frames, size_t n);
 
@@ -420,8 +440,10 @@ int shmif_recv_batch(int ifnum, struct shmif_frame *frames, size_t n,
 /*
  * shmif_get_pollfd: a file descriptor that polls readable (POLLIN) while a
  * frame may be waiting for this interface, for poll/epoll/select and event
- * loops. Every call returns the same descriptor; it survives shmif_down and
- * shmif_up. It stays owned by libshmif: never read or close it.
+ * loops. Every call returns the same descriptor while the interface keeps
+ * its bus; it survives shmif_down and shmif_up. After shmif_unset_linkstr
+ * (which closes it, see below) and a new shmif_set_linkstr, the next call
+ * makes a new one. It stays owned by libshmif: never read or close it.
  * Readiness: the descriptor is readable right after this call and after
  * every shmif_up (frames may be waiting), and stays readable until a
  * receive on the interface finds nothing (returns EAGAIN or waits): so
@@ -479,7 +501,8 @@ int shmif_set_capenable(int ifnum, uint32_t capenable);
  * SHMIF_CAP_TCPv4_Tx, UDPv4 SHMIF_CAP_UDPv4_Tx, TCPv6 SHMIF_CAP_TCPv6_Tx,
  * UDPv6 SHMIF_CAP_UDPv6_Tx; TSOv4 SHMIF_CAP_TSOv4 and TSOv6 SHMIF_CAP_TSOv6,
  * which also cover the checksums that go with them (as in NetBSD).
- * Returns (each refusal is counted in oerrors and sends nothing):
+ * Returns (each refusal is counted in oerrors and sends nothing; with
+ * csum_flags == 0 the refusals are shmif_send's, not counted):
  *   EOPNOTSUPP  a requested capability is not enabled (shmif_set_capenable
  *               or RUMP_SHMIF_CAPENABLE).
  *   EINVAL      the frame does not match the request (not IPv4/IPv6, not
@@ -551,7 +574,10 @@ int shmif_set_start(int ifnum, int start);
  * fd as a pcap file (microsecond time stamps, link type Ethernet, snap
  * length 1518: what shmif_dumpbus -p writes), without running a tool. With
  * follow_ms == 0 it writes the frames on the bus now, oldest first, from a
- * copy taken under the bus lock; with follow_ms > 0 the frames written from
+ * copy taken under the bus lock (without it when the file is only readable
+ * or the lock stays taken for a second: such a copy may catch a frame being
+ * written, which is then left out, or be torn by writers lapping it, which
+ * gives EIO); with follow_ms > 0 the frames written from
  * the call on, as they come, for follow_ms milliseconds. The file is never
  * created, resized or written to (the lock word excepted); an empty file
  * and a bus that never carried a frame give a pcap file without records.
@@ -561,9 +587,10 @@ int shmif_set_start(int ifnum, int start);
  * because writers lapped it.
  * Returns:
  *   EINVAL   bus is ""; follow_ms < 0.
+ *   E2BIG    bus is SHMIF_MAXLINKSTR bytes or longer.
  *   EBADF    fd is not an open descriptor.
  *   ENOEXEC  the file is not a bus (or a following capture: not a whole,
- *            initialised one).
+ *            initialised one; an empty file is not one yet).
  *   EIO      the bus is damaged, or was truncated while read.
  *   ENOENT, EACCES, ...: from open(2); EPIPE, ENOSPC, ...: from write(2).
  * A snapshot needs read permission; following needs write permission (it
@@ -575,10 +602,12 @@ int shmif_capture(const char *bus, int fd, int follow_ms, uint64_t *frames, uint
  * shmif_inject: put the frames of a pcap (microsecond or nanosecond) or
  * pcapng file, read from fd to its end, on the bus file `bus`, creating it
  * if needed (mode 0644 under the umask), as shmif_pcapin does: in order,
- * under the bus lock (256 frames per hold), with one wake-up at the end,
+ * under the bus lock (256 frames per hold), waking the bus after each hold,
  * each frame with its capture time stamp and a sender id drawn at random for
  * the call. Every frame is checked before any is written. *frames (unless
- * NULL) gets the number of frames put on the bus.
+ * NULL) gets the number of frames put on the bus. Like an interface's
+ * sends, it waits for lossless receivers (shmif_set_lossless), so a capture
+ * longer than the ring reaches them whole.
  * Returns:
  *   EINVAL   bus is ""; the data is not a pcap or pcapng file of Ethernet
  *            frames, or is damaged.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,6 +120,11 @@ func TestCaptureErrors(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("empty bus: %d frames", n)
 	}
+	// Following needs an initialised bus: an empty file is not one yet.
+	check(t, "shmif_capture(follow an empty file)", lib.shmif_capture(cstr(empty), int32(f.Fd()), 10, nil, nil), unix.ENOEXEC)
+	long := strings.Repeat("x", 1024)
+	check(t, "shmif_capture(a 1024-byte path)", lib.shmif_capture(cstr(long), int32(f.Fd()), 0, nil, nil), unix.E2BIG)
+	check(t, "shmif_inject(a 1024-byte path)", lib.shmif_inject(cstr(long), int32(f.Fd()), nil), unix.E2BIG)
 	j, _ := os.Open(junk)
 	defer j.Close()
 	check(t, "shmif_inject(junk)", lib.shmif_inject(cstr(bus), int32(j.Fd()), nil), unix.EINVAL)

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libshmif/libshmif/core/dump"
+	"github.com/libshmif/libshmif/core/pcap"
 	"github.com/libshmif/libshmif/core/shmif"
 )
 
@@ -209,5 +211,47 @@ func TestLosslessReaderDeathReleasesWriters(t *testing.T) {
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("2000 sends past a stalled reader with a 50 ms bound took %v", d)
+	}
+}
+
+// Injecting a capture longer than the ring (shmif_inject, shmif_pcapin)
+// waits for lossless receivers as an interface's sends do, and wakes the
+// bus as it goes: a lossless receiver in another process, asleep when the
+// injection starts, gets every frame in order. An ordinary receiver that
+// sleeps through an injection woken only at its end would lose all but the
+// last ring's worth.
+func TestInjectWaitsForLosslessReaders(t *testing.T) {
+	const frames = 5000 // over 7 rings of 1514-byte frames
+	path := filepath.Join(t.TempDir(), "bus")
+	r := startChild(t, "floodreader", "SHMIF_BUS="+path, "SHMIF_LOSSLESS=10000")
+	r.expect(t, "ready", 30*time.Second)
+	time.Sleep(50 * time.Millisecond) // let the reader fall asleep
+	rng := rand.New(rand.NewPCG(3, 4))
+	recs := make([]pcap.Record, 0, frames+1)
+	for seq := range frames {
+		f := make([]byte, maxFrame)
+		putFrame(f, 1, uint32(seq), rng)
+		recs = append(recs, pcap.Record{Sec: 1, Usec: uint32(seq), OrigLen: maxFrame, Data: f})
+	}
+	end := make([]byte, minFrame)
+	putFrame(end, 2, 0, rng)
+	recs = append(recs, pcap.Record{Sec: 2, OrigLen: minFrame, Data: end})
+	start := time.Now()
+	if _, err := dump.Inject(path, recs); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	var rep losslessReport
+	l := r.expect(t, "report ", time.Minute)
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(l, "report ")), &rep); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("injected %d frames in %v; reader: %+v", frames, took, rep)
+	if !rep.Active {
+		t.Fatal("lossless is not in effect (no sidecar?)")
+	}
+	if rep.Received != frames || rep.Lost != 0 || rep.Disorder != 0 || rep.Garbage != 0 {
+		t.Errorf("reader received %d of %d, lost %d, disorder %d, garbage %d",
+			rep.Received, frames, rep.Lost, rep.Disorder, rep.Garbage)
 	}
 }
