@@ -6,14 +6,22 @@ of libshmif (rump/rump.h) with ctypes and nothing else:
 
     import shmif
 
-    with shmif.open("/tmp/bus") as a, shmif.open("/tmp/bus") as b:
+    with shmif.open("/tmp/bus", start="next") as a, shmif.open("/tmp/bus", start="next") as b:
         frame = b"\\xff" * 6 + a.mac_bytes + b"\\x88\\xb5" + b"hello, bus"
         a.send(frame)                    # any bytes-like object, or a scapy packet
-        got = b.recv(timeout=1.0)        # a Frame: bytes, with .time and .csum
-        assert got == frame
+        got = b.recv(timeout=1.0)        # a Frame: bytes, with .time, .csum, .sender
+        assert got == frame and got.sender == a.sender
         a.send_batch([frame] * 3)
         print([len(f) for f in b.frames(timeout=0.1)])  # until 0.1 s without a frame
-        print(b.stats().ipackets)        # 4
+        print(b.stats().ipackets)        # 4, also when /tmp/bus carried frames before
+    shmif.capture("/tmp/bus", "/tmp/bus.pcap")         # for tcpdump -r, or shmif.inject()
+
+start="next" receives only frames sent after the interface came up (by
+default, as in NetBSD, the newest frame already on the bus comes again);
+lossless=seconds makes writers wait for the interface instead of
+overwriting what it has not read. Interface.cancel() ends the receives
+waiting in other threads with CanceledError. capture() and inject() move
+pcap files off and onto buses.
 
 Errors are OSError with the C call's errno (TimeoutError, BlockingIOError,
 FileNotFoundError, ... where Python has a subclass) and a message naming the
@@ -33,24 +41,37 @@ without exec (multiprocessing's "fork" start method); "spawn" is fine.
 """
 
 from ._core import (
+    BUSSIZE,
     CAPABILITIES,
+    FRAMEHDR,
     MAXFRAME,
     MAXLINKSTR,
     MAXUNITS,
     MINFRAME,
     MTU,
+    RING_FRAMES_60,
+    RING_FRAMES_1514,
+    RINGSIZE,
+    START_NEWEST,
+    START_NEXT,
+    START_OLDEST,
+    CanceledError,
     Cap,
+    Capture,
     Csum,
     Flag,
     Frame,
     Interface,
     LinkState,
     Media,
+    Start,
     Stats,
+    capture,
     create,
+    inject,
     open,
 )
-from ._lib import LibraryNotFoundError
+from ._lib import LayoutError, LibraryNotFoundError
 from ._scapy import from_scapy, to_scapy
 
 
@@ -63,23 +84,37 @@ def library_path() -> str:
 
 
 __all__ = [
+    "BUSSIZE",
     "CAPABILITIES",
+    "FRAMEHDR",
     "MAXFRAME",
     "MAXLINKSTR",
     "MAXUNITS",
     "MINFRAME",
     "MTU",
+    "RING_FRAMES_60",
+    "RING_FRAMES_1514",
+    "RINGSIZE",
+    "START_NEWEST",
+    "START_NEXT",
+    "START_OLDEST",
+    "CanceledError",
     "Cap",
+    "Capture",
     "Csum",
     "Flag",
     "Frame",
     "Interface",
+    "LayoutError",
     "LibraryNotFoundError",
     "LinkState",
     "Media",
+    "Start",
     "Stats",
+    "capture",
     "create",
     "from_scapy",
+    "inject",
     "library_path",
     "open",
     "to_scapy",

@@ -6,15 +6,18 @@ import ctypes
 import enum
 import errno
 import math
+import numbers
 import operator
 import os
 import re
 import sys
+import tempfile
 import threading
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, NamedTuple, Optional, Union
 
 from . import _lib
 
@@ -30,6 +33,38 @@ MAXUNITS = 32768
 """Units run from 0 to MAXUNITS - 1."""
 MAXLINKSTR = 1024
 """Longest bus path in bytes, counting the C string's NUL."""
+
+BUSSIZE = 1048576
+"""Bytes in a bus file: a 32-byte header and the ring."""
+RINGSIZE = 1048544
+"""Bytes in the ring of records (a frame header and a frame each)."""
+FRAMEHDR = 24
+"""Bytes of a record's frame header (on the 64-bit hosts libshmif runs on)."""
+RING_FRAMES_60 = 12482
+"""Frames of 60 bytes the ring holds: a reader that falls this far behind
+the writers loses frames (Stats.lost), unless it is lossless."""
+RING_FRAMES_1514 = 681
+"""Frames of 1514 bytes the ring holds."""
+
+
+class Start(enum.IntEnum):
+    """Where reception starts at each up (Interface.set_start, open(start=)).
+
+    NEWEST: the newest frame already on the bus, received again (NetBSD's
+    behaviour, the default); NEXT: the first frame written after the up, a
+    clean start on a bus that carried frames before; OLDEST: the oldest
+    frame still on the bus. The environment variable SHMIF_START ("newest",
+    "next" or "oldest") sets the start of interfaces created after it is set.
+    """
+
+    NEWEST = 0
+    NEXT = 1
+    OLDEST = 2
+
+
+START_NEWEST = Start.NEWEST
+START_NEXT = Start.NEXT
+START_OLDEST = Start.OLDEST
 
 
 class Flag(enum.IntFlag):
@@ -94,13 +129,22 @@ class Csum(enum.IntFlag):
     TSOv6 = 0x0200
 
 
+class CanceledError(OSError):
+    """A receive ended by Interface.cancel() (or shmif_cancel from C code):
+    an OSError with errno ECANCELED (named after it; not asyncio's
+    CancelledError)."""
+
+
 _NO_CSUM = Csum(0)
 _HEXBYTE = re.compile(r"[0-9a-fA-F]{1,2}")
 
-# How long one C call may block. A long wait is made of such slices so that
-# the main thread handles signals (Ctrl-C, pytest-timeout's SIGALRM) within
-# this time; restarting a receive has no effect on what is received.
+# How long one C call may block in the main thread. Signal handlers (Ctrl-C,
+# pytest-timeout's SIGALRM) run only there, and only between C calls: a long
+# wait there is made of such slices; restarting a receive has no effect on
+# what is received. Other threads block in one call, which cancel(),
+# down() and destroy() end.
 _WAIT_SLICE_MS = 100
+_C_INT_MAX = (1 << 31) - 1
 
 # Creating calls run under this lock; so does destroy() while other threads
 # are still inside calls on the interface (see Interface.destroy).
@@ -116,9 +160,10 @@ PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 def _error(err: int, call: str, where: Optional[str] = None, filename: Any = None) -> OSError:
     """An OSError for errno err; OSError picks the subclass (TimeoutError, ...)."""
     msg = f"{call}{' on ' + where if where else ''}: {os.strerror(err)}"
+    cls = CanceledError if err == errno.ECANCELED else OSError
     if filename is not None:
-        return OSError(err, msg, os.fsdecode(filename))
-    return OSError(err, msg)
+        return cls(err, msg, os.fsdecode(os.fspath(filename)))
+    return cls(err, msg)
 
 
 def _encode_path(path: PathLike) -> bytes:
@@ -181,12 +226,38 @@ def _timeout_deadline(timeout: Optional[float]) -> Optional[float]:
     return time.monotonic() + timeout
 
 
-def _slice_ms(deadline: Optional[float]) -> int:
-    """The timeout for the next C call: at most one slice, at least 1 ms."""
+def _call_ms(deadline: Optional[float], most: int) -> int:
+    """The timeout for the next C call: the time left, at most `most` ms
+    (-1: without limit), at least 1 ms."""
     if deadline is None:
-        return _WAIT_SLICE_MS
+        return -1 if most == _C_INT_MAX else most
     left = math.ceil((deadline - time.monotonic()) * 1000)
-    return max(1, min(_WAIT_SLICE_MS, left))
+    return max(1, min(most, left))
+
+
+def _seconds_to_ms(value: Any, what: str) -> int:
+    """A duration >= 0 in seconds as whole milliseconds for a C int, rounded
+    up (so that any positive duration stays positive)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{what} is a number of seconds, not {type(value).__name__}")
+    if not value >= 0:  # also NaN
+        raise ValueError(f"{what} must be >= 0 seconds, not {value!r}")
+    if value * 1000 > _C_INT_MAX:
+        raise OverflowError(f"{what} of {value} s does not fit a C int of milliseconds")
+    return math.ceil(value * 1000)
+
+
+_START_NAMES = {"newest": Start.NEWEST, "next": Start.NEXT, "oldest": Start.OLDEST}
+
+
+def _start_value(start: Any) -> int:
+    """A start given as Start, an int or its SHMIF_START name, as a C int."""
+    if isinstance(start, str):
+        try:
+            return _START_NAMES[start]
+        except KeyError:
+            raise ValueError(f"start is one of {', '.join(_START_NAMES)}, not {start!r}") from None
+    return _c_int(start, "start")
 
 
 class Frame(bytes):
@@ -196,18 +267,22 @@ class Frame(bytes):
     sec, usec: the sender's timestamp (libshmif stamps wall-clock time,
     NetBSD rump kernels their uptime). csum: the checksum status
     (Csum.TCP_UDP_BAD, Csum.IPv4_BAD, or the checks done) while an RX
-    capability is enabled, else Csum(0).
+    capability is enabled, else Csum(0). sender: the sending interface's
+    64-bit id (Interface.sender; one random id per inject() call).
     """
 
     sec: int
     usec: int
     csum: Csum
+    sender: int
 
-    def __new__(cls, data: Any = b"", sec: int = 0, usec: int = 0, csum: int = 0) -> "Frame":
+    def __new__(cls, data: Any = b"", sec: int = 0, usec: int = 0, csum: int = 0,
+                sender: int = 0) -> "Frame":
         self = super().__new__(cls, data)
         self.sec = sec
         self.usec = usec
         self.csum = Csum(csum) if csum else _NO_CSUM
+        self.sender = sender
         return self
 
     @property
@@ -216,7 +291,7 @@ class Frame(bytes):
         return self.sec + self.usec / 1e6
 
     def __reduce__(self) -> Any:
-        return (Frame, (bytes(self), self.sec, self.usec, int(self.csum)))
+        return (Frame, (bytes(self), self.sec, self.usec, int(self.csum), self.sender))
 
 
 @dataclass(frozen=True)
@@ -282,6 +357,17 @@ def _give_back(buffers: tuple[int, Any, Any]) -> None:
         _kept.buffers = buffers
 
 
+class _Receive:
+    """A receive waiting on an interface: its thread, and the count of
+    cancel() calls when it began."""
+
+    __slots__ = ("thread", "cancels")
+
+    def __init__(self) -> None:
+        self.thread = threading.get_ident()
+        self.cancels = 0
+
+
 class Interface:
     """An interface shmif<unit>: a handle on one unit of libshmif.
 
@@ -293,10 +379,12 @@ class Interface:
 
     destroy() (or close(), or leaving a with block) frees the unit; later
     calls raise OSError(ENXIO), and destroying again does nothing. Threads
-    blocked in a receive get OSError(ENXIO).
+    blocked in a receive get OSError(ENXIO); cancel() ends their receives
+    with CanceledError and leaves the interface as it is.
     """
 
-    __slots__ = ("_unit", "_lock", "_idle", "_inflight", "_closed", "_gone", "__weakref__")
+    __slots__ = ("_unit", "_lock", "_idle", "_inflight", "_closed", "_gone",
+                 "_cancels", "_receives", "_received", "__weakref__")
 
     def __init__(self, unit: int) -> None:
         """Wrap a unit libshmif already made; use open() or create() instead."""
@@ -306,6 +394,12 @@ class Interface:
         self._inflight = 0
         self._closed = False  # no new call may start
         self._gone = False  # and the unit is destroyed
+        # cancel() counts itself in _cancels; every waiting receive is in
+        # _receives with the count it began with, and leaves through
+        # _received (see cancel).
+        self._cancels = 0
+        self._receives: set[_Receive] = set()
+        self._received = threading.Condition(self._lock)
 
     # -- the gate every C call passes -------------------------------------
     #
@@ -347,17 +441,38 @@ class Interface:
 
     def _wait(self, call: str, attempt: Callable[[int], int], timeout: Optional[float]) -> None:
         """Run attempt(timeout_ms) until it succeeds, fails otherwise than
-        with ETIMEDOUT, or timeout seconds (None: no limit) have passed."""
+        with ETIMEDOUT, or timeout seconds (None: no limit) have passed.
+
+        In the main thread the wait is made of calls of at most
+        _WAIT_SLICE_MS, so that signal handlers run; elsewhere it is one
+        call (more only past the 24 days a C int of milliseconds holds).
+        A cancel() while it waits ends it with ECANCELED: the C call wakes
+        with it, or the next one is not made.
+        """
         if timeout == 0:
             err = attempt(0)
         else:
             deadline = _timeout_deadline(timeout)
-            while True:
-                err = attempt(_slice_ms(deadline))
-                if err != errno.ETIMEDOUT:
-                    break
-                if deadline is not None and time.monotonic() >= deadline:
-                    break
+            most = _WAIT_SLICE_MS if threading.current_thread() is threading.main_thread() \
+                else _C_INT_MAX
+            rx = _Receive()
+            with self._lock:
+                rx.cancels = self._cancels
+                self._receives.add(rx)
+            try:
+                while True:
+                    err = attempt(_call_ms(deadline, most))
+                    if err != errno.ETIMEDOUT:
+                        break
+                    if self._cancels != rx.cancels:
+                        err = errno.ECANCELED
+                        break
+                    if deadline is not None and time.monotonic() >= deadline:
+                        break
+            finally:
+                with self._lock:
+                    self._receives.discard(rx)
+                    self._received.notify_all()
         if err:
             raise _error(err, call, self.name)
 
@@ -416,6 +531,49 @@ class Interface:
         return err
 
     close = destroy
+
+    def cancel(self) -> None:
+        """End every receive waiting on the interface, in any thread, with
+        CanceledError (an OSError with errno ECANCELED), and make fileno()
+        readable, without changing the interface.
+
+        It returns once the receives of other threads that were waiting when
+        it was called have returned (a receive that got its frame first
+        returns it); a receive of the calling thread (cancel() called from a
+        signal handler) ends when the handler returns. Receives that begin
+        after cancel() returns are not affected; ones that begin while it
+        runs may end with CanceledError too. Safe from any thread and from
+        signal handlers. OSError(ENXIO) once destroyed.
+        """
+        me = threading.get_ident()
+        with self._lock:
+            if self._closed:
+                raise OSError(errno.ENXIO, f"shmif_cancel on {self.name}: interface was destroyed")
+            self._cancels += 1
+            cancels = self._cancels
+
+        def waiting() -> bool:
+            return any(rx.cancels < cancels and rx.thread != me for rx in self._receives)
+
+        # shmif_cancel wakes the receives inside the C call now; one still on
+        # its way into it would wait on. So repeat it until every receive
+        # that began before is out: such a receive is in C within
+        # microseconds, and the next shmif_cancel wakes it.
+        pause = 0.001
+        first = True
+        while True:
+            try:
+                self._do("shmif_cancel")
+            except OSError as e:
+                # Destroyed meanwhile: destroy() woke them (ENXIO).
+                if first or e.errno != errno.ENXIO:
+                    raise
+                return
+            first = False
+            with self._lock:
+                if self._received.wait_for(lambda: not waiting(), pause):
+                    return
+            pause = min(2 * pause, 0.05)
 
     def __enter__(self) -> "Interface":
         return self
@@ -562,10 +720,62 @@ class Interface:
         self._do("shmif_get_stats", ctypes.byref(st))
         return Stats(*(getattr(st, name) for name, _ in _lib.ShmifStats._fields_))
 
-    def set_spin(self, usec: int) -> None:
+    @property
+    def spin(self) -> int:
         """How long a receiver that finds nothing watches the bus before it
-        blocks, in microseconds (default 50 or SHMIF_SPIN_US; 0: never)."""
+        blocks, in microseconds (default 50 or SHMIF_SPIN_US; 0: never).
+        Spinning trades CPU time for latency."""
+        return self._get_int("shmif_get_spin")
+
+    @spin.setter
+    def spin(self, usec: int) -> None:
         self._do("shmif_set_spin", _c_int(usec, "spin time"))
+
+    def set_spin(self, usec: int) -> None:
+        """Set spin (microseconds; EINVAL if negative)."""
+        self._do("shmif_set_spin", _c_int(usec, "spin time"))
+
+    @property
+    def sender(self) -> int:
+        """The interface's sender id: a random 64-bit number chosen at
+        creation that every frame it sends carries (Frame.sender); its first
+        four bytes in memory are the last four of the initial MAC."""
+        return self._get_int("shmif_get_sender", ctypes.c_uint64)
+
+    def set_start(self, start: Union[int, str]) -> None:
+        """Where reception starts at the next up() and every later one:
+        Start.NEWEST, NEXT or OLDEST, or their names "newest", "next",
+        "oldest" (ValueError for another name, EINVAL for another number).
+        Interfaces start as SHMIF_START says, NEWEST without it."""
+        self._do("shmif_set_start", _start_value(start))
+
+    @property
+    def lossless(self) -> float:
+        """The longest a writer waits for this receiver, in seconds: 0.0 for
+        an ordinary receiver. Set it > 0 to make the interface a lossless
+        receiver: libshmif writers on its bus (in any process) do not
+        overwrite frames it has not read; a writer that would waits up to
+        this long (from the start of its send), then writes anyway, and the
+        frames missed are counted in Stats.lost. Senders slow down to their
+        slowest lossless receiver; NetBSD writers know nothing of it. Set
+        0 or None to turn it off. Milliseconds are what counts (rounded up).
+        """
+        ms = ctypes.c_int()
+        self._do("shmif_get_lossless", ctypes.byref(ms), None)
+        return ms.value / 1000
+
+    @lossless.setter
+    def lossless(self, max_wait: Optional[float]) -> None:
+        ms = 0 if max_wait is None else _seconds_to_ms(max_wait, "lossless")
+        self._do("shmif_set_lossless", ms)
+
+    @property
+    def lossless_active(self) -> bool:
+        """True while writers heed lossless: it is set, and the interface is
+        up on a bus with libshmif's private state beside it (in /dev/shm)."""
+        active = ctypes.c_int()
+        self._do("shmif_get_lossless", None, ctypes.byref(active))
+        return bool(active.value)
 
     @property
     def capabilities(self) -> Cap:
@@ -616,21 +826,18 @@ class Interface:
         Raises BlockingIOError (EAGAIN) when timeout is 0 and no frame is
         there, TimeoutError (ETIMEDOUT) when none came in time, OSError
         ENETDOWN or ENXIO when the interface is or was taken down or
-        destroyed.
+        destroyed, CanceledError when cancel() ended the wait.
         """
         buffers = _take_buffers(1)
         _, frames, data = buffers
-        got = ctypes.c_size_t()
         try:
-            # shmif_recv_batch, not shmif_recv: only it reports the
-            # timestamp and the checksum status.
             self._wait(
-                "shmif_recv_batch",
-                lambda ms: self._call("shmif_recv_batch", frames, 1, ctypes.byref(got), ms),
+                "shmif_recv_frame",
+                lambda ms: self._call("shmif_recv_frame", frames, ms),
                 timeout,
             )
             f = frames[0]
-            return Frame(memoryview(data)[: f.len], f.sec, f.usec, f.csum)
+            return Frame(memoryview(data)[: f.len], f.sec, f.usec, f.csum, f.sender)
         finally:
             _give_back(buffers)
 
@@ -682,7 +889,7 @@ class Interface:
             for i in range(got.value):
                 f = frames[i]
                 start = i * MAXFRAME
-                out.append(Frame(view[start : start + f.len], f.sec, f.usec, f.csum))
+                out.append(Frame(view[start : start + f.len], f.sec, f.usec, f.csum, f.sender))
             return out
         finally:
             _give_back(buffers)
@@ -690,7 +897,7 @@ class Interface:
     def frames(self, timeout: Optional[float]) -> Iterator[Frame]:
         """Iterate over received frames until none arrives for timeout
         seconds (0: until none is waiting; None: for ever). Errors other
-        than the timeout (ENETDOWN, ENXIO, ...) are raised.
+        than the timeout (ENETDOWN, ENXIO, CanceledError, ...) are raised.
 
         Frames are received one at a time, so leaving the loop early loses
         none."""
@@ -724,19 +931,32 @@ class Interface:
         return self._get_int("shmif_get_pollfd")
 
 
-def open(path: PathLike, mode: Optional[int] = None, unit: Optional[int] = None) -> Interface:
+def open(path: PathLike, mode: Optional[int] = None, unit: Optional[int] = None, *,
+         start: Union[int, str, None] = None, lossless: Optional[float] = None) -> Interface:
     """Open an interface on the bus file at path: attached, up and receiving.
 
     The file is created if needed, with the permission bits mode (default
     0644, under the umask; 0o600 makes a private bus); an existing file
     keeps its mode. unit picks the unit number (default: the lowest free).
-    As after every up, the newest frame already on the bus is received
-    again.
+    start says where reception starts (see Start): by default, as after
+    every up, the newest frame already on the bus is received again;
+    start=Start.NEXT (or "next") receives only frames sent from now on.
+    lossless makes it a lossless receiver that writers wait for up to that
+    many seconds (see Interface.lossless). Both are set before the
+    interface comes up.
     """
     p = _encode_path(path)
-    if unit is not None:
+    if unit is not None or start is not None or lossless is not None:
+        # Checked before anything is made: create, configure, attach, up.
+        start_value = None if start is None else _start_value(start)
+        lossless_ms = None if lossless is None else _seconds_to_ms(lossless, "lossless")
+        mode = None if mode is None else _check_mode(mode)
         ifc = create(unit)
         try:
+            if start_value is not None:
+                ifc._do("shmif_set_start", start_value)
+            if lossless_ms is not None:
+                ifc._do("shmif_set_lossless", lossless_ms)
             ifc.attach(path, mode)
             ifc.up()
         except BaseException:
@@ -769,3 +989,164 @@ def create(unit: Optional[int] = None) -> Interface:
         if err:
             raise _error(err, "shmif_create", f"unit {unit}" if unit != -1 else None)
         return Interface(n.value)
+
+
+# -- pcap files from and onto buses ------------------------------------------
+
+
+class Capture(NamedTuple):
+    """What capture() wrote: frames, and lost: the frames a following
+    capture missed because writers lapped it (0 for a snapshot)."""
+
+    frames: int
+    lost: int
+
+
+def _is_path(obj: Any) -> bool:
+    return isinstance(obj, (str, bytes, os.PathLike))
+
+
+def _fd_of(obj: Any) -> Optional[int]:
+    """The descriptor of a file object, or None if it has none."""
+    fileno = getattr(obj, "fileno", None)
+    if fileno is None:
+        return None
+    try:
+        return operator.index(fileno())
+    except (OSError, ValueError, TypeError, AttributeError):  # io.UnsupportedOperation too
+        return None
+
+
+@contextmanager
+def _writable_fd(file: Any) -> Iterator[int]:
+    """A descriptor the library may write file's contents to."""
+    if isinstance(file, int) and not isinstance(file, bool):
+        yield file
+        return
+    if _is_path(file):
+        fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        try:
+            yield fd
+        finally:
+            os.close(fd)
+        return
+    if not callable(getattr(file, "write", None)):
+        raise TypeError(f"capture writes to a descriptor, a path or a binary file object, "
+                        f"not {type(file).__name__}")
+    fd = _fd_of(file)
+    if fd is not None:
+        # What the object buffered goes first; the library writes after it.
+        flush = getattr(file, "flush", None)
+        if flush is not None:
+            flush()
+        yield fd
+        return
+    # No descriptor (io.BytesIO, ...): through a temporary file.
+    with tempfile.TemporaryFile() as tmp:
+        try:
+            yield tmp.fileno()
+        finally:
+            os.lseek(tmp.fileno(), 0, os.SEEK_SET)
+            file.write(tmp.read())
+
+
+@contextmanager
+def _readable_fd(file: Any) -> Iterator[int]:
+    """A descriptor the library may read file's contents from, to its end."""
+    if isinstance(file, int) and not isinstance(file, bool):
+        yield file
+        return
+    if _is_path(file):
+        fd = os.open(file, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            yield fd
+        finally:
+            os.close(fd)
+        return
+    if not callable(getattr(file, "read", None)):
+        raise TypeError(f"inject reads from a descriptor, a path or a binary file object, "
+                        f"not {type(file).__name__}")
+    # Read through the object, which knows what it buffered, and hand the
+    # library a temporary file of the rest.
+    data = file.read()
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"inject needs a binary file object: read() gave {type(data).__name__}")
+    with tempfile.TemporaryFile() as tmp:
+        tmp.write(data)
+        tmp.flush()
+        os.lseek(tmp.fileno(), 0, os.SEEK_SET)
+        yield tmp.fileno()
+
+
+# The errno values of capture() and inject() that concern the pcap side
+# (descriptor, data) rather than the bus file.
+_PCAP_ERRNOS = {
+    "shmif_capture": {errno.EBADF, errno.EPIPE, errno.ENOSPC, errno.EFBIG, errno.EDQUOT},
+    "shmif_inject": {errno.EBADF, errno.EINVAL, errno.EMSGSIZE},
+}
+
+
+def _pcap_error(err: int, call: str, bus: PathLike) -> OSError:
+    if err in _PCAP_ERRNOS[call] and os.fsencode(os.fspath(bus)):
+        return _error(err, f"{call} (the pcap file)")
+    return _error(err, call, None, bus)
+
+
+def capture(bus: PathLike, file: Any, follow: Optional[float] = None) -> Capture:
+    """Write the frames of the bus file at bus to file as a pcap file
+    (microsecond time stamps, link type Ethernet, snap length 1518: what
+    `shmif_dumpbus -p` writes), for tcpdump, tshark or inject().
+
+    file is a descriptor (written to and left open), a path (created or
+    truncated, 0644 under the umask), or a binary file object (flushed,
+    then written through its descriptor; one without a descriptor, such as
+    io.BytesIO, gets the data written to it at the end).
+
+    With follow None it writes the frames on the bus now, oldest first,
+    from a copy taken under the bus lock; with follow > 0 the frames written
+    from the call on, as they come, for follow seconds (the call blocks that
+    long: in the main thread, signal handlers run after it returns). The bus
+    file is never created or changed (the lock word excepted); an empty file
+    and a bus that never carried a frame give a pcap file without records.
+    Returns Capture(frames, lost). Errors are OSError: FileNotFoundError,
+    PermissionError (a snapshot needs read, following needs write
+    permission), ENOEXEC (not a bus), EIO (damaged), EBADF, EPIPE, ...
+    """
+    p = _encode_path(bus)
+    if follow is None:
+        follow_ms = 0
+    else:
+        follow_ms = _seconds_to_ms(follow, "follow")
+        if follow_ms == 0:
+            raise ValueError("follow must be > 0 seconds (None: the frames on the bus now)")
+    frames, lost = ctypes.c_uint64(), ctypes.c_uint64()
+    lib = _lib.load()
+    with _writable_fd(file) as fd:
+        err = lib.shmif_capture(p, fd, follow_ms, ctypes.byref(frames), ctypes.byref(lost))
+    if err:
+        raise _pcap_error(err, "shmif_capture", bus)
+    return Capture(frames.value, lost.value)
+
+
+def inject(bus: PathLike, file: Any) -> int:
+    """Put the frames of a pcap (microsecond or nanosecond) or pcapng file
+    on the bus file at bus, creating it if needed (0644 under the umask), as
+    shmif_pcapin does: in order, each with its capture time stamp and a
+    sender id drawn at random for the call, with one wake-up at the end.
+    Every frame is checked first: EMSGSIZE (a frame under 14 or over 1514
+    bytes, or captured in part) and EINVAL (not a pcap or pcapng file of
+    Ethernet frames, or damaged) put nothing on the bus.
+
+    file is a descriptor (read from its offset to its end), a path, or a
+    binary file object (read from its position to its end). Returns the
+    number of frames put on the bus.
+    """
+    p = _encode_path(bus)
+    frames = ctypes.c_uint64()
+    lib = _lib.load()
+    with _readable_fd(file) as fd:
+        err = lib.shmif_inject(p, fd, ctypes.byref(frames))
+    if err:
+        raise _pcap_error(err, "shmif_inject", bus)
+    _notify_attach(p)
+    return frames.value

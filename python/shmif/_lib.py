@@ -25,7 +25,8 @@ class LibraryNotFoundError(ImportError):
 
 
 class ShmifFrame(ctypes.Structure):
-    """struct shmif_frame of rump.h: one frame for the batch calls."""
+    """struct shmif_frame of rump.h: one frame for the batch calls and
+    shmif_recv_frame."""
 
     _fields_ = [
         ("data", ctypes.c_void_p),
@@ -34,7 +35,41 @@ class ShmifFrame(ctypes.Structure):
         ("csum", ctypes.c_uint32),
         ("sec", ctypes.c_uint32),
         ("usec", ctypes.c_uint32),
+        ("pad", ctypes.c_uint32),
+        ("sender", ctypes.c_uint64),
     ]
+
+
+# struct shmif_frame as rump.h lays it out on the 64-bit hosts libshmif is
+# built for: (field, offset), and its size. A mirror that differs would
+# hand the library buffers it reads and writes past.
+FRAME_LAYOUT = (
+    ("data", 0), ("len", 8), ("cap", 16), ("csum", 24), ("sec", 28),
+    ("usec", 32), ("pad", 36), ("sender", 40),
+)
+FRAME_SIZE = 48
+
+
+class LayoutError(ImportError):
+    """The ctypes mirror of a C structure does not match rump.h."""
+
+
+def check_layout(struct: Optional[type] = None) -> None:
+    """Raise LayoutError unless struct (default ShmifFrame) has the fields,
+    offsets and size of rump.h's struct shmif_frame."""
+    if struct is None:
+        struct = ShmifFrame
+    got = tuple((name, getattr(struct, name).offset) for name, *_ in struct._fields_)
+    size = ctypes.sizeof(struct)
+    if got == FRAME_LAYOUT and size == FRAME_SIZE:
+        return
+    want = ", ".join(f"{n}@{o}" for n, o in FRAME_LAYOUT)
+    have = ", ".join(f"{n}@{o}" for n, o in got)
+    raise LayoutError(
+        f"struct shmif_frame: rump.h lays it out as {want} ({FRAME_SIZE} bytes), "
+        f"the ctypes mirror as {have} ({size} bytes); "
+        f"this Python ({8 * ctypes.sizeof(ctypes.c_void_p)}-bit) cannot use libshmif"
+    )
 
 
 class ShmifStats(ctypes.Structure):
@@ -53,6 +88,7 @@ _int_p = ctypes.POINTER(ctypes.c_int)
 _u32_p = ctypes.POINTER(ctypes.c_uint32)
 _size_p = ctypes.POINTER(ctypes.c_size_t)
 _u8_p = ctypes.POINTER(ctypes.c_uint8)
+_u64_p = ctypes.POINTER(ctypes.c_uint64)
 _c_int, _c_uint, _void_p = ctypes.c_int, ctypes.c_uint, ctypes.c_void_p
 _char_p, _size_t, _u32 = ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint32
 
@@ -88,6 +124,15 @@ _PROTOTYPES = {
     "shmif_get_capenable": [_c_int, _u32_p],
     "shmif_set_capenable": [_c_int, _u32],
     "shmif_send_offload": [_c_int, _void_p, _size_t, _u32, _u32],
+    "shmif_recv_frame": [_c_int, ctypes.POINTER(ShmifFrame), _c_int],
+    "shmif_get_sender": [_c_int, _u64_p],
+    "shmif_get_spin": [_c_int, _int_p],
+    "shmif_cancel": [_c_int],
+    "shmif_set_start": [_c_int, _c_int],
+    "shmif_set_lossless": [_c_int, _c_int],
+    "shmif_get_lossless": [_c_int, _int_p, _int_p],
+    "shmif_capture": [_char_p, _c_int, _c_int, _u64_p, _u64_p],
+    "shmif_inject": [_char_p, _c_int, _u64_p],
 }
 
 
@@ -129,11 +174,17 @@ _lib: Optional[ctypes.CDLL] = None
 _path: Optional[str] = None
 
 
-def _bind(lib: ctypes.CDLL) -> None:
+def _bind(lib: ctypes.CDLL) -> Optional[str]:
+    """Set the prototypes; return the name of a function lib lacks (an
+    older libshmif), else None."""
     for name, argtypes in _PROTOTYPES.items():
-        fn = getattr(lib, name)
+        try:
+            fn = getattr(lib, name)
+        except AttributeError:
+            return name
         fn.argtypes = argtypes
         fn.restype = ctypes.c_int
+    return None
 
 
 def _loaded_path(lib: ctypes.CDLL, fallback: str) -> str:
@@ -186,7 +237,11 @@ def _open(environ: Mapping[str, str]) -> tuple[ctypes.CDLL, str]:
         except OSError as e:
             tried.append(f"{where} ({source}): {e}")
             continue
-        _bind(lib)
+        missing = _bind(lib)
+        if missing is not None:
+            tried.append(f"{_loaded_path(lib, where)} ({source}): has no {missing}, "
+                         "it is an older libshmif")
+            continue
         return lib, _loaded_path(lib, where)
     raise LibraryNotFoundError(
         "libshmif not found or not loadable; tried:\n  "
@@ -197,12 +252,14 @@ def _open(environ: Mapping[str, str]) -> tuple[ctypes.CDLL, str]:
 
 
 def load() -> ctypes.CDLL:
-    """The loaded library, loading it on first use (LibraryNotFoundError)."""
+    """The loaded library, loading it on first use (LibraryNotFoundError;
+    LayoutError when struct shmif_frame cannot be mirrored here)."""
     global _lib, _path
     if _lib is not None:
         return _lib
     with _lock:
         if _lib is None:
+            check_layout()
             lib, where = _open(os.environ)
             _lib, _path = lib, where
         return _lib

@@ -6,34 +6,40 @@ Load it with `pytest -p shmif.pytest_plugin`, or in a conftest.py with
     shmif_bus                 Path of a fresh bus file in the test's tmp_path
                               (created when the first interface attaches).
     shmif_bus_factory         make_bus(name=None) -> Path: more buses.
-    shmif_interface_factory   open_interface(bus=None, *, mode=None, unit=None)
+    shmif_interface_factory   open_interface(bus=None, *, mode=None, unit=None,
+                              start=shmif.START_NEXT, lossless=None)
                               -> shmif.Interface, on shmif_bus by default.
     shmif_interface           one interface on shmif_bus.
     shmif_pair                two interfaces (a, b) on shmif_bus.
 
-Interfaces the fixtures opened are destroyed after the test. When a test
-fails, the report gets a section for every bus it used (fixture buses, and
-every bus an interface attached to during the test) with the frames on it as
-`shmif_dumpbus -p - BUS | tcpdump -n -e -r -` prints them, or as a plain
-line per frame when tcpdump is missing. shmif_dumpbus is taken from
-SHMIF_DUMPBUS, SHMIF_BUILD, the directory of the loaded libshmif (or ../bin
-from there), the clone's build directory, then PATH.
+Interfaces the fixtures open start clean (Start.NEXT, at every up): they
+receive only frames sent after they came up, never one left on a bus by an
+earlier interface or test. Pass start=shmif.START_NEWEST for NetBSD's
+behaviour (the newest frame already on the bus is received again).
+Interfaces the fixtures opened are destroyed after the test.
+
+When a test fails, the report gets a section for every bus it used (fixture
+buses, every bus an interface attached to or inject() wrote to during the
+test) with its header and its frames, read with shmif.capture() and shown as
+`tcpdump -n -e -r -` prints them, or as a plain line per frame when tcpdump
+is missing.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import struct
 import subprocess
 import time
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional, Union
 
 import pytest
 
 import shmif
-from shmif import _core, _lib
+from shmif import _core
 
 _BUSES = pytest.StashKey[list]()
 _DUMPED = pytest.StashKey[bool]()
@@ -112,16 +118,18 @@ def shmif_bus(shmif_bus_factory: Callable[..., Path]) -> Path:
 
 @pytest.fixture
 def shmif_interface_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., shmif.Interface]]:
-    """open_interface(bus=None, *, mode=None, unit=None) -> an interface
-    opened (attached and up) on bus, by default shmif_bus; destroyed after
-    the test."""
+    """open_interface(bus=None, *, mode=None, unit=None, start=START_NEXT,
+    lossless=None) -> an interface opened (attached and up) on bus, by
+    default shmif_bus, as shmif.open() does; destroyed after the test.
+    It starts clean: frames already on the bus are not received."""
     opened: list[shmif.Interface] = []
 
     def open_interface(bus: "shmif._core.PathLike | None" = None, *, mode: Optional[int] = None,
-                       unit: Optional[int] = None) -> shmif.Interface:
+                       unit: Optional[int] = None, start: Union[int, str] = shmif.START_NEXT,
+                       lossless: Optional[float] = None) -> shmif.Interface:
         if bus is None:
             bus = request.getfixturevalue("shmif_bus")
-        ifc = shmif.open(bus, mode=mode, unit=unit)
+        ifc = shmif.open(bus, mode=mode, unit=unit, start=start, lossless=lossless)
         opened.append(ifc)
         return ifc
 
@@ -138,39 +146,17 @@ def shmif_interface_factory(request: pytest.FixtureRequest) -> Iterator[Callable
 
 @pytest.fixture
 def shmif_interface(shmif_interface_factory: Callable[..., shmif.Interface]) -> shmif.Interface:
-    """An interface on shmif_bus."""
+    """An interface on shmif_bus, started clean (Start.NEXT)."""
     return shmif_interface_factory()
 
 
 @pytest.fixture
 def shmif_pair(shmif_interface_factory: Callable[..., shmif.Interface]) -> tuple[shmif.Interface, shmif.Interface]:
-    """Two interfaces (a, b) on shmif_bus, opened before any frame is on it."""
+    """Two interfaces (a, b) on shmif_bus, started clean (Start.NEXT)."""
     return shmif_interface_factory(), shmif_interface_factory()
 
 
 # -- dumping a bus into a failure report ------------------------------------
-
-
-def _find_dumpbus() -> Optional[str]:
-    env = os.environ.get("SHMIF_DUMPBUS")
-    if env:
-        return env
-    dirs = []
-    if os.environ.get(_lib.ENV_BUILD):
-        dirs.append(os.environ[_lib.ENV_BUILD])
-    try:
-        libdir = os.path.dirname(shmif.library_path())
-        dirs += [libdir, os.path.join(libdir, os.pardir, "bin")]
-    except shmif.LibraryNotFoundError:
-        pass
-    build = _lib.repo_build_dir()
-    if build is not None:
-        dirs.append(str(build))
-    for d in dirs:
-        exe = os.path.join(d, "shmif_dumpbus")
-        if os.path.isfile(exe) and os.access(exe, os.X_OK):
-            return os.path.normpath(exe)
-    return shutil.which("shmif_dumpbus")
 
 
 def _find_tcpdump() -> Optional[str]:
@@ -180,7 +166,7 @@ def _find_tcpdump() -> Optional[str]:
 
 def _pcap_frames(pcap: bytes) -> list[tuple[int, int, bytes]]:
     """(sec, usec, frame) of each record of a little- or big-endian
-    microsecond pcap file, as shmif_dumpbus writes."""
+    microsecond pcap file, as shmif.capture() writes."""
     if len(pcap) < 24:
         return []
     order = "<" if pcap[:4] == b"\xd4\xc3\xb2\xa1" else ">"
@@ -203,49 +189,61 @@ def _summary_line(sec: int, usec: int, frame: bytes) -> str:
             f"ethertype 0x{frame[12]:02x}{frame[13]:02x}, length {len(frame)}")
 
 
+_BUS_MAGIC = 0xCA11D054
+
+
+def _header_line(path: str) -> Optional[str]:
+    """The bus header as shmif_dumpbus prints it, read without the lock (it
+    only describes), or None when the file does not start with one."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(32)
+    except OSError:
+        return None
+    if len(head) < 32:
+        return None
+    for order in "<>":
+        magic, version, gen, first, last, lock = struct.unpack_from(order + "IiQIIi", head)
+        if magic == _BUS_MAGIC:
+            return (f"bus version {version}, lock: {lock}, generation: {gen}, "
+                    f"firstoff: 0x{first:04x}, lastoff: 0x{last:04x}")
+    return None
+
+
 class _NoCapture(Exception):
     """The bus could not be read; the message says why."""
 
 
-def _capture(path: str) -> tuple[str, bytes]:
-    """The bus header line and the frames on the bus as a pcap file.
-
-    The one place that reads a bus: today shmif_dumpbus, a capture call of
-    libshmif can take its place.
-    """
+def _capture(path: str) -> tuple[Optional[str], bytes]:
+    """The bus header line (None without one) and the frames on the bus as
+    a pcap file: the one place that reads a bus."""
     if not os.path.exists(path):
         raise _NoCapture("no bus file: no interface attached to this bus")
-    dumpbus = _find_dumpbus()
-    if dumpbus is None:
-        raise _NoCapture("shmif_dumpbus not found (build it with `make tools`, put it on "
-                         "PATH or set SHMIF_DUMPBUS): the frames cannot be shown")
+    out = io.BytesIO()
     try:
-        dump = subprocess.run([dumpbus, "-p", "-", path], capture_output=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise _NoCapture(f"{dumpbus} failed: {e}") from None
-    text = dump.stderr.decode(errors="replace").strip()
-    if dump.returncode != 0:
-        if "bus version 0" in text:
-            raise _NoCapture("no frame was ever sent on this bus")
-        raise _NoCapture(f"{dumpbus} failed: {text}")
-    return (text.splitlines()[0] if text else ""), dump.stdout
+        shmif.capture(path, out)
+    except OSError as e:
+        raise _NoCapture(f"the bus cannot be read: {e}") from None
+    return _header_line(path), out.getvalue()
 
 
 def dump_bus(path: str) -> str:
     """The frames on the bus file at path, as text for a failure report:
-    `shmif_dumpbus -p - BUS | tcpdump -n -e -r -`, or one plain line per
-    frame when tcpdump is missing (and a line saying so)."""
+    its header line, then its frames as `tcpdump -n -e -r -` shows the
+    pcap file shmif.capture() writes, or one plain line per frame when
+    tcpdump is missing (and a line saying so)."""
     try:
         header, pcap = _capture(path)
     except _NoCapture as e:
         return str(e)
     frames = _pcap_frames(pcap)
-    lines = [header, f"{len(frames)} frame{'' if len(frames) == 1 else 's'}"]
+    lines = [] if header is None else [header]
+    lines.append(f"{len(frames)} frame{'' if len(frames) == 1 else 's'}")
     if not frames:
         return "\n".join(lines)
     tcpdump = _find_tcpdump()
     if tcpdump is None:
-        lines[1] += " (tcpdump not found: one plain line per frame)"
+        lines[-1] += " (tcpdump not found: one plain line per frame)"
         lines += [_summary_line(*f) for f in frames]
         return "\n".join(lines)
     try:
@@ -253,7 +251,7 @@ def dump_bus(path: str) -> str:
                             capture_output=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as e:
         return "\n".join(lines + [f"{tcpdump} failed: {e}"])
-    lines[1] += " (shmif_dumpbus -p - | tcpdump -n -e -r -)"
+    lines[-1] += " (shmif.capture | tcpdump -n -e -r -)"
     lines.append(td.stdout.decode(errors="replace").rstrip())
     if td.returncode != 0:
         lines.append(td.stderr.decode(errors="replace").rstrip())

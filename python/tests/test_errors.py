@@ -280,12 +280,14 @@ def test_down_interface(shmif_pair):
         a.send(frame())
     with raises_errno(errno.ENETDOWN, "shmif_send_batch"):
         a.send_batch([frame()])
-    with raises_errno(errno.ENETDOWN, "shmif_recv_batch"):
+    with raises_errno(errno.ENETDOWN, "shmif_recv_frame"):
         a.recv(timeout=1)
     with raises_errno(errno.ENETDOWN, "shmif_recv"):
         a.recv_into(bytearray(1514), timeout=None)
-    with raises_errno(errno.ENETDOWN, "shmif_recv_batch"):
+    with raises_errno(errno.ENETDOWN, "shmif_recv_frame"):
         list(a.frames(timeout=1))
+    with raises_errno(errno.ENETDOWN, "shmif_recv_batch"):
+        a.recv_batch(4, timeout=1)
 
 
 def test_send_offload_refusals(shmif_pair):
@@ -348,7 +350,7 @@ def test_truncated_bus_is_eio(shmif_pair, shmif_bus):
     os.truncate(shmif_bus, 0)
     with raises_errno(errno.EIO, "shmif_send"):
         a.send(frame())
-    with raises_errno(errno.EIO, "shmif_recv_batch"):
+    with raises_errno(errno.EIO, "shmif_recv_frame"):
         b.recv(timeout=0)
     # Detaching and attaching again repairs it.
     a.down()

@@ -49,11 +49,12 @@ def test_frame_carries_sender_timestamp(shmif_pair):
 
 
 def test_frame_is_bytes_and_pickles():
-    f = shmif.Frame(b"abc", sec=5, usec=7, csum=shmif.Csum.IPv4)
+    f = shmif.Frame(b"abc", sec=5, usec=7, csum=shmif.Csum.IPv4, sender=2**64 - 1)
     assert f == b"abc" and f[1:] == b"bc" and hash(f) == hash(b"abc")
     g = pickle.loads(pickle.dumps(f))
-    assert (g, g.sec, g.usec, g.csum) == (b"abc", 5, 7, shmif.Csum.IPv4)
+    assert (g, g.sec, g.usec, g.csum, g.sender) == (b"abc", 5, 7, shmif.Csum.IPv4, 2**64 - 1)
     assert g.time == 5.000007
+    assert shmif.Frame(b"x").sender == 0
 
 
 @pytest.mark.parametrize("kind", ["bytearray", "memoryview", "array", "readonly view"])
@@ -152,7 +153,7 @@ def test_frames_iteration_stops_early_without_loss(shmif_pair):
 def test_recv_timeout_zero_and_positive(shmif_interface):
     with pytest.raises(BlockingIOError) as e:
         shmif_interface.recv(timeout=0)
-    assert "shmif_recv_batch on shmif" in str(e.value)
+    assert "shmif_recv_frame on shmif" in str(e.value)
     t0 = time.monotonic()
     with pytest.raises(TimeoutError):
         shmif_interface.recv(timeout=0.03)

@@ -6,6 +6,7 @@ import errno
 import os
 import selectors
 import stat
+import sys
 
 import pytest
 
@@ -112,9 +113,11 @@ def test_received_frames_can_be_sent_on(shmif_bus_factory):
         assert list(d.frames(timeout=0.05)) == [frame(b"1"), frame(b"2")]
 
 
-def test_up_redelivers_newest_frame(shmif_pair):
-    # NetBSD's rule, which libshmif keeps: every up starts at the newest frame.
-    a, b = shmif_pair
+def test_up_redelivers_newest_frame(shmif_interface_factory):
+    # NetBSD's rule, which libshmif keeps by default: every up starts at the
+    # newest frame (the fixtures ask for a clean start instead).
+    a = shmif_interface_factory()
+    b = shmif_interface_factory(start=shmif.START_NEWEST)
     a.send(frame(b"1"))
     a.send(frame(b"2"))
     assert list(b.frames(timeout=0.05)) == [frame(b"1"), frame(b"2")]
@@ -273,3 +276,161 @@ def test_adopt_unit_made_elsewhere(shmif_bus):
         with pytest.raises(OSError) as e:
             made.up()
         assert e.value.errno == errno.ENXIO
+
+
+def test_constants_match_the_ring():
+    assert shmif.RINGSIZE == shmif.BUSSIZE - 32
+    assert shmif.RING_FRAMES_60 == shmif.RINGSIZE // (shmif.FRAMEHDR + 60)
+    assert shmif.RING_FRAMES_1514 == shmif.RINGSIZE // (shmif.FRAMEHDR + shmif.MAXFRAME)
+    assert (shmif.START_NEWEST, shmif.START_NEXT, shmif.START_OLDEST) == (0, 1, 2)
+    assert shmif.START_NEXT is shmif.Start.NEXT
+
+
+def test_start_positions(shmif_bus, shmif_interface_factory):
+    a = shmif_interface_factory()
+    old = [frame(b"old %d" % i) for i in range(3)]
+    a.send_batch(old)
+    with shmif.open(shmif_bus) as default, \
+            shmif.open(shmif_bus, start=shmif.START_NEWEST) as newest, \
+            shmif.open(shmif_bus, start="next") as nxt, \
+            shmif.open(shmif_bus, start=shmif.Start.OLDEST) as oldest:
+        assert list(default.frames(timeout=0)) == old[-1:]
+        assert list(newest.frames(timeout=0)) == old[-1:]
+        assert list(nxt.frames(timeout=0)) == []
+        assert list(oldest.frames(timeout=0)) == old
+        # The start holds for every later up, until set again.
+        oldest.up()
+        assert list(oldest.frames(timeout=0)) == old
+        nxt.set_start(shmif.START_OLDEST)
+        nxt.up()
+        assert list(nxt.frames(timeout=0)) == old
+        nxt.set_start("newest")
+        nxt.up()
+        assert list(nxt.frames(timeout=0)) == old[-1:]
+        # What is sent after the up reaches every one of them.
+        a.send(frame(b"new"))
+        for ifc in (default, newest, nxt, oldest):
+            assert ifc.recv(timeout=LONG) == frame(b"new")
+
+
+def test_start_before_attach(shmif_bus, shmif_interface_factory):
+    a = shmif_interface_factory()
+    a.send(frame(b"stale"))
+    with shmif.create() as ifc:
+        ifc.set_start(shmif.START_NEXT)
+        ifc.attach(shmif_bus)
+        ifc.up()
+        with pytest.raises(BlockingIOError):
+            ifc.recv(timeout=0)
+
+
+def test_start_from_environment(shmif_bus, shmif_interface_factory, monkeypatch):
+    a = shmif_interface_factory()
+    a.send(frame(b"stale"))
+    monkeypatch.setenv("SHMIF_START", "next")
+    with shmif.open(shmif_bus) as ifc:
+        with pytest.raises(BlockingIOError):
+            ifc.recv(timeout=0)
+    monkeypatch.setenv("SHMIF_START", "oldest")
+    with shmif.open(shmif_bus) as ifc:
+        assert ifc.recv(timeout=0) == frame(b"stale")
+
+
+def test_bad_start(shmif_bus):
+    with shmif.create() as ifc:
+        with pytest.raises(OSError, match="shmif_set_start on shmif") as e:
+            ifc.set_start(3)
+        assert e.value.errno == errno.EINVAL
+        with pytest.raises(ValueError, match="newest, next, oldest"):
+            ifc.set_start("latest")
+        with pytest.raises(TypeError):
+            ifc.set_start(1.0)
+    # Refused before anything is made: no interface, no bus file.
+    with pytest.raises(ValueError):
+        shmif.open(shmif_bus, start="latest")
+    with pytest.raises(OSError) as e:
+        shmif.open(shmif_bus, start=-1)
+    assert e.value.errno == errno.EINVAL
+    assert not os.path.exists(shmif_bus)
+
+
+def test_sender_ids(shmif_pair):
+    a, b = shmif_pair
+    assert a.sender != b.sender
+    # As in NetBSD: its first four bytes in memory are the last four of the
+    # initial MAC; it stays when the MAC changes.
+    for ifc in (a, b):
+        assert ifc.sender.to_bytes(8, sys.byteorder)[:4] == ifc.mac_bytes[2:]
+    sender = a.sender
+    a.mac = "02:00:00:00:00:42"
+    assert a.sender == sender
+    a.send(frame(b"one"))
+    a.send_batch([frame(b"two"), frame(b"three")])
+    got = [b.recv(timeout=LONG)]
+    while len(got) < 3:
+        got += b.recv_batch(4, timeout=LONG)
+    assert [f.sender for f in got] == [sender] * 3
+    b.send(frame(b"back"))
+    assert a.recv(timeout=LONG).sender == b.sender
+
+
+def test_spin(shmif_interface, monkeypatch):
+    ifc = shmif_interface
+    assert ifc.spin == int(os.environ.get("SHMIF_SPIN_US", "50"))
+    ifc.spin = 0
+    assert ifc.spin == 0
+    ifc.set_spin(1000)
+    assert ifc.spin == 1000
+    monkeypatch.setenv("SHMIF_SPIN_US", "7")
+    with shmif.create() as other:
+        assert other.spin == 7
+
+
+def test_lossless_setting(shmif_bus):
+    with shmif.create() as ifc:
+        assert ifc.lossless == 0.0 and not ifc.lossless_active
+        ifc.lossless = 1.5
+        assert ifc.lossless == 1.5
+        assert not ifc.lossless_active  # no bus, not up
+        ifc.attach(shmif_bus)
+        ifc.up()
+        if not ifc.lossless_active:
+            pytest.skip("no private bus state (/dev/shm): lossless delivery is unavailable")
+        ifc.down()
+        assert not ifc.lossless_active
+        ifc.up()
+        assert ifc.lossless_active
+        ifc.lossless = 0.0001  # milliseconds count, rounded up
+        assert ifc.lossless == 0.001
+        ifc.lossless = None
+        assert ifc.lossless == 0.0 and not ifc.lossless_active
+        ifc.lossless = 0
+        assert ifc.lossless == 0.0
+    with shmif.open(shmif_bus, lossless=0.25) as ifc:
+        assert ifc.lossless == 0.25 and ifc.lossless_active
+
+
+def test_bad_lossless(shmif_bus):
+    with shmif.create() as ifc:
+        for bad, exc in ((-1, ValueError), (float("nan"), ValueError), (True, TypeError),
+                         ("1", TypeError), (3e6, OverflowError)):
+            with pytest.raises(exc, match="lossless"):
+                ifc.lossless = bad
+        assert ifc.lossless == 0.0
+    with pytest.raises(ValueError):
+        shmif.open(shmif_bus, lossless=-1)
+    assert not os.path.exists(shmif_bus)
+
+
+def test_package_docstring_example(tmp_path, capsys):
+    # The example at the top of the package runs as shown, also a second
+    # time on a bus that carried frames before (start="next").
+    doc = shmif.__doc__
+    lines = doc[doc.index("    import shmif\n"):].split("\n\n", 2)
+    code = "\n\n".join(lines[:2])
+    code = "\n".join(line[4:] for line in code.splitlines())
+    code = code.replace("/tmp/bus", str(tmp_path / "bus"))
+    for _ in range(2):
+        exec(compile(code, "shmif.__doc__", "exec"), {})
+        assert capsys.readouterr().out == "[24, 24, 24]\n4\n"
+    assert (tmp_path / "bus.pcap").stat().st_size > 24

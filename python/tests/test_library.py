@@ -7,6 +7,7 @@ holds one Go runtime.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import subprocess
@@ -108,3 +109,44 @@ def test_copied_package_uses_dynamic_linker(tmp_path):
     for attempt in ("SHMIF_LIB and SHMIF_BUILD: not set", "libshmif.so.0 (the dynamic linker)",
                     "ctypes.util.find_library('shmif'): nothing"):
         assert attempt in out
+
+
+def test_frame_layout_is_checked():
+    _lib.check_layout()  # the mirror in use matches rump.h
+
+    class Old(ctypes.Structure):  # struct shmif_frame before sender ids
+        _fields_ = [(n, t) for n, t in _lib.ShmifFrame._fields_ if n not in ("pad", "sender")]
+
+    with pytest.raises(shmif.LayoutError) as e:
+        _lib.check_layout(Old)
+    msg = str(e.value)
+    assert msg.startswith("struct shmif_frame: rump.h lays it out as data@0, len@8, cap@16, "
+                          "csum@24, sec@28, usec@32, pad@36, sender@40 (48 bytes), "
+                          "the ctypes mirror as data@0, len@8, cap@16, csum@24, sec@28, usec@32 (40 bytes)")
+    assert isinstance(e.value, ImportError)
+
+    class Packed(ctypes.Structure):  # the right fields at the wrong offsets
+        _pack_ = 1
+        _fields_ = [("data", ctypes.c_void_p), ("len", ctypes.c_size_t), ("cap", ctypes.c_size_t),
+                    ("csum", ctypes.c_uint32), ("sec", ctypes.c_uint32), ("usec", ctypes.c_uint32),
+                    ("sender", ctypes.c_uint64)]
+
+    with pytest.raises(shmif.LayoutError, match="sender@36 \\(44 bytes\\)"):
+        _lib.check_layout(Packed)
+
+
+def test_older_library_is_refused(tmp_path):
+    # A libshmif from before the calls the package binds: refused by name,
+    # not found missing at the first call.
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler to build a stand-in library")
+    src = tmp_path / "old.c"
+    src.write_text("int rump_init(void) { return 0; }\n"
+                   "int shmif_send(int u, const void *f, unsigned long n) { return 0; }\n")
+    old = tmp_path / "libshmif.so.0"
+    subprocess.run([cc, "-shared", "-fPIC", "-o", str(old), str(src)], check=True)
+    with pytest.raises(shmif.LibraryNotFoundError,
+                       match=r"libshmif.so.0 \(SHMIF_LIB\): has no rump_pub_shmif_create, "
+                             r"it is an older libshmif"):
+        _lib._open({"SHMIF_LIB": str(old)})

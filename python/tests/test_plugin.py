@@ -10,6 +10,7 @@ import pytest
 
 import shmif
 from shmif import pytest_plugin
+from util import frame
 
 PYTHONPATH = os.path.dirname(os.path.dirname(os.path.abspath(shmif.__file__)))
 
@@ -36,7 +37,7 @@ def need_tcpdump():
         pytest.skip("tcpdump is not installed")
 
 
-def test_failed_test_report_shows_bus_as_tcpdump(pytester, need_dumpbus, need_tcpdump):
+def test_failed_test_report_shows_bus_as_tcpdump(pytester, need_tcpdump):
     pytester.makepyfile(FAILING)
     result = pytester.runpytest("-p", "shmif.pytest_plugin")
     result.assert_outcomes(failed=1)
@@ -44,13 +45,13 @@ def test_failed_test_report_shows_bus_as_tcpdump(pytester, need_dumpbus, need_tc
     result.stdout.fnmatch_lines([
         "*AssertionError: the inner test fails*",
         "*- shmif bus */test_fails0/bus -*",
-        "bus version 3, *",
-        "1 frame (shmif_dumpbus -p - | tcpdump -n -e -r -)",
+        "bus version 3, lock: 0, generation: 0, firstoff: 0x*, lastoff: 0x*",
+        "1 frame (shmif.capture | tcpdump -n -e -r -)",
         TCPDUMP_LINE,
     ])
 
 
-def test_failed_test_without_tcpdump_gets_plain_lines(pytester, need_dumpbus, monkeypatch):
+def test_failed_test_without_tcpdump_gets_plain_lines(pytester, monkeypatch):
     monkeypatch.setattr(pytest_plugin, "_find_tcpdump", lambda: None)
     pytester.makepyfile(FAILING)
     result = pytester.runpytest("-p", "shmif.pytest_plugin")
@@ -62,23 +63,35 @@ def test_failed_test_without_tcpdump_gets_plain_lines(pytester, need_dumpbus, mo
     ])
 
 
-def test_failed_test_without_dumpbus_says_so(pytester, monkeypatch):
-    monkeypatch.setattr(pytest_plugin, "_find_dumpbus", lambda: None)
+def test_report_needs_no_tools(pytester, tmp_path, monkeypatch):
+    # The bus is read by libshmif itself: with the library alone in its
+    # directory and nothing on PATH (no shmif_dumpbus anywhere), the frames
+    # are still shown.
+    libdir = tmp_path / "lib"
+    libdir.mkdir()
+    shutil.copy(shmif.library_path(), libdir / "libshmif.so.0")
+    for name in ("SHMIF_BUILD", "SHMIF_DUMPBUS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SHMIF_LIB", str(libdir / "libshmif.so.0"))
+    monkeypatch.setenv("PYTHONPATH", PYTHONPATH)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     pytester.makepyfile(FAILING)
-    result = pytester.runpytest("-p", "shmif.pytest_plugin")
+    result = pytester.runpytest_subprocess("-p", "shmif.pytest_plugin")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*- shmif bus */bus -*", "shmif_dumpbus not found*"])
+    result.stdout.fnmatch_lines(["*- shmif bus */bus -*", "bus version 3, *", "1 frame*",
+                                 "*02:00:00:00:00:01 > ff:ff:ff:ff:ff:ff, *length 42*"])
 
 
-def test_passing_test_prints_nothing_extra(pytester, need_dumpbus):
+def test_passing_test_prints_nothing_extra(pytester):
     pytester.makepyfile(FAILING.replace('assert False, "the inner test fails"', ""))
     result = pytester.runpytest("-p", "shmif.pytest_plugin", "-rA")
     result.assert_outcomes(passed=1)
     assert "shmif bus" not in result.stdout.str()
 
 
-def test_every_bus_the_test_used_is_shown(pytester, need_dumpbus, need_tcpdump):
+def test_every_bus_the_test_used_is_shown(pytester, need_tcpdump):
     pytester.makepyfile(textwrap.dedent("""
+        import io
         import shmif
 
         def test_fails(shmif_bus_factory, shmif_interface_factory, tmp_path):
@@ -86,9 +99,14 @@ def test_every_bus_the_test_used_is_shown(pytester, need_dumpbus, need_tcpdump):
             busy = shmif_bus_factory()
             a = shmif_interface_factory(busy)
             a.send(b"\\xff" * 6 + a.mac_bytes + b"\\x88\\xb5" + b"busy".ljust(46, b"\\0"))
-            # A bus the test opened itself is shown too.
+            # A bus the test opened itself is shown too,
             with shmif.open(tmp_path / "own") as b:
                 b.send(b"\\xff" * 6 + b.mac_bytes + b"\\x88\\xb6" + bytes(46))
+            # and one it injected frames into.
+            pcap = io.BytesIO()
+            shmif.capture(tmp_path / "own", pcap)
+            pcap.seek(0)
+            shmif.inject(tmp_path / "copy", pcap)
             assert quiet.name == "quiet" and busy.name == "bus0"
             assert False
     """))
@@ -101,21 +119,21 @@ def test_every_bus_the_test_used_is_shown(pytester, need_dumpbus, need_tcpdump):
         "*ethertype Unknown (0x88b5), length 60*",
         "*- shmif bus */own -*",
         "*ethertype Unknown (0x88b6), length 60*",
+        "*- shmif bus */copy -*",
+        "*ethertype Unknown (0x88b6), length 60*",
     ])
 
 
-def test_bus_without_frames(pytester, need_dumpbus):
+def test_bus_without_frames(pytester):
     pytester.makepyfile(textwrap.dedent("""
         def test_fails(shmif_interface):
             assert False
     """))
     result = pytester.runpytest("-p", "shmif.pytest_plugin")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*- shmif bus */bus -*"])
-    # shmif_dumpbus either refuses a bus that never carried a frame (as
-    # NetBSD's does) or shows its header and no frame.
-    out = result.stdout.str()
-    assert "no frame was ever sent on this bus" in out or "\n0 frames\n" in out
+    # The header of a bus that never carried a frame (version 0 until the
+    # first write, as in NetBSD), and no frame.
+    result.stdout.fnmatch_lines(["*- shmif bus */bus -*", "bus version 0, *", "0 frames"])
 
 
 def test_fixtures_destroy_interfaces(pytester):
@@ -138,7 +156,7 @@ def test_fixtures_destroy_interfaces(pytester):
     result.assert_outcomes(passed=2)
 
 
-def test_plugin_in_fresh_process(pytester, need_dumpbus, monkeypatch):
+def test_plugin_in_fresh_process(pytester, monkeypatch):
     # `-p shmif.pytest_plugin` in a new interpreter, the library found from
     # the clone (or SHMIF_LIB/SHMIF_BUILD as set for this run).
     monkeypatch.setenv("PYTHONPATH", PYTHONPATH)
@@ -148,26 +166,34 @@ def test_plugin_in_fresh_process(pytester, need_dumpbus, monkeypatch):
     result.stdout.fnmatch_lines(["*- shmif bus */bus -*", "1 frame *"])
 
 
-def test_dump_bus_reports_dumpbus_failure(tmp_path, need_dumpbus):
+def test_dump_bus_reports_capture_failure(tmp_path):
     foreign = tmp_path / "foreign"
     foreign.write_bytes(b"not a bus" * 100)
     text = pytest_plugin.dump_bus(str(foreign))
-    assert "shmif_dumpbus" in text and "failed" in text
+    assert text.startswith("the bus cannot be read: [Errno 8] shmif_capture")
+    assert str(foreign) in text
 
 
-def test_find_dumpbus_order(tmp_path, monkeypatch):
-    exe = tmp_path / "shmif_dumpbus"
-    exe.write_text("#!/bin/sh\n")
-    exe.chmod(0o755)
-    monkeypatch.setenv("SHMIF_DUMPBUS", "/explicit/shmif_dumpbus")
-    assert pytest_plugin._find_dumpbus() == "/explicit/shmif_dumpbus"
-    monkeypatch.delenv("SHMIF_DUMPBUS")
-    monkeypatch.setenv("SHMIF_BUILD", str(tmp_path))
-    assert pytest_plugin._find_dumpbus() == str(exe)
-    monkeypatch.delenv("SHMIF_BUILD")
-    found = pytest_plugin._find_dumpbus()
-    libdir = os.path.dirname(shmif.library_path())
-    if os.path.exists(os.path.join(libdir, "shmif_dumpbus")):
-        assert found == os.path.join(libdir, "shmif_dumpbus")
-    else:
-        assert found == shutil.which("shmif_dumpbus")
+def test_fixtures_start_clean(shmif_interface_factory):
+    # A bus that already carried frames (from an earlier interface, or an
+    # earlier test on a shared bus): fixture interfaces receive only frames
+    # sent after they came up, and keep that start at every up.
+    first = shmif_interface_factory()
+    first.send(frame(b"old 1"))
+    first.send(frame(b"old 2"))
+    clean = shmif_interface_factory()
+    with pytest.raises(BlockingIOError):
+        clean.recv(timeout=0)
+    newest = shmif_interface_factory(start=shmif.START_NEWEST)
+    assert newest.recv(timeout=5) == frame(b"old 2")
+    clean.up()
+    with pytest.raises(BlockingIOError):
+        clean.recv(timeout=0)
+    first.send(frame(b"new"))
+    assert clean.recv(timeout=5) == frame(b"new")
+    assert newest.recv(timeout=5) == frame(b"new")
+
+
+def test_interface_factory_lossless(shmif_interface_factory):
+    ifc = shmif_interface_factory(lossless=2.5)
+    assert ifc.lossless == 2.5
