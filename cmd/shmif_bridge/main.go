@@ -8,14 +8,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"math/rand/v2"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/libshmif/libshmif/core/bridge"
+	"github.com/libshmif/libshmif/core/impair"
 )
 
 var progname = filepath.Base(os.Args[0])
@@ -43,6 +47,19 @@ type options struct {
 	ageing   int
 	mode     string
 	noRepeat bool
+
+	// Impairments (package impair): any of these puts a stage in the
+	// bridge.
+	impair      string
+	seed        string
+	control     string
+	controlMode string
+	impairLog   string
+}
+
+// impaired reports whether the options ask for an impairment stage.
+func (o *options) impaired() bool {
+	return o.impair != "" || o.seed != "" || o.control != "" || o.impairLog != ""
 }
 
 func flags(o *options) *flag.FlagSet {
@@ -54,6 +71,11 @@ func flags(o *options) *flag.FlagSet {
 	fs.IntVar(&o.ageing, "ageing", int(bridge.DefaultAgeingTime/time.Second), "seconds a learned address is kept")
 	fs.StringVar(&o.mode, "mode", "0644", "permission bits of a new bus file (under the umask)")
 	fs.BoolVar(&o.noRepeat, "no-repeat-guard", false, "forward identical frames read from one side within 20 ms")
+	fs.StringVar(&o.impair, "impair", "", "impair the link: netem/wirefilter words, LR (bus to endpoint), RL or both before them\n(\"loss 5% delay 20ms 5ms\", \"LR rate 10mbit RL loss 1%\"; see shmif_bridge(1))")
+	fs.StringVar(&o.seed, "seed", "", "seed of the impairments' random choices (random when not given; show prints it)")
+	fs.StringVar(&o.control, "control", "", "serve impairment commands (show, set, flap, counters) on a unix socket at this path")
+	fs.StringVar(&o.controlMode, "control-mode", "0600", "permission bits of the -control socket")
+	fs.StringVar(&o.impairLog, "impair-log", "", "write one line per frame: what the impairments did to it")
 	return fs
 }
 
@@ -85,6 +107,19 @@ func parse(args []string) (options, []string, error) {
 	}
 	if m, err := strconv.ParseUint(o.mode, 8, 32); err != nil || m > 0o777 || m == 0 {
 		return o, nil, errors.New("-mode: expected octal permission bits such as 0644")
+	}
+	if m, err := strconv.ParseUint(o.controlMode, 8, 32); err != nil || m > 0o777 || m == 0 {
+		return o, nil, errors.New("-control-mode: expected octal permission bits such as 0600")
+	}
+	if o.seed != "" {
+		if _, err := strconv.ParseUint(o.seed, 0, 64); err != nil {
+			return o, nil, errors.New("-seed: expected an unsigned 64-bit number")
+		}
+	}
+	if o.impair != "" {
+		if _, _, err := impair.ApplyWords(impair.Settings{}, impair.Settings{}, strings.Fields(o.impair)); err != nil {
+			return o, nil, fmt.Errorf("-impair: %v", err)
+		}
 	}
 	return o, operands, nil
 }
@@ -125,12 +160,21 @@ func run(o options, busPath, url string) int {
 		errx("%v", err)
 	}
 	mode, _ := strconv.ParseUint(o.mode, 8, 32)
-	b, err := bridge.Open(busPath, ep, bridge.Config{
+	cfg := bridge.Config{
 		Learning:      o.learning,
 		AgeingTime:    time.Duration(o.ageing) * time.Second,
 		NoRepeatGuard: o.noRepeat,
 		Mode:          uint32(mode),
-	})
+	}
+	var stage *impair.Stage
+	if o.impaired() {
+		if stage, err = newStage(o, &cfg); err != nil {
+			ep.Close()
+			errx("%v", err)
+		}
+		defer stage.Close()
+	}
+	b, err := bridge.Open(busPath, ep, cfg)
 	if err != nil {
 		errx("%v", err)
 	}
@@ -140,6 +184,10 @@ func run(o options, busPath, url string) int {
 	}
 	if o.verbose {
 		fmt.Fprintf(os.Stderr, "%s: bridging %s (%s) and %s\n", progname, busPath, b.Interface().Name(), ep)
+		if stage != nil {
+			fmt.Fprintf(os.Stderr, "%s: impair %s", progname, strings.ReplaceAll(strings.TrimSuffix(stage.Command("show"), "ok\n"), "\n", "; "))
+			fmt.Fprintln(os.Stderr)
+		}
 	}
 	var tick <-chan time.Time
 	if o.verbose {
@@ -158,7 +206,16 @@ func run(o options, busPath, url string) int {
 		}
 	}
 	status := 0
-	report := func() { fmt.Fprintf(os.Stderr, "%s: %s\n", progname, b) }
+	report := func() {
+		fmt.Fprintf(os.Stderr, "%s: %s\n", progname, b)
+		if stage != nil {
+			for _, l := range strings.Split(strings.TrimSuffix(stage.Command("counters"), "ok\n"), "\n") {
+				if l != "" {
+					fmt.Fprintf(os.Stderr, "%s: impair %s\n", progname, l)
+				}
+			}
+		}
+	}
 loop:
 	for {
 		select {
@@ -192,4 +249,40 @@ loop:
 	}
 	report()
 	return status
+}
+
+// newStage makes the impairment stage the options ask for and puts it in
+// cfg; with -control it serves commands on a unix socket until the stage
+// closes.
+func newStage(o options, cfg *bridge.Config) (*impair.Stage, error) {
+	lr, rl, _ := impair.ApplyWords(impair.Settings{}, impair.Settings{}, strings.Fields(o.impair))
+	var seed uint64
+	if o.seed != "" {
+		seed, _ = strconv.ParseUint(o.seed, 0, 64)
+	} else {
+		seed = rand.Uint64()
+	}
+	ic := impair.Config{Seed: seed, LR: lr, RL: rl}
+	if o.impairLog != "" {
+		f, err := os.OpenFile(o.impairLog, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("-impair-log: %v", err)
+		}
+		// Closed at exit; a buffered log would lose its tail to a kill.
+		ic.Log = f
+	}
+	stage, err := cfg.Impair(ic)
+	if err != nil {
+		return nil, err
+	}
+	if o.control != "" {
+		perm, _ := strconv.ParseUint(o.controlMode, 8, 32)
+		l, err := impair.ListenControl(o.control, fs.FileMode(perm))
+		if err != nil {
+			stage.Close()
+			return nil, fmt.Errorf("-control: %v", err)
+		}
+		go stage.ServeControl(l)
+	}
+	return stage, nil
 }

@@ -222,3 +222,127 @@ func TestListenerModes(t *testing.T) {
 		}
 	}
 }
+
+func TestImpairBadInput(t *testing.T) {
+	bus := filepath.Join(t.TempDir(), "bus")
+	fails(t, "-impair: ", "-impair", "loss 200%", bus, "stdio")
+	fails(t, "-impair: ", "-impair", "delay 10", bus, "stdio")
+	fails(t, "-impair: ", "-impair", "sideways loss 1%", bus, "stdio")
+	fails(t, "-seed: expected", "-seed", "x", bus, "stdio")
+	fails(t, "-control-mode: expected octal", "-control-mode", "8", bus, "stdio")
+	sock := filepath.Join(t.TempDir(), "taken")
+	os.WriteFile(sock, nil, 0o600)
+	fails(t, "-control: ", "-control", sock, bus, "stdio")
+	if _, err := os.Stat(bus); err == nil {
+		t.Error("a bus file was made by a command that failed")
+	}
+}
+
+// Impairments from the command: a link that loses everything left to
+// right, opened by a control command while it runs; the counters, the
+// decision log and the exit report agree with what arrived.
+func TestImpairControl(t *testing.T) {
+	dir := t.TempDir()
+	bus1, bus2 := filepath.Join(dir, "bus1"), filepath.Join(dir, "bus2")
+	sock, logFile := filepath.Join(dir, "ctl"), filepath.Join(dir, "log")
+	cmd := exec.Command(bin, bus1, "shmif://"+bus2, "-v", "-impair", "LR loss 100%", "-seed", "7",
+		"-control", sock, "-impair-log", logFile)
+	var stderr testlib.SyncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(stderr.String(), "bridging"); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the bridge did not start:\n%s", stderr.String())
+		}
+	}
+	if st, err := os.Lstat(sock); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("control socket: %v, %v", st, err)
+	}
+	if !strings.Contains(stderr.String(), "seed 7") || !strings.Contains(stderr.String(), "LR loss 100%") {
+		t.Errorf("the start line does not show the impairments:\n%s", stderr.String())
+	}
+	control := func(line string) string {
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		fmt.Fprintln(c, line)
+		var reply strings.Builder
+		buf := make([]byte, 4096)
+		for !strings.HasSuffix(reply.String(), "ok\n") && !strings.HasPrefix(reply.String(), "error") {
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			n, err := c.Read(buf)
+			if err != nil {
+				t.Fatalf("%s: %v after %q", line, err, reply.String())
+			}
+			reply.Write(buf[:n])
+		}
+		return reply.String()
+	}
+	a, err := shmif.Open(bus1, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Destroy()
+	b, err := shmif.Open(bus2, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Destroy()
+	send := func(n int) {
+		f := make([]byte, 60)
+		copy(f, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x88, 0xb5})
+		for i := range n {
+			f[20] = byte(i)
+			a.Send(f)
+		}
+	}
+	recv := func() int {
+		buf := make([]byte, 1514)
+		n := 0
+		for {
+			if _, err := b.Recv(buf, 300*time.Millisecond); err != nil {
+				return n
+			}
+			n++
+		}
+	}
+	send(10)
+	if got := recv(); got != 0 {
+		t.Errorf("%d frames crossed a link that loses all", got)
+	}
+	if r := control("set LR loss 0%"); r != "ok\n" {
+		t.Fatalf("set: %q", r)
+	}
+	if r := control("set LR loss lots"); !strings.HasPrefix(r, "error: ") {
+		t.Errorf("a malformed command: %q", r)
+	}
+	send(10)
+	if got := recv(); got != 10 {
+		t.Errorf("%d of 10 frames crossed after the loss was removed", got)
+	}
+	if r := control("counters LR"); !strings.HasPrefix(r, "LR in=20/1200 out=10/600 queued=0/0 lost=10/600 ") {
+		t.Errorf("counters: %q", r)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("%v:\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "impair LR in=20/1200 out=10/600") {
+		t.Errorf("the exit report lacks the impairment counters:\n%s", stderr.String())
+	}
+	if _, err := os.Lstat(sock); err == nil {
+		t.Error("the control socket was left behind")
+	}
+	log, _ := os.ReadFile(logFile)
+	if lines := strings.Count(string(log), "\nLR ") + strings.Count(string(log[:min(3, len(log))]), "LR "); lines != 20 {
+		t.Errorf("the decision log has %d LR lines, want 20:\n%s", lines, log)
+	}
+	if n := strings.Count(string(log), "drop=loss"); n != 10 {
+		t.Errorf("the decision log has %d losses, want 10:\n%s", n, log)
+	}
+}
