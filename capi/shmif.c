@@ -107,3 +107,25 @@ int shmif_inject(const char *bus, int fd, uint64_t *frames)
 {
 	FIRST_CALL(shmifgo_inject((char *)bus, fd, frames));
 }
+
+int shmif_bridge_open(const char *bus, const char *endpoint, const char *options, int *bridge)
+{
+	FIRST_CALL(shmifgo_bridge_open((char *)bus, (char *)endpoint, (char *)options, bridge));
+}
+
+int shmif_bridge_attach(int ifnum, const char *endpoint, const char *options, int *bridge)
+{
+	FIRST_CALL(shmifgo_bridge_attach(ifnum, (char *)endpoint, (char *)options, bridge));
+}
+
+int shmif_bridge_close(int bridge) { FIRST_CALL(shmifgo_bridge_close(bridge)); }
+
+int shmif_bridge_get_stats(int bridge, struct shmif_bridge_stats *st)
+{
+	FIRST_CALL(shmifgo_bridge_get_stats(bridge, st));
+}
+
+int shmif_bridge_command(int bridge, const char *command, char *reply, size_t replylen, size_t *needed)
+{
+	FIRST_CALL(shmifgo_bridge_command(bridge, (char *)command, reply, replylen, needed));
+}

@@ -619,6 +619,138 @@ int shmif_capture(const char *bus, int fd, int follow_ms, uint64_t *frames, uint
  */
 int shmif_inject(const char *bus, int fd, uint64_t *frames);
 
+/*
+ * Bridges: copy frames between a bus and an endpoint (a TAP device, a
+ * socket, a VDE network, another bus, a VXLAN tunnel), in both directions,
+ * on threads of libshmif's inside the host process, as shmif_bridge(1)
+ * does; optionally through an impairment stage (loss, delay, reordering,
+ * rate, flaps: see shmif_bridge(1)). A bridge is named by a handle of its
+ * own (1, 2, ...), not an ifnum. Endpoint URLs are shmif_bridge(1)'s:
+ * tap://NAME, tap://fd=N, udp://[SRC:]SPORT->DST:DPORT,
+ * stream://[listen:]unix:PATH, stream://[listen:]tcp:HOST:PORT,
+ * seqpacket://[listen:]unix:PATH, dgram://..., stdio, vde://VDEURL,
+ * shmif://BUS2, vxlan://REMOTE/vni=N, with their /key=value options.
+ * Descriptors the endpoint makes belong to the network namespace of the
+ * calling thread. Listening endpoints are unix sockets of mode 0600 or
+ * loopback unless the URL says otherwise.
+ *
+ * options (NULL or "" for none) are words separated by spaces:
+ *   learning          learn on which side each address is; forward unicast
+ *                     frames only toward their destination
+ *   ageing=SECONDS    how long a learned address is kept (300)
+ *   no-repeat-guard   forward identical frames read from one side within
+ *                     20 ms (by default they are forwarded once)
+ *   mode=OCTAL        permission bits of a bus file shmif_bridge_open
+ *                     creates (0644, under the umask)
+ *   seed=N            seed of the impairments' random choices (random
+ *                     otherwise; the show command prints it)
+ *   control=PATH      serve impairment commands on a unix socket at PATH
+ *   control-mode=OCTAL its permission bits, whatever the umask (0600)
+ *   impair-log=PATH   write one line per frame: what the stage did to it
+ *   impair WORDS...   the rest of the string: impairment settings, in
+ *                     netem and wirefilter words, "LR" (bus to endpoint),
+ *                     "RL" or "both" choosing where the words after them
+ *                     apply (both when not said): "impair loss 5% delay
+ *                     20ms 5ms", "impair LR rate 10mbit RL loss 1%".
+ *                     "impair" alone makes a stage that passes everything,
+ *                     to be changed later with shmif_bridge_command.
+ * seed, control, impair-log and impair each put an impairment stage in the
+ * bridge.
+ */
+struct shmif_bridge_dir { /* what happened to the frames read on one side */
+	uint64_t frames, bytes; /* written to the other side */
+	uint64_t too_small;     /* under 14 bytes: dropped */
+	uint64_t too_big;       /* over 1514 bytes: dropped (a bus carries no more) */
+	uint64_t loop;          /* came back from the side they were sent to */
+	uint64_t filtered;      /* learning: the destination is on their side */
+	uint64_t errors;        /* lost to a write error of the other side */
+};
+
+struct shmif_bridge_stats {
+	struct shmif_bridge_dir to_endpoint; /* read from the bus */
+	struct shmif_bridge_dir to_bus;      /* read from the endpoint */
+	uint64_t bus_lost; /* frames overwritten on the bus before the bridge
+	                      read them */
+	int32_t stopped;   /* 1 once the bridge stopped by itself */
+	int32_t error;     /* then why: an errno value; ENOTCONN when the
+	                      endpoint's peer went away */
+};
+
+/*
+ * shmif_bridge_open: attach a new interface to the bus file `bus` (created
+ * if needed, as shmif_open does) and start a bridge between it and
+ * `endpoint`; *bridge gets its handle. shmif_bridge_close stops it and
+ * destroys the interface.
+ * shmif_bridge_attach: the same with the caller's interface ifnum, which
+ * stays the caller's: the bridge turns its promiscuous mode on and
+ * shmif_bridge_close restores it. Frames the host receives on it are not
+ * bridged (each frame goes to one receiver): do not receive on it while it
+ * is bridged. Frames the host sends on it stay on its bus (an interface
+ * does not receive its own frames). The mode option is refused.
+ * Returns:
+ *   EFAULT    endpoint or bridge is NULL (bus too, for shmif_bridge_open).
+ *   EINVAL    bus is ""; a malformed endpoint URL or unknown scheme; an
+ *             unknown or malformed option or impairment word.
+ *   E2BIG     bus is SHMIF_MAXLINKSTR bytes or longer; endpoint or options
+ *             are 64 KiB or longer.
+ *   ELIBACC   vde://: libvdeplug.so.2 is not installed (Debian: libvdeplug2).
+ *   EPERM, EACCES (a tap without the privilege), EADDRINUSE (a port or
+ *   socket path in use, also control=), ECONNREFUSED, ENOENT, ...: from the
+ *   system calls that open the endpoint; and those of rump_pub_shmif_create
+ *   for the bus file.
+ * Thread-safe.
+ */
+int shmif_bridge_open(const char *bus, const char *endpoint, const char *options, int *bridge);
+int shmif_bridge_attach(int ifnum, const char *endpoint, const char *options, int *bridge);
+
+/*
+ * shmif_bridge_close: stop the bridge, wait for its threads, close its
+ * endpoint and control socket, and release the handle (it may be given to
+ * a later bridge). Frames held by the impairment stage are dropped.
+ * Returns: ENXIO for an unknown handle; an errno if releasing failed (the
+ * handle is released anyway).
+ */
+int shmif_bridge_close(int bridge);
+
+/*
+ * shmif_bridge_get_stats: the bridge's counters. A bridge stops by itself
+ * when its endpoint fails or its peer goes away (stopped, error); it keeps
+ * its handle until shmif_bridge_close.
+ * Returns: ENXIO for an unknown handle.
+ */
+int shmif_bridge_get_stats(int bridge, struct shmif_bridge_stats *st);
+
+/*
+ * shmif_bridge_command: run one command line on the bridge and copy the
+ * reply into reply (replylen bytes, NUL-terminated); *needed (unless NULL)
+ * gets the reply's size counting its NUL. With reply NULL and replylen 0
+ * the reply is not wanted. Replies are lines of data followed by "ok", or
+ * a single line "error: ..." when nothing was changed. Commands:
+ *   stats                       the counters as one line, then the
+ *                               impairment counters per direction
+ *   error                       why the bridge stopped (nothing if it runs)
+ *   show [DIR]                  seed and impairment settings
+ *   set [DIR] WORDS...          change settings (frames already scheduled
+ *                               keep their fate)
+ *   flap [DIR] down|up|PERIOD DUTY|off   take the link down, up, or on a
+ *                               schedule
+ *   counters [DIR] [reset]      impairment counters (frames/bytes per cause)
+ *   help                        the list
+ * DIR is LR, RL or both (both when left out). These are the commands of
+ * the control socket (control= option).
+ * Returns:
+ *   EINVAL  the reply is an error line (nothing was changed; also for a
+ *           bridge without an impairment stage and an impairment command),
+ *           or the command has a newline.
+ *   ERANGE  the reply did not fit: it is cut, and *needed says how much
+ *           room it needs.
+ *   E2BIG   the command is 64 KiB or longer.
+ *   EFAULT  command is NULL, or reply NULL with replylen > 0.
+ *   ENXIO   an unknown handle.
+ * Thread-safe; may run while frames flow.
+ */
+int shmif_bridge_command(int bridge, const char *command, char *reply, size_t replylen, size_t *needed);
+
 #ifdef __cplusplus
 }
 #endif

@@ -75,6 +75,23 @@ var lib struct {
 	shmif_get_capenable    func(ifnum int32, capenable *uint32) int32
 	shmif_set_capenable    func(ifnum int32, capenable uint32) int32
 	shmif_send_offload     func(ifnum int32, frame *byte, length uintptr, csumFlags, mss uint32) int32
+	shmif_bridge_open      func(bus, endpoint, options *byte, bridge *int32) int32
+	shmif_bridge_attach    func(ifnum int32, endpoint, options *byte, bridge *int32) int32
+	shmif_bridge_close     func(bridge int32) int32
+	shmif_bridge_get_stats func(bridge int32, st *bridgeStats) int32
+	shmif_bridge_command   func(bridge int32, command *byte, reply *byte, replylen uintptr, needed *uintptr) int32
+}
+
+// bridgeDir and bridgeStats are struct shmif_bridge_dir and struct
+// shmif_bridge_stats (TestLayoutMatchesHeader).
+type bridgeDir struct {
+	frames, bytes, tooSmall, tooBig, loop, filtered, errors uint64
+}
+
+type bridgeStats struct {
+	toEndpoint, toBus bridgeDir
+	busLost           uint64
+	stopped, err      int32
 }
 
 // shmifFrame is struct shmif_frame on LP64 (TestLayoutMatchesHeader).

@@ -39,6 +39,11 @@ int main(void) {
 	SZ(shmif_stats); OFF(shmif_stats, ipackets); OFF(shmif_stats, ibytes); OFF(shmif_stats, imcasts);
 	OFF(shmif_stats, opackets); OFF(shmif_stats, obytes); OFF(shmif_stats, omcasts);
 	OFF(shmif_stats, oerrors); OFF(shmif_stats, lost); OFF(shmif_stats, corrupt);
+	SZ(shmif_bridge_dir); OFF(shmif_bridge_dir, frames); OFF(shmif_bridge_dir, bytes);
+	OFF(shmif_bridge_dir, too_small); OFF(shmif_bridge_dir, too_big); OFF(shmif_bridge_dir, loop);
+	OFF(shmif_bridge_dir, filtered); OFF(shmif_bridge_dir, errors);
+	SZ(shmif_bridge_stats); OFF(shmif_bridge_stats, to_endpoint); OFF(shmif_bridge_stats, to_bus);
+	OFF(shmif_bridge_stats, bus_lost); OFF(shmif_bridge_stats, stopped); OFF(shmif_bridge_stats, error);
 	K(SHMIF_MINFRAME); K(SHMIF_MAXFRAME); K(SHMIF_MTU); K(SHMIF_MAXUNITS); K(SHMIF_MAXLINKSTR);
 	K(SHMIF_IFF_UP); K(SHMIF_IFF_BROADCAST); K(SHMIF_IFF_RUNNING); K(SHMIF_IFF_PROMISC);
 	K(SHMIF_IFF_SIMPLEX); K(SHMIF_IFF_MULTICAST);
@@ -59,6 +64,8 @@ int main(void) {
 	}
 	var f shmifFrame
 	var s shmifStats
+	var bd bridgeDir
+	var bs bridgeStats
 	want := map[string]uintptr{
 		"shmif_frame": unsafe.Sizeof(f), "shmif_frame.data": unsafe.Offsetof(f.data),
 		"shmif_frame.len": unsafe.Offsetof(f.len), "shmif_frame.cap": unsafe.Offsetof(f.cap),
@@ -77,7 +84,14 @@ int main(void) {
 		"SHMIF_MEDIA_AUTO": mediaAuto, "SHMIF_MEDIA_NONE": mediaNone,
 		"SHMIF_LINK_UNKNOWN": linkUnknown, "SHMIF_LINK_DOWN": linkDown, "SHMIF_LINK_UP": linkUp,
 		"SHMIF_CAPABILITIES": capabilities, "SHMIF_CAP_IPv4_Rx": capIPv4Rx, "SHMIF_CAP_IPv4_Tx": capIPv4Tx,
-		"SHMIF_CSUM_IPv4": csumIPv4,
+		"SHMIF_CSUM_IPv4":  csumIPv4,
+		"shmif_bridge_dir": unsafe.Sizeof(bd), "shmif_bridge_dir.frames": unsafe.Offsetof(bd.frames),
+		"shmif_bridge_dir.bytes": unsafe.Offsetof(bd.bytes), "shmif_bridge_dir.too_small": unsafe.Offsetof(bd.tooSmall),
+		"shmif_bridge_dir.too_big": unsafe.Offsetof(bd.tooBig), "shmif_bridge_dir.loop": unsafe.Offsetof(bd.loop),
+		"shmif_bridge_dir.filtered": unsafe.Offsetof(bd.filtered), "shmif_bridge_dir.errors": unsafe.Offsetof(bd.errors),
+		"shmif_bridge_stats": unsafe.Sizeof(bs), "shmif_bridge_stats.to_endpoint": unsafe.Offsetof(bs.toEndpoint),
+		"shmif_bridge_stats.to_bus": unsafe.Offsetof(bs.toBus), "shmif_bridge_stats.bus_lost": unsafe.Offsetof(bs.busLost),
+		"shmif_bridge_stats.stopped": unsafe.Offsetof(bs.stopped), "shmif_bridge_stats.error": unsafe.Offsetof(bs.err),
 	}
 	seen := 0
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
