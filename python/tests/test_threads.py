@@ -391,6 +391,18 @@ def test_cancel_from_signal_handler_in_main_thread(shmif_pair):
     assert not fallback.is_set()
 
 
+def test_cancel_from_another_thread_ends_main_thread_receive(shmif_pair):
+    # The main thread waits in slices; cancel() wakes the slice in C (or,
+    # had it come between two, keeps the next from being made).
+    a, b = shmif_pair
+    canceller = threading.Thread(target=lambda: (_receiving(b), b.cancel()), daemon=True)
+    canceller.start()
+    with pytest.raises(shmif.CanceledError):
+        b.recv(timeout=None)
+    canceller.join(JOIN)
+    assert not canceller.is_alive()
+
+
 def test_cancel_makes_fileno_readable(shmif_pair):
     _, b = shmif_pair
     with selectors.DefaultSelector() as sel:
