@@ -10,7 +10,7 @@ import (
 // the stream of records, so that a later dump can show only what was
 // written after it (WalkSince) and say so when that is no longer possible.
 //
-// A place on the ring is an offset together with a generation (spec §2.6):
+// A place on the ring is an offset together with a generation (docs/protocol.md §2.6):
 // the pair is never reused while the bus lives. The rest of the record's
 // header is kept to recognise the record, and to tell a cursor of another
 // bus (or of the same file created again) from one of this bus.

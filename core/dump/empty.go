@@ -19,25 +19,26 @@ import (
 // It appends two empty records (length 0, skipped by every reader) after
 // the newest record, as a writer appends frames, and then moves first to
 // the first of them, so that they are all the ring holds. To a reader, that
-// is an overrun that cost exactly the frames it had not read (spec §3.5):
+// is an overrun that cost exactly the frames it had not read (docs/protocol.md §3.5):
 //
 //   - a reader that had read everything stands where the empty records
 //     start; it reads them and goes on with the next frame written;
 //   - a reader that was behind finds its position outside the ring (first
 //     lies past it), resumes at first as after any overrun, and goes on
-//     with the next frame written. A libshmif reader counts one overrun,
-//     NetBSD's counts nothing.
+//     with the next frame written. A libshmif reader counts one overrun
+//     and, in Lost, exactly the frames it had not read (the empty records
+//     are numbered); NetBSD's counts nothing.
 //
-// The operation keeps what NetBSD asserts (§3.6) true: first never equals
+// The operation keeps what NetBSD asserts (docs/protocol.md §3.6) true: first never equals
 // last; on a bus that never wrapped (gen 0) gen becomes 1, because a
 // NetBSD reader that overruns asserts gen > 0; and when the newest empty
 // record would reach the end of the data area, where NetBSD's overrun
-// picks the wrong generation (§9.5), a third one follows it. The empty
+// picks the wrong generation (docs/protocol.md §9.5), a third one follows it. The empty
 // records are appended by libshmif's crash-consistent writer and first is
 // only moved once they are whole, so an Empty killed half way leaves the
 // bus as it was, or emptied; on a bus that never wrapped, killed between
 // its last two stores, emptied but still in generation 0. The empty records are
-// numbered as the writer numbers records (§9.4), so numbered cursors taken
+// numbered as the writer numbers records (docs/protocol.md §9.4), so numbered cursors taken
 // before count exactly the frames removed (see Locate).
 //
 // Empty needs write permission; it never creates or resizes a file. It

@@ -276,6 +276,11 @@ func TestEmptyUnderReaders(t *testing.T) {
 					t.Errorf("%s: %d corrupt records", r.Name(), s.Corrupt)
 				}
 			}
+			// The frames the empty took from a reader count as lost,
+			// exactly: none for r1, the behind ones for r2.
+			if l1, l2 := e.r1.Stats().Lost, e.r2.Stats().Lost; l1 != 0 || l2 != behind {
+				t.Errorf("lost: caught up %d (want 0), behind %d (want %d)", l1, l2, behind)
+			}
 			// NetBSD's readers see an overrun: the one behind always,
 			// the one caught up only when gen had to move from 0.
 			if wantN1 := map[bool]int{true: 1, false: 0}[h0.Gen == 0]; e.n1.Overrun != wantN1 || e.n2.Overrun < 1 {

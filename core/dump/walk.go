@@ -10,7 +10,7 @@ import (
 	"github.com/libshmif/libshmif/core/pcap"
 )
 
-// Values shmif_dumpbus uses (spec §7).
+// Values shmif_dumpbus uses (docs/protocol.md §8.2).
 const (
 	// Snaplen is the snapshot length of the pcap files written.
 	Snaplen = 1518

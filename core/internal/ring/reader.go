@@ -442,6 +442,13 @@ func (r *Reader) Next(m *layout.Mem, dst []byte) (layout.FrameHeader, Status) {
 			r.consume(pos, h, off, wrap)
 			continue
 		}
+		if wasLapped && h.Len < layout.MinFrame && r.numbered && int32(h.Seq-r.seq) > 0 {
+			// An empty record that a libshmif writer numbered (an
+			// emptied bus, a reset ring: docs/protocol.md §9.8)
+			// tells what was lost as exactly as a frame would.
+			r.countLost(h.Seq)
+			wasLapped = false
+		}
 		if h.Len > uint32(len(dst)) && h.Len >= layout.MinFrame {
 			if wasLapped {
 				r.countLost(h.Seq)
