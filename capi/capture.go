@@ -113,6 +113,13 @@ func shmifgo_capture(cbus *C.char, fd C.int, followMs C.int, frames *C.uint64_t,
 	if err != nil {
 		return errno(err)
 	}
+	if followMs > 0 {
+		// The file header goes out at once, so that a reader of a
+		// pipe can start before the first frame.
+		if err := pw.Flush(); err != nil {
+			return errno(err)
+		}
+	}
 	var n, missed uint64
 	if followMs == 0 {
 		img, err := dump.Snapshot(p)
@@ -133,9 +140,15 @@ func shmifgo_capture(cbus *C.char, fd C.int, followMs C.int, frames *C.uint64_t,
 		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(followMs)*time.Millisecond)
 		defer cancel()
 		err := dump.Follow(ctx, p, dump.FollowOptions{
+			// Each record is flushed: a reader of fd (a pipe to
+			// tcpdump) sees frames as they come, as with
+			// shmif_dumpbus -f.
 			Frame: func(r *dump.Record) error {
 				n++
-				return pw.Record(r.Sec, r.Usec, r.Frame)
+				if err := pw.Record(r.Sec, r.Usec, r.Frame); err != nil {
+					return err
+				}
+				return pw.Flush()
 			},
 			Lost: func(k uint64) { missed += k },
 		})

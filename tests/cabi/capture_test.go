@@ -144,3 +144,42 @@ func TestCaptureErrors(t *testing.T) {
 		t.Fatal("a refused injection changed the bus")
 	}
 }
+
+// A following capture streams: the pcap header and each frame reach the
+// descriptor as they come, not when the capture ends.
+func TestCaptureFollowingStreams(t *testing.T) {
+	setup(t)
+	bus := filepath.Join(t.TempDir(), "bus")
+	a := open(t, bus)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	done := make(chan int32, 1)
+	go func() {
+		done <- lib.shmif_capture(cstr(bus), int32(w.Fd()), 2500, nil, nil)
+		w.Close()
+	}()
+	first := make(chan error, 1)
+	go func() {
+		pr, err := pcap.NewReader(r)
+		if err == nil {
+			_, err = pr.Next()
+		}
+		first <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	send(t, a, frame(broadcast, macOf(t, a), 100, "streamed"))
+	select {
+	case err := <-first:
+		if err != nil {
+			t.Fatalf("reading the stream: %v", err)
+		}
+	case rc := <-done:
+		t.Fatalf("the capture ended (%s) before its first frame was read", errName(rc))
+	case <-time.After(2 * time.Second):
+		t.Fatal("the first frame did not come through the pipe while the capture ran")
+	}
+	must(t, "shmif_capture", <-done)
+}
