@@ -70,6 +70,19 @@ test: all
 	# The lock-free paths (release stores, lock-free copies) exist only
 	# without the race detector: test the core packages once more with them.
 	$(GO) test -count=1 ./core/...
+	$(MAKE) --no-print-directory test-python
+
+# The Python package's tests (python/README.md), against this build, with
+# Debian's python3-pytest (and python3-scapy, whose tests skip without it).
+# Without pytest they are skipped with a note, except in CI.
+PYTHON ?= /usr/bin/python3
+test-python: lib
+	@if ! $(PYTHON) -c 'import pytest' 2>/dev/null && [ -z "$$CI" ]; then \
+	    echo "test-python: $(PYTHON) has no pytest (Debian: python3-pytest): Python tests skipped"; \
+	else \
+	    echo "SHMIF_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) -m pytest -q -p no:cacheprovider python/tests"; \
+	    SHMIF_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) -m pytest -q -p no:cacheprovider python/tests; \
+	fi
 
 # Every fuzz target for FUZZTIME each (a short bounded pass in make test;
 # run e.g. make fuzz FUZZTIME=10m while developing). Inputs that fail are
@@ -77,7 +90,8 @@ test: all
 FUZZTIME      ?= 1m
 FUZZTIME_TEST ?= 2000x
 FUZZ_TARGETS = core/internal/ring:FuzzRingOnDamagedBus core/dump:FuzzWalk core/pcap:FuzzReader \
-	core/internal/offload:FuzzRxStatus core/internal/offload:FuzzTx
+	core/internal/offload:FuzzRxStatus core/internal/offload:FuzzTx \
+	core/dump:FuzzFilter core/dump:FuzzCursor
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
@@ -88,6 +102,11 @@ fuzz:
 
 bench: all
 	@sh scripts/bench.sh $(BUILD)
+	@if [ "$$(id -u)" = 0 ]; then sh scripts/bench-bridge.sh $(BUILD); \
+	else echo "bench: the bridge section needs root (network namespaces, taps): skipped; run make bench-bridge as root"; fi
+
+bench-bridge: tools
+	@sh scripts/bench-bridge.sh $(BUILD)
 
 stress: all
 	SHMIF_BUILD=$(CURDIR)/$(BUILD) SHMIF_STRESS=full $(GO) test -count=1 -run 'Stress|Cycles' -timeout 60m -v ./tests/...
@@ -124,4 +143,4 @@ uninstall:
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all lib tools examples demo test fuzz bench stress install uninstall clean shmif.pc
+.PHONY: all lib tools examples demo test test-python fuzz bench bench-bridge stress install uninstall clean shmif.pc
