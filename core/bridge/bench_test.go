@@ -27,7 +27,7 @@ import (
 // lost% what did not. scripts/bench-bridge.sh runs it with a fixed count.
 func BenchmarkBusToBus(b *testing.B) {
 	for _, size := range []int{60, 1514} {
-		b.Run(itoa(size)+"B", func(b *testing.B) { benchBusToBus(b, size, joinShmif(bridge.Config{})) })
+		b.Run(strconv.Itoa(size)+"B", func(b *testing.B) { benchBusToBus(b, size, joinShmif(bridge.Config{})) })
 	}
 }
 
@@ -36,7 +36,7 @@ func BenchmarkBusToBus(b *testing.B) {
 // bus, bridge, UDP, bridge, bus.
 func BenchmarkBusToBusVXLAN(b *testing.B) {
 	for _, size := range []int{60, 1514} {
-		b.Run(itoa(size)+"B", func(b *testing.B) { benchBusToBus(b, size, joinVXLAN) })
+		b.Run(strconv.Itoa(size)+"B", func(b *testing.B) { benchBusToBus(b, size, joinVXLAN) })
 	}
 }
 
@@ -56,14 +56,6 @@ func BenchmarkBusToBusImpaired(b *testing.B) {
 		benchBusToBus(b, 60, joinShmif(cfg))
 	})
 	b.Run("delay10ms1ms@100k/60B", func(b *testing.B) { benchScheduled(b, "delay 10ms 1ms", 100_000) })
-}
-
-func itoa(n int) string {
-	var s []byte
-	for ; n > 0; n /= 10 {
-		s = append([]byte{byte('0' + n%10)}, s...)
-	}
-	return string(s)
 }
 
 // joinShmif joins two buses with one bridge of configuration cfg.
