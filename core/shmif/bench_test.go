@@ -50,7 +50,16 @@ func TestDataPathDoesNotAllocate(t *testing.T) {
 		"RecvBatch": func() { a.SendBatch(batch); c.RecvBatch(frames, 0) },
 		"RecvEmpty": func() { c.Recv(buf, 0) },
 	} {
-		if n := testing.AllocsPerRun(200, f); n != 0 {
+		// AllocsPerRun counts the whole process's allocations, and
+		// the bus's background work (a scan of /proc a few ms after
+		// a bus file is opened, to see who else has it) allocates
+		// too: an allocation of the path itself shows in every try.
+		n := testing.AllocsPerRun(200, f)
+		for try := 0; n != 0 && try < 4; try++ {
+			time.Sleep(100 * time.Millisecond)
+			n = min(n, testing.AllocsPerRun(200, f))
+		}
+		if n != 0 {
 			t.Errorf("%s: %v allocations per call", name, n)
 		}
 	}
