@@ -40,33 +40,77 @@ class ShmifFrame(ctypes.Structure):
     ]
 
 
-# struct shmif_frame as rump.h lays it out on the 64-bit hosts libshmif is
-# built for: (field, offset), and its size. A mirror that differs would
+class ShmifBridgeDir(ctypes.Structure):
+    """struct shmif_bridge_dir of rump.h: what happened to the frames a
+    bridge read on one side."""
+
+    _fields_ = [
+        (name, ctypes.c_uint64)
+        for name in ("frames", "bytes", "too_small", "too_big", "loop", "filtered", "errors")
+    ]
+
+
+class ShmifBridgeStats(ctypes.Structure):
+    """struct shmif_bridge_stats of rump.h."""
+
+    _fields_ = [
+        ("to_endpoint", ShmifBridgeDir),
+        ("to_bus", ShmifBridgeDir),
+        ("bus_lost", ctypes.c_uint64),
+        ("stopped", ctypes.c_int32),
+        ("error", ctypes.c_int32),
+    ]
+
+
+# The structures as rump.h lays them out on the 64-bit hosts libshmif is
+# built for: C name, (field, offset) and size. A mirror that differs would
 # hand the library buffers it reads and writes past.
 FRAME_LAYOUT = (
     ("data", 0), ("len", 8), ("cap", 16), ("csum", 24), ("sec", 28),
     ("usec", 32), ("pad", 36), ("sender", 40),
 )
 FRAME_SIZE = 48
+BRIDGE_DIR_LAYOUT = (
+    ("frames", 0), ("bytes", 8), ("too_small", 16), ("too_big", 24), ("loop", 32),
+    ("filtered", 40), ("errors", 48),
+)
+BRIDGE_DIR_SIZE = 56
+BRIDGE_STATS_LAYOUT = (
+    ("to_endpoint", 0), ("to_bus", 56), ("bus_lost", 112), ("stopped", 120), ("error", 124),
+)
+BRIDGE_STATS_SIZE = 128
+
+LAYOUTS = {
+    "shmif_frame": (FRAME_LAYOUT, FRAME_SIZE),
+    "shmif_bridge_dir": (BRIDGE_DIR_LAYOUT, BRIDGE_DIR_SIZE),
+    "shmif_bridge_stats": (BRIDGE_STATS_LAYOUT, BRIDGE_STATS_SIZE),
+}
+MIRRORS = {"shmif_frame": ShmifFrame, "shmif_bridge_dir": ShmifBridgeDir,
+           "shmif_bridge_stats": ShmifBridgeStats}
 
 
 class LayoutError(ImportError):
     """The ctypes mirror of a C structure does not match rump.h."""
 
 
-def check_layout(struct: Optional[type] = None) -> None:
-    """Raise LayoutError unless struct (default ShmifFrame) has the fields,
-    offsets and size of rump.h's struct shmif_frame."""
+def check_layout(struct: Optional[type] = None, c_name: str = "shmif_frame") -> None:
+    """Raise LayoutError unless struct has the fields, offsets and size of
+    rump.h's struct c_name; without struct, check every mirror the package
+    hands the library (struct shmif_frame, shmif_bridge_dir,
+    shmif_bridge_stats)."""
     if struct is None:
-        struct = ShmifFrame
+        for name, mirror in MIRRORS.items():
+            check_layout(mirror, name)
+        return
+    layout, want_size = LAYOUTS[c_name]
     got = tuple((name, getattr(struct, name).offset) for name, *_ in struct._fields_)
     size = ctypes.sizeof(struct)
-    if got == FRAME_LAYOUT and size == FRAME_SIZE:
+    if got == layout and size == want_size:
         return
-    want = ", ".join(f"{n}@{o}" for n, o in FRAME_LAYOUT)
+    want = ", ".join(f"{n}@{o}" for n, o in layout)
     have = ", ".join(f"{n}@{o}" for n, o in got)
     raise LayoutError(
-        f"struct shmif_frame: rump.h lays it out as {want} ({FRAME_SIZE} bytes), "
+        f"struct {c_name}: rump.h lays it out as {want} ({want_size} bytes), "
         f"the ctypes mirror as {have} ({size} bytes); "
         f"this Python ({8 * ctypes.sizeof(ctypes.c_void_p)}-bit) cannot use libshmif"
     )
@@ -133,6 +177,11 @@ _PROTOTYPES = {
     "shmif_get_lossless": [_c_int, _int_p, _int_p],
     "shmif_capture": [_char_p, _c_int, _c_int, _u64_p, _u64_p],
     "shmif_inject": [_char_p, _c_int, _u64_p],
+    "shmif_bridge_open": [_char_p, _char_p, _char_p, _int_p],
+    "shmif_bridge_attach": [_c_int, _char_p, _char_p, _int_p],
+    "shmif_bridge_close": [_c_int],
+    "shmif_bridge_get_stats": [_c_int, ctypes.POINTER(ShmifBridgeStats)],
+    "shmif_bridge_command": [_c_int, _char_p, _char_p, _size_t, _size_p],
 }
 
 
@@ -253,7 +302,7 @@ def _open(environ: Mapping[str, str]) -> tuple[ctypes.CDLL, str]:
 
 def load() -> ctypes.CDLL:
     """The loaded library, loading it on first use (LibraryNotFoundError;
-    LayoutError when struct shmif_frame cannot be mirrored here)."""
+    LayoutError when a structure of rump.h cannot be mirrored here)."""
     global _lib, _path
     if _lib is not None:
         return _lib

@@ -150,3 +150,15 @@ def test_older_library_is_refused(tmp_path):
                        match=r"libshmif.so.0 \(SHMIF_LIB\): has no rump_pub_shmif_create, "
                              r"it is an older libshmif"):
         _lib._open({"SHMIF_LIB": str(old)})
+
+
+def test_bridge_stats_layout_is_checked():
+    class Narrow(ctypes.Structure):  # stopped and error as bytes
+        _fields_ = [("to_endpoint", _lib.ShmifBridgeDir), ("to_bus", _lib.ShmifBridgeDir),
+                    ("bus_lost", ctypes.c_uint64), ("stopped", ctypes.c_int8),
+                    ("error", ctypes.c_int8)]
+
+    with pytest.raises(shmif.LayoutError, match=r"^struct shmif_bridge_stats: rump.h lays it out "
+                       r"as to_endpoint@0, to_bus@56, bus_lost@112, stopped@120, error@124 "
+                       r"\(128 bytes\), the ctypes mirror as .*error@121 \(128 bytes\)"):
+        _lib.check_layout(Narrow, "shmif_bridge_stats")
