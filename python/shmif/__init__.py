@@ -21,7 +21,10 @@ default, as in NetBSD, the newest frame already on the bus comes again);
 lossless=seconds makes writers wait for the interface instead of
 overwriting what it has not read. Interface.cancel() ends the receives
 waiting in other threads with CanceledError. capture() and inject() move
-pcap files off and onto buses.
+pcap files off and onto buses. bridge() (and Interface.bridge()) joins a bus
+to another bus, a socket, a TAP device, a VDE network or a VXLAN tunnel,
+optionally through an impairment stage (loss, delay, rate, flaps) that
+Bridge.command() changes while frames flow.
 
 Errors are OSError with the C call's errno (TimeoutError, BlockingIOError,
 FileNotFoundError, ... where Python has a subclass) and a message naming the
@@ -71,6 +74,7 @@ from ._core import (
     inject,
     open,
 )
+from ._bridge import Bridge, BridgeCommandError, BridgeDirection, BridgeStats, bridge
 from ._lib import LayoutError, LibraryNotFoundError
 from ._scapy import from_scapy, to_scapy
 
@@ -98,6 +102,10 @@ __all__ = [
     "START_NEWEST",
     "START_NEXT",
     "START_OLDEST",
+    "Bridge",
+    "BridgeCommandError",
+    "BridgeDirection",
+    "BridgeStats",
     "CanceledError",
     "Cap",
     "Capture",
@@ -111,6 +119,7 @@ __all__ = [
     "Media",
     "Start",
     "Stats",
+    "bridge",
     "capture",
     "create",
     "from_scapy",

@@ -24,6 +24,8 @@ from . import _lib
 if TYPE_CHECKING:
     from scapy.packet import Packet
 
+    from ._bridge import Bridge
+
 MINFRAME = 14
 """Shortest frame: an Ethernet header."""
 MAXFRAME = 1514
@@ -914,6 +916,26 @@ class Interface:
         from ._scapy import to_scapy
 
         return to_scapy(self.recv(timeout))
+
+    # -- bridges ----------------------------------------------------------
+
+    def bridge(self, endpoint: str, *, learning: bool = False, ageing: Optional[float] = None,
+               no_repeat_guard: bool = False, seed: Optional[int] = None,
+               control: Optional[PathLike] = None, control_mode: Optional[int] = None,
+               impair_log: Optional[PathLike] = None,
+               impair: Union[str, Iterable[str], None] = None) -> "Bridge":
+        """Bridge this interface to endpoint (shmif_bridge_attach), with the
+        options of shmif.bridge() but mode. The interface stays the
+        caller's: the bridge turns its promiscuous mode on and
+        Bridge.close() restores it. Frames it receives are not bridged
+        (each frame goes to one receiver): do not receive on it while it is
+        bridged. Frames it sends stay on its bus. Destroying it stops the
+        bridge (Bridge.stats().stopped)."""
+        from ._bridge import attach
+
+        return attach(self, endpoint, learning=learning, ageing=ageing,
+                      no_repeat_guard=no_repeat_guard, seed=seed, control=control,
+                      control_mode=control_mode, impair_log=impair_log, impair=impair)
 
     # -- event loops ------------------------------------------------------
 

@@ -69,3 +69,47 @@ def test_every_bound_function_is_declared():
         params = re.search(r"^int %s\((.*?)\);" % name, TEXT, re.M | re.S)[1]
         count = 0 if params.strip() == "void" else params.count(",") + 1
         assert len(argtypes) == count, name
+
+
+def test_struct_layouts_as_the_compiler_lays_them_out(tmp_path):
+    # The ctypes mirrors the package hands the library, against a C program
+    # built with rump.h: every field's offset and each structure's size.
+    import shutil
+    import subprocess
+
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    lines = ["#include <stddef.h>", "#include <stdio.h>", "#include <rump/rump.h>",
+             "int main(void) {"]
+    for c_name, mirror in _lib.MIRRORS.items():
+        lines.append(f'printf("{c_name} size %zu\\n", sizeof(struct {c_name}));')
+        for field, *_ in mirror._fields_:
+            lines.append(f'printf("{c_name} {field} %zu\\n", offsetof(struct {c_name}, {field}));')
+    lines += ["return 0;", "}"]
+    src = tmp_path / "layout.c"
+    src.write_text("\n".join(lines) + "\n")
+    subprocess.run([cc, "-Wall", "-Werror", "-I", str(HEADER.parent.parent), "-o",
+                    str(tmp_path / "layout"), str(src)], check=True)
+    out = subprocess.run([str(tmp_path / "layout")], capture_output=True, text=True,
+                         check=True).stdout
+    compiled = {tuple(line.split()[:2]): int(line.split()[2]) for line in out.splitlines()}
+    for c_name, mirror in _lib.MIRRORS.items():
+        layout, size = _lib.LAYOUTS[c_name]
+        assert compiled[(c_name, "size")] == size == ctypes.sizeof(mirror), c_name
+        assert [(f, compiled[(c_name, f)]) for f, *_ in mirror._fields_] == list(layout), c_name
+    # The header's fields are the mirror's, none more: the sizes say so.
+    _lib.check_layout()
+
+
+def test_struct_shmif_bridge_stats():
+    d_fields = [n for n, _ in _lib.ShmifBridgeDir._fields_]
+    assert d_fields == [f.name for f in shmif.BridgeDirection.__dataclass_fields__.values()]
+    assert [n for n, _ in _lib.ShmifBridgeStats._fields_] == \
+        [f.name for f in shmif.BridgeStats.__dataclass_fields__.values()]
+    body = re.search(r"struct shmif_bridge_dir \{(.*?)\};", TEXT, re.S)[1]
+    declared = [w for decl in body.split(";") for w in re.findall(r"\w+", decl)[1:]]
+    assert declared == d_fields
+    assert struct_fields("shmif_bridge_stats") == [
+        ("to_endpoint", "struct shmif_bridge_dir"), ("to_bus", "struct shmif_bridge_dir"),
+        ("bus_lost", "uint64_t"), ("stopped", "int32_t"), ("error", "int32_t")]
