@@ -109,7 +109,7 @@ bench-bridge: tools
 	@sh scripts/bench-bridge.sh $(BUILD)
 
 stress: all
-	SHMIF_BUILD=$(CURDIR)/$(BUILD) SHMIF_STRESS=full $(GO) test -count=1 -run 'Stress|Cycles' -timeout 60m -v ./tests/...
+	SHMIF_BUILD=$(CURDIR)/$(BUILD) SHMIF_STRESS=full $(GO) test -count=1 -run 'Stress|Cycles|Flood' -timeout 60m -v ./tests/...
 	SHMIF_STRESS=full $(GO) test -race -count=1 -run 'UnderConcurrentWriter|LappedReaderCountsLoss' -timeout 60m -v ./core/internal/ring
 
 shmif.pc: shmif.pc.in

@@ -132,12 +132,16 @@ func flood(t *testing.T, frames, readers, ms int) []losslessReport {
 	return reps
 }
 
-// Issue 12.3: a flood of 200,000 frames in batches of 32 against a
-// receiver that takes one frame per call in another process: an ordinary
+// Issue 12.3: a flood of 50,000 frames (200,000 under make stress) in
+// batches of 32 against a receiver that takes one frame per call in
+// another process: an ordinary
 // receiver loses most of them; a lossless one loses none, and neither do
 // four lossless receivers of one writer.
 func TestLosslessFlood(t *testing.T) {
-	const frames = 200000
+	frames := 50000 // 73 rings of full-size frames: laps enough for the comparison
+	if os.Getenv("SHMIF_STRESS") == "full" {
+		frames = 200000
+	}
 	lossy := flood(t, frames, 1, 0)[0]
 	if lossy.Active || lossy.Lost == 0 {
 		t.Logf("the ordinary receiver kept up (lost %d): the comparison shows nothing on this machine", lossy.Lost)
@@ -147,7 +151,7 @@ func TestLosslessFlood(t *testing.T) {
 			if !r.Active {
 				t.Fatalf("reader %d: lossless is not in effect (no sidecar?)", k)
 			}
-			if r.Received != frames || r.Lost != 0 || r.Disorder != 0 || r.Garbage != 0 {
+			if r.Received != uint64(frames) || r.Lost != 0 || r.Disorder != 0 || r.Garbage != 0 {
 				t.Errorf("%d lossless readers: reader %d received %d of %d, lost %d, disorder %d, garbage %d",
 					readers, k, r.Received, frames, r.Lost, r.Disorder, r.Garbage)
 			}
