@@ -11,18 +11,23 @@ Load it with `pytest -p shmif.pytest_plugin`, or in a conftest.py with
                               -> shmif.Interface, on shmif_bus by default.
     shmif_interface           one interface on shmif_bus.
     shmif_pair                two interfaces (a, b) on shmif_bus.
+    shmif_bridge              open_bridge(bus, endpoint, **options)
+                              -> shmif.Bridge: bus is a path (shmif.bridge)
+                              or an interface (Interface.bridge).
 
 Interfaces the fixtures open start clean (Start.NEXT, at every up): they
 receive only frames sent after they came up, never one left on a bus by an
 earlier interface or test. Pass start=shmif.START_NEWEST for NetBSD's
 behaviour (the newest frame already on the bus is received again).
-Interfaces the fixtures opened are destroyed after the test.
+Interfaces the fixtures opened are destroyed after the test, bridges
+closed (before the interfaces).
 
 When a test fails, the report gets a section for every bus it used (fixture
-buses, every bus an interface attached to or inject() wrote to during the
-test) with its header and its frames, read with shmif.capture() and shown as
-`tcpdump -n -e -r -` prints them, or as a plain line per frame when tcpdump
-is missing.
+buses, every bus an interface or a bridge attached to or inject() wrote to
+during the test) with its header and its frames, read with shmif.capture()
+and shown as `tcpdump -n -e -r -` prints them, or as a plain line per frame
+when tcpdump is missing; and a section for every bridge the fixture opened
+that is still open, with its counters.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from shmif import _core
 
 _BUSES = pytest.StashKey[list]()
 _DUMPED = pytest.StashKey[bool]()
+_BRIDGES = pytest.StashKey[list]()
 
 
 def _note_bus(item: pytest.Item, path: str) -> None:
@@ -82,10 +88,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     if not report.failed or item.stash.get(_DUMPED, False):
         return
     buses = item.stash.get(_BUSES, [])
-    if buses:
+    bridges = [b for b in item.stash.get(_BRIDGES, []) if not b.closed]
+    if buses or bridges:
         item.stash[_DUMPED] = True
     for path in buses:
         report.sections.append((f"shmif bus {path}", dump_bus(path)))
+    for b in bridges:
+        side = b.bus if b.interface is None else b.interface.name
+        report.sections.append((f"shmif {b.name} {side} <-> {b.endpoint}", describe_bridge(b)))
 
 
 # -- fixtures ---------------------------------------------------------------
@@ -156,7 +166,53 @@ def shmif_pair(shmif_interface_factory: Callable[..., shmif.Interface]) -> tuple
     return shmif_interface_factory(), shmif_interface_factory()
 
 
+@pytest.fixture
+def shmif_bridge(request: pytest.FixtureRequest,
+                 shmif_interface_factory: Callable[..., shmif.Interface],
+                 ) -> Iterator[Callable[..., shmif.Bridge]]:
+    """open_bridge(bus, endpoint, **options) -> a bridge between bus and
+    endpoint, closed after the test (before the fixtures' interfaces are
+    destroyed). bus is a bus path (shmif.bridge(): the bridge attaches an
+    interface of its own) or an interface (Interface.bridge()); options
+    are those of shmif.bridge()."""
+    opened: list[shmif.Bridge] = []
+    request.node.stash[_BRIDGES] = opened
+
+    def open_bridge(bus: "shmif._core.PathLike | shmif.Interface", endpoint: str,
+                    **options: object) -> shmif.Bridge:
+        if isinstance(bus, shmif.Interface):
+            b = bus.bridge(endpoint, **options)  # type: ignore[arg-type]
+        else:
+            b = shmif.bridge(bus, endpoint, **options)  # type: ignore[arg-type]
+        opened.append(b)
+        return b
+
+    yield open_bridge
+    errors = []
+    for b in reversed(opened):
+        try:
+            b.close()
+        except OSError as e:
+            errors.append(e)
+    if errors:
+        raise errors[0]
+
+
 # -- dumping a bus into a failure report ------------------------------------
+
+
+def describe_bridge(b: shmif.Bridge) -> str:
+    """A bridge's counters for a failure report: its stats command (the
+    counters and those of its impairment stage), and why it stopped."""
+    try:
+        text = b.command("stats").rstrip("\n")
+        st = b.stats()
+    except OSError as e:
+        return f"the bridge cannot be read: {e}"
+    if st.stopped:
+        why = os.strerror(st.error) if st.error else "no error"
+        text += f"\nstopped by itself: {why}"
+    return text
 
 
 def _find_tcpdump() -> Optional[str]:
