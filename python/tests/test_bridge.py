@@ -16,7 +16,6 @@ import pytest
 import shmif
 from util import frame
 
-PYTHONPATH = os.path.dirname(os.path.dirname(os.path.abspath(shmif.__file__)))
 JOIN = 10.0  # bounds a wait for what the bridge's threads do promptly
 CAUSES = {"in", "out", "queued", "lost", "duplicated", "corrupted", "reordered", "delayed",
           "limit", "mtu", "down", "closed"}
@@ -371,14 +370,10 @@ FAILING = textwrap.dedent("""
 """)
 
 
-def test_plugin_reports_bridges_and_closes_them(pytester, monkeypatch):
+def test_plugin_reports_bridges_and_closes_them(pytester):
     pytester.makepyfile(FAILING)
-    # In a process of its own: an inner pytest run in this one would undo
-    # libshmif's SIGBUS handler on the way out (its faulthandler.disable()
-    # puts back the handlers of before the library was loaded), and a later
-    # test that truncates a bus would crash the run.
-    monkeypatch.setenv("PYTHONPATH", PYTHONPATH)
-    result = pytester.runpytest_subprocess("-p", "shmif.pytest_plugin")
+    # Without the faulthandler plugin: see test_plugin.INNER.
+    result = pytester.runpytest("-p", "shmif.pytest_plugin", "-p", "no:faulthandler")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         "*- shmif bridge * */bus0 <-> shmif://*/bus1 -*",

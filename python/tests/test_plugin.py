@@ -14,6 +14,12 @@ from util import frame
 
 PYTHONPATH = os.path.dirname(os.path.dirname(os.path.abspath(shmif.__file__)))
 
+# Inner runs in this process go without pytest's faulthandler plugin: its
+# faulthandler.disable() on the way out would put back the signal handlers
+# of before libshmif was loaded, and the Go runtime's SIGBUS handler (which
+# makes a truncated bus EIO) would be gone for the tests that follow.
+INNER = ("-p", "shmif.pytest_plugin", "-p", "no:faulthandler")
+
 # An inner test that sends an ARP request on its bus and then fails.
 FAILING = textwrap.dedent("""
     ARP = bytes.fromhex(
@@ -39,7 +45,7 @@ def need_tcpdump():
 
 def test_failed_test_report_shows_bus_as_tcpdump(pytester, need_tcpdump):
     pytester.makepyfile(FAILING)
-    result = pytester.runpytest("-p", "shmif.pytest_plugin")
+    result = pytester.runpytest(*INNER)
     result.assert_outcomes(failed=1)
     assert result.stdout.str().count("shmif bus") == 1
     result.stdout.fnmatch_lines([
@@ -54,7 +60,7 @@ def test_failed_test_report_shows_bus_as_tcpdump(pytester, need_tcpdump):
 def test_failed_test_without_tcpdump_gets_plain_lines(pytester, monkeypatch):
     monkeypatch.setattr(pytest_plugin, "_find_tcpdump", lambda: None)
     pytester.makepyfile(FAILING)
-    result = pytester.runpytest("-p", "shmif.pytest_plugin")
+    result = pytester.runpytest(*INNER)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         "*- shmif bus */bus -*",
@@ -84,7 +90,7 @@ def test_report_needs_no_tools(pytester, tmp_path, monkeypatch):
 
 def test_passing_test_prints_nothing_extra(pytester):
     pytester.makepyfile(FAILING.replace('assert False, "the inner test fails"', ""))
-    result = pytester.runpytest("-p", "shmif.pytest_plugin", "-rA")
+    result = pytester.runpytest(*INNER, "-rA")
     result.assert_outcomes(passed=1)
     assert "shmif bus" not in result.stdout.str()
 
@@ -110,7 +116,7 @@ def test_every_bus_the_test_used_is_shown(pytester, need_tcpdump):
             assert quiet.name == "quiet" and busy.name == "bus0"
             assert False
     """))
-    result = pytester.runpytest("-p", "shmif.pytest_plugin")
+    result = pytester.runpytest(*INNER)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         "*- shmif bus */quiet -*",
@@ -129,7 +135,7 @@ def test_bus_without_frames(pytester):
         def test_fails(shmif_interface):
             assert False
     """))
-    result = pytester.runpytest("-p", "shmif.pytest_plugin")
+    result = pytester.runpytest(*INNER)
     result.assert_outcomes(failed=1)
     # The header of a bus that never carried a frame (version 0 until the
     # first write, as in NetBSD), and no frame.
@@ -152,7 +158,7 @@ def test_fixtures_destroy_interfaces(pytester):
             assert len(made) == 4 and all(ifc.closed for ifc in made)
             shmif.create(3000).destroy()  # the unit is free again
     """))
-    result = pytester.runpytest("-p", "shmif.pytest_plugin")
+    result = pytester.runpytest(*INNER)
     result.assert_outcomes(passed=2)
 
 
