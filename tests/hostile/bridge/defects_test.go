@@ -153,3 +153,36 @@ func TestDefectReadmeDumpbusCursorFlags(t *testing.T) {
 		t.Errorf("README's -c FILE kept no cursor in FILE: %v", err)
 	}
 }
+
+// TestDefectControlDiesOnEMFILE: shmif_bridge(1), Control: "Any number of
+// connections may be open." When the bridge runs out of descriptors
+// (here under a limit of 40; by default after about RLIMIT_NOFILE idle
+// connections, which whoever may connect can open), the control socket
+// stops answering for good: after every connection is closed again, a new
+// one is never served, while the bridge goes on forwarding.
+func TestDefectControlDiesOnEMFILE(t *testing.T) {
+	dir := t.TempDir()
+	ctlPath := filepath.Join(dir, "ctl")
+	br := startBridge(t, prlimited(t, "40"), "-control", ctlPath, filepath.Join(dir, "a"), "shmif://"+filepath.Join(dir, "b"))
+	fds := exhaust(ctlPath, 100)
+	time.Sleep(300 * time.Millisecond)
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+	time.Sleep(300 * time.Millisecond)
+	c, err := net.Dial("unix", ctlPath)
+	if err != nil {
+		t.Fatalf("control: %v", err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	c.Write([]byte("show\n"))
+	buf := make([]byte, 100)
+	n, err := c.Read(buf)
+	if err != nil || !strings.HasPrefix(string(buf[:n]), "seed") {
+		t.Errorf("after %d connections came and went the control socket no longer answers: %v %q", len(fds), err, buf[:n])
+	}
+	if br.exited() {
+		t.Errorf("bridge exited: %v", br.err)
+	}
+}

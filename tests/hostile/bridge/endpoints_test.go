@@ -701,3 +701,49 @@ func TestStdioRestoresDescriptorFlags(t *testing.T) {
 	inR.Close()
 	outW.Close()
 }
+
+// TestDgramFloodOfRunts: 20,000 datagrams of 0 and 13 bytes are all
+// counted as small, the valid frame after them arrives, and the bridge is
+// idle again afterwards.
+func TestDgramFloodOfRunts(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bus := filepath.Join(dir, "bus")
+	sock := filepath.Join(dir, "d.sock")
+	rx := collect(t, attach(t, bus))
+	br := startBridge(t, nil, bus, "dgram://listen:unix:"+sock)
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: sock}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 20000
+	cpu0 := br.cpu()
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		if _, err := unix.Write(fd, make([]byte, (i%2)*13)); err != nil {
+			t.Fatalf("datagram %d: %v", i, err)
+		}
+	}
+	unix.Write(fd, makeFrame(21, 1, 60))
+	if !rx.waitFor(10*time.Second, hasSeq(21, 1)) {
+		t.Fatalf("the frame after the runts did not arrive")
+	}
+	busy := br.cpu() - cpu0
+	m := br.counters()
+	cpu1 := br.cpu()
+	time.Sleep(time.Second)
+	idle := br.cpu() - cpu1
+	t.Logf("%d runts in %v: small=%d, bridge CPU %v for them, %v in the next second", n,
+		time.Since(start).Round(time.Millisecond), m["RL.small"], busy, idle)
+	if m["RL.small"] != n || m["RL.frames"] != 1 {
+		t.Errorf("small=%d frames=%d, want %d and 1", m["RL.small"], m["RL.frames"], n)
+	}
+	if idle > 200*time.Millisecond {
+		t.Errorf("bridge used %v of CPU in the second after the flood", idle)
+	}
+	checkOnly(t, rx.frames(), 21, []uint64{1})
+}

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -419,11 +418,37 @@ func TestImpairFlap(t *testing.T) {
 	if uint64(down) != m["impLR.down"] || m["impLR.out"]+m["impLR.down"] != m["impLR.in"] {
 		t.Errorf("counters down=%d out=%d in=%d, log says %d down", m["impLR.down"], m["impLR.out"], m["impLR.in"], down)
 	}
+	// The schedule itself, on the stage's clock: the first frame dropped
+	// as down marks the end of the first up half (200 ms after the flap
+	// was set); from there the link is down in [k·400, k·400+200) ms.
+	// Frames within 5 ms of a boundary are not judged.
+	var t0 float64 = -1
+	for _, e := range log {
+		if e.drop == "down" {
+			t0 = e.at
+			break
+		}
+	}
+	wrong := 0
+	for _, e := range log {
+		if t0 < 0 || e.at < t0-0.2 {
+			continue
+		}
+		ph := math.Mod(e.at-t0+0.4, 0.4)
+		if ph < 0.005 || (ph > 0.195 && ph < 0.205) || ph > 0.395 {
+			continue
+		}
+		if (ph < 0.2) != (e.drop == "down") {
+			wrong++
+			if wrong <= 3 {
+				t.Errorf("frame %d at %.3f s (%.0f ms into a period): %q, not what a 400 ms 50 %% schedule says", e.n, e.at, 1000*ph, e.raw)
+			}
+		}
+	}
 	frac := float64(down) / float64(len(log))
 	if frac < 0.3 || frac > 0.7 || runs < 3 {
 		t.Errorf("down %.0f %% of frames in %d runs: not a 50 %% schedule of 400 ms", 100*frac, runs)
 	}
-	_ = sort.Ints
 }
 
 // TestImpairLinkDownUpAndScheduledFrames: with the link taken down through
@@ -500,5 +525,123 @@ func TestImpairMTU(t *testing.T) {
 	}
 	if damaged != 0 || m["impLR.mtu"] != 10 || m["impLR.out"] != 10 {
 		t.Errorf("damaged %d, counters mtu=%d out=%d; want 0, 10, 10", damaged, m["impLR.mtu"], m["impLR.out"])
+	}
+}
+
+// TestImpairLostburst: "loss 10% lostburst 5" keeps the loss rate at 10 %
+// while losses come in runs of 5 frames on average (go doc core/impair:
+// "a Gilbert model with p = P/(L(1-P)), r = 1/L ... which keeps the loss
+// rate P"). Bounds are 99.9 % ones for that Markov chain over 20,000
+// frames.
+func TestImpairLostburst(t *testing.T) {
+	t.Parallel()
+	const n = 20000
+	r := startImpair(t, "LR loss 10% lostburst 5", "11", false)
+	r.sendPaced(t, n, 64, 250, 3*time.Millisecond)
+	m := r.settle(t, n)
+	r.br.stop()
+	if m["bus.lost"] != 0 {
+		t.Fatalf("the bridge lost %d frames on the bus", m["bus.lost"])
+	}
+	log := readLog(t, r.logPath)
+	lost, runs := 0, 0
+	prev := false
+	for _, e := range log {
+		isLost := e.drop == "loss"
+		if isLost {
+			lost++
+			if !prev {
+				runs++
+			}
+		}
+		prev = isLost
+	}
+	copies, _ := seqCount(r.rx.frames(), 40)
+	if uint64(lost) != m["impLR.lost"] || len(copies)+lost != n {
+		t.Errorf("log: %d lost; counter %d; %d of %d arrived", lost, m["impLR.lost"], len(copies), n)
+	}
+	// Two-state chain: p = 0.1/(5*0.9), r = 0.2, lambda = 1-p-r; the
+	// variance of the count is n P(1-P)(1+lambda)/(1-lambda).
+	p, rr := 0.1/(5*0.9), 0.2
+	lambda := 1 - p - rr
+	sd := math.Sqrt(n * 0.1 * 0.9 * (1 + lambda) / (1 - lambda))
+	meanRun := float64(lost) / float64(runs)
+	// A run's length is geometric with mean 1/r = 5, sd sqrt(1-r)/r.
+	runSD := math.Sqrt(1-rr) / rr / math.Sqrt(float64(runs))
+	t.Logf("lostburst 5: lost %d of %d (%.2f %%, 99.9 %% bound ±%.0f), %d runs of mean length %.2f (99.9 %% bound 5 ± %.2f)",
+		lost, n, 100*float64(lost)/n, 3.29*sd, runs, meanRun, 3.29*runSD)
+	if math.Abs(float64(lost)-0.1*n) > 3.29*sd {
+		t.Errorf("lost %d of %d: outside %.0f ± %.0f", lost, n, 0.1*n, 3.29*sd)
+	}
+	if math.Abs(meanRun-5) > 3.29*runSD {
+		t.Errorf("mean run of losses %.2f, outside 5 ± %.2f", meanRun, 3.29*runSD)
+	}
+}
+
+// TestImpairDelayDistributions: with frames spaced wider than the spread
+// of the delay, nothing bunches, so each frame's due time minus its
+// arrival in the log is TIME plus the random part alone. Each shape keeps
+// to its documented range (uniform: ±JITTER; normal and paretonormal:
+// within ±4 JITTER; pareto: from -2/3 JITTER, TIME + JITTER·(4/3)(U^(-1/3)
+// - 3/2), to +4 JITTER) and has mean TIME (all four have a random part of
+// mean 0 before the clip at 4 JITTER).
+func TestImpairDelayDistributions(t *testing.T) {
+	t.Parallel()
+	type shape struct {
+		name   string
+		lo, hi float64 // in units of jitter
+	}
+	for _, s := range []shape{{"uniform", -1, 1}, {"normal", -4, 4}, {"pareto", -2.0 / 3, 4}, {"paretonormal", -4, 4}} {
+		t.Run(s.name, func(t *testing.T) {
+			t.Parallel()
+			const n = 150
+			const delay, jitter = 5e-3, 1e-3
+			r := startImpair(t, "LR delay 5ms 1ms distribution "+s.name, "13", false)
+			r.sendPaced(t, n, 64, 1, 10*time.Millisecond)
+			r.settle(t, n)
+			r.br.stop()
+			log := readLog(t, r.logPath)
+			sum := 0.0
+			for _, e := range log {
+				if len(e.copies) != 1 {
+					t.Fatalf("log line %q", e.raw)
+				}
+				d := (e.copies[0].due - e.at - delay) / jitter
+				if d < s.lo-1e-6 || d > s.hi+1e-6 {
+					t.Errorf("frame %d: random part %.3f jitter, outside [%.2f, %.2f]", e.n, d, s.lo, s.hi)
+				}
+				sum += d
+			}
+			mean := sum / float64(len(log))
+			t.Logf("%s: mean random part %.3f jitter over %d frames", s.name, mean, len(log))
+			if math.Abs(mean) > 0.35 || len(log) != n {
+				t.Errorf("%s: mean random part %.3f jitter over %d frames; want 0 ± 0.35 over %d", s.name, mean, len(log), n)
+			}
+		})
+	}
+}
+
+// TestImpairLimit: "limit 10" with a 300 ms delay and a burst of 100
+// frames: 10 are held and delivered, 90 dropped and counted (limit), and
+// the counters balance.
+func TestImpairLimit(t *testing.T) {
+	t.Parallel()
+	r := startImpair(t, "LR delay 300ms limit 10", "17", false)
+	fs := make([][]byte, 100)
+	for i := range fs {
+		fs[i] = makeFrame(40, uint64(i+1), 90)
+	}
+	if _, err := r.tx.SendBatch(fs); err != nil {
+		t.Fatal(err)
+	}
+	m := r.settle(t, 100)
+	r.br.stop()
+	copies, _ := seqCount(r.rx.frames(), 40)
+	t.Logf("limit 10: %d arrived, counters out=%d limit=%d", len(copies), m["impLR.out"], m["impLR.limit"])
+	if m["impLR.in"] != 100 || m["impLR.out"]+m["impLR.limit"] != 100 || uint64(len(copies)) != m["impLR.out"] {
+		t.Errorf("in=%d out=%d limit=%d, %d arrived", m["impLR.in"], m["impLR.out"], m["impLR.limit"], len(copies))
+	}
+	if m["impLR.out"] < 10 || m["impLR.out"] > 20 {
+		t.Errorf("%d frames passed a limit of 10 held frames in a 300 ms-delay burst", m["impLR.out"])
 	}
 }
