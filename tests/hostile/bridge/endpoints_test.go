@@ -747,3 +747,143 @@ func TestDgramFloodOfRunts(t *testing.T) {
 	}
 	checkOnly(t, rx.frames(), 21, []uint64{1})
 }
+
+// TestPeerThatNeverReads: a stream peer (and a stdio consumer) that never
+// reads what the bridge writes. The frames from the bus pile up against
+// it, but the other direction goes on ("a slow write never holds up
+// reading the ring", go doc core/bridge), and the bridge's memory stays
+// bounded.
+func TestPeerThatNeverReads(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []string{"stream", "stdio"} {
+		t.Run(kind, func(t *testing.T) {
+			dir := t.TempDir()
+			bus := filepath.Join(dir, "bus")
+			rx := collect(t, attach(t, bus))
+			tx := attach(t, bus)
+			var br *proc
+			var write func([]byte) error
+			var hangUp func() // the peer goes away without reading
+			width := 4
+			if kind == "stream" {
+				sock := filepath.Join(dir, "s.sock")
+				br = startBridge(t, nil, bus, "stream://listen:unix:"+sock)
+				c, err := net.Dial("unix", sock)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				hangUp = func() { c.Close() }
+				write = func(b []byte) error {
+					c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+					_, err := c.Write(b)
+					return err
+				}
+			} else {
+				width = 2
+				inR, inW, _ := os.Pipe()
+				outR, outW, _ := os.Pipe() // never read
+				defer inW.Close()
+				defer outR.Close()
+				br = startBridge(t, func(c *exec.Cmd) { c.Stdin, c.Stdout = inR, outW }, bus, "stdio")
+				inR.Close()
+				outW.Close()
+				write = func(b []byte) error { _, err := inW.Write(b); return err }
+				hangUp = func() { outR.Close() }
+			}
+			// 20 MB from the bus toward the peer that does not read.
+			batch := make([][]byte, 64)
+			rss0 := vmRSS(br.pid())
+			for i := 0; i < 220; i++ {
+				for k := range batch {
+					batch[k] = makeFrame(22, uint64(i*64+k+1), 1400)
+				}
+				tx.SendBatch(batch)
+				if i%20 == 0 {
+					time.Sleep(2 * time.Millisecond)
+				}
+			}
+			// The other way still works.
+			for q := uint64(1); q <= 20; q++ {
+				f := makeFrame(23, q, 100)
+				if err := write(prefixed(width, 100, f)); err != nil {
+					t.Fatalf("write to the bridge: %v", err)
+				}
+			}
+			if !rx.waitFor(5*time.Second, hasSeq(23, 20)) {
+				t.Errorf("frames toward the bus stopped while the peer did not read")
+			}
+			time.Sleep(200 * time.Millisecond)
+			rss1 := vmRSS(br.pid())
+			m := br.counters()
+			t.Logf("%s: 14080 frames of 1400 bytes toward a peer that never reads: written %d, errors %d, loop %d, endpoint lost %d, bus lost %d; RSS %d -> %d KiB",
+				kind, m["LR.frames"], m["LR.errors"], m["LR.loop"], m["ep.lost"], m["bus.lost"], rss0, rss1)
+			if rss1 > rss0+100*1024 {
+				t.Errorf("bridge memory grew from %d to %d KiB", rss0, rss1)
+			}
+			checkOnly(t, rx.frames(), 23, seqRange(1, 20))
+			// Once the peer is gone every frame read from the bus is
+			// accounted for ("each frame not written is counted under one
+			// reason", go doc core/bridge Direction): written, refused by the
+			// endpoint, or overwritten on the bus before the bridge read it.
+			hangUp()
+			if kind == "stdio" {
+				// Its output is gone: the endpoint failed; the bridge ends.
+				if !br.wait(5 * time.Second) {
+					t.Fatalf("stdio bridge still runs after its output was closed")
+				}
+				t.Logf("stdio: output closed: %v, %q", br.err, firstNonCounter(stderrLines(br.stderr.String(), "shmif_bridge:")))
+				return
+			}
+			// frames counts what was handed to the endpoint, nopeer included
+			// (see TestDefectNopeerCountedAsWritten).
+			var sum uint64
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				m = br.counters()
+				sum = m["LR.frames"] + m["LR.errors"] + m["LR.loop"] + m["LR.small"] + m["LR.big"] +
+					m["ep.lost"] + m["bus.lost"]
+				if sum >= 14080 || br.exited() || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			t.Logf("%s: after the peer left: %v", kind, lastCounters(br.stderr.String()))
+			if sum != 14080 {
+				t.Errorf("%s: %d of 14080 frames accounted for after the peer left", kind, sum)
+			}
+		})
+	}
+}
+
+func seqRange(a, b uint64) []uint64 {
+	var s []uint64
+	for q := a; q <= b; q++ {
+		s = append(s, q)
+	}
+	return s
+}
+
+// vmRSS returns a process's resident set in KiB.
+func vmRSS(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			var n int
+			fmt.Sscanf(strings.TrimPrefix(l, "VmRSS:"), "%d", &n)
+			return n
+		}
+	}
+	return 0
+}
+
+func lastCounters(s string) string {
+	ls := stderrLines(s, "->bus frames=")
+	if len(ls) == 0 {
+		return ""
+	}
+	return ls[len(ls)-1]
+}
