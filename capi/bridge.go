@@ -42,14 +42,15 @@ const maxOptions = 64 << 10
 
 // bridgeOptions are the words of a bridge's options string.
 type bridgeOptions struct {
-	cfg         bridge.Config
-	impaired    bool
-	words       []string // impairment words, after "impair"
-	seed        uint64
-	seeded      bool
-	control     string
-	controlMode uint64
-	log         string
+	cfg            bridge.Config
+	impaired       bool
+	words          []string // impairment words, after "impair"
+	seed           uint64
+	seeded         bool
+	control        string
+	controlMode    uint64
+	controlModeSet bool
+	log            string
 }
 
 // parseBridgeOptions reads "learning ageing=300 mode=0600 seed=7
@@ -79,8 +80,8 @@ func parseBridgeOptions(s string) (o bridgeOptions, err error) {
 			}
 			o.cfg.Mode = uint32(m)
 		case key == "seed" && needVal():
-			if o.seed, err = strconv.ParseUint(val, 0, 64); err != nil {
-				return o, fmt.Errorf("seed=%s: expected an unsigned 64-bit number", val)
+			if o.seed, err = strconv.ParseUint(val, 10, 64); err != nil {
+				return o, fmt.Errorf("seed=%s: expected a decimal number below 2^64", val)
 			}
 			o.seeded, o.impaired = true, true
 		case key == "control" && needVal():
@@ -90,18 +91,25 @@ func parseBridgeOptions(s string) (o bridgeOptions, err error) {
 			if e != nil || m == 0 || m > 0o777 {
 				return o, fmt.Errorf("control-mode=%s: expected octal permission bits", val)
 			}
-			o.controlMode = m
+			o.controlMode, o.controlModeSet = m, true
 		case key == "impair-log" && needVal():
 			o.log, o.impaired = val, true
 		case key == "impair" && !hasVal:
+			// "impair" alone: a stage that passes everything, to be
+			// set later by commands.
 			o.words, o.impaired = words[k+1:], true
-			if _, _, err := impair.ApplyWords(impair.Settings{}, impair.Settings{}, o.words); err != nil {
-				return o, err
+			if len(o.words) > 0 {
+				if _, _, err := impair.ApplyWords(impair.Settings{}, impair.Settings{}, o.words); err != nil {
+					return o, err
+				}
 			}
 			k = len(words)
 		default:
 			return o, fmt.Errorf("unknown option %q", words[k])
 		}
+	}
+	if o.controlModeSet && o.control == "" {
+		return o, errors.New("control-mode= without control=")
 	}
 	return o, nil
 }
@@ -117,7 +125,10 @@ func startBridge(o bridgeOptions, ep bridge.Endpoint, newBridge func(bridge.Endp
 		}
 	}()
 	if o.impaired {
-		lr, rl, _ := impair.ApplyWords(impair.Settings{}, impair.Settings{}, o.words)
+		var lr, rl impair.Settings
+		if len(o.words) > 0 {
+			lr, rl, _ = impair.ApplyWords(lr, rl, o.words)
+		}
 		if !o.seeded {
 			o.seed = randomSeed()
 		}
@@ -332,22 +343,37 @@ func shmifgo_bridge_get_stats(handle C.int, st *C.struct_shmif_bridge_stats) (rc
 	return 0
 }
 
-// bridgeCommand runs one command line: "stats" and "error" here, the
-// rest by the impairment stage.
+// bridgeHelp is what this call adds to the stage's commands.
+const bridgeHelp = `bridge commands (shmif_bridge_command only):
+stats                      the bridge's counters, then the impairment counters
+error                      why the bridge stopped (nothing while it runs)
+`
+
+// bridgeCommand runs one command line: "stats", "error" and "help" here,
+// the rest by the impairment stage. Words are case-insensitive, as the
+// stage's are.
 func bridgeCommand(h *hostBridge, line string) (reply string, failed bool) {
 	words := strings.Fields(line)
+	is := func(w string) bool { return len(words) == 1 && strings.EqualFold(words[0], w) }
 	switch {
-	case len(words) == 1 && words[0] == "stats":
+	case len(words) == 0:
+		return "error: empty command (try help)\n", true
+	case is("stats"):
 		reply = h.b.String() + "\n"
 		if h.stage != nil {
 			reply += strings.TrimSuffix(h.stage.Command("counters"), "ok\n")
 		}
 		return reply + "ok\n", false
-	case len(words) == 1 && words[0] == "error":
+	case is("error"):
 		if err := h.b.Err(); err != nil {
 			reply = err.Error() + "\n"
 		}
 		return reply + "ok\n", false
+	case is("help"):
+		if h.stage != nil {
+			reply = strings.TrimSuffix(h.stage.Command("help"), "ok\n")
+		}
+		return reply + bridgeHelp + "ok\n", false
 	case h.stage == nil:
 		return "error: the bridge has no impairment stage (open it with the impair option)\n", true
 	}
@@ -377,7 +403,7 @@ func shmifgo_bridge_command(handle C.int, cline *C.char, reply *C.char, replylen
 		*needed = C.size_t(len(out) + 1)
 	}
 	if replylen > 0 {
-		dst := unsafe.Slice((*byte)(unsafe.Pointer(reply)), int(min(replylen, 1<<20)))
+		dst := unsafe.Slice((*byte)(unsafe.Pointer(reply)), int(min(replylen, C.size_t(len(out)+1))))
 		n := copy(dst[:len(dst)-1], out)
 		dst[n] = 0
 		if n < len(out) {

@@ -112,8 +112,8 @@ func parse(args []string) (options, []string, error) {
 		return o, nil, errors.New("-control-mode: expected octal permission bits such as 0600")
 	}
 	if o.seed != "" {
-		if _, err := strconv.ParseUint(o.seed, 0, 64); err != nil {
-			return o, nil, errors.New("-seed: expected an unsigned 64-bit number")
+		if _, err := strconv.ParseUint(o.seed, 10, 64); err != nil {
+			return o, nil, errors.New("-seed: expected a decimal number below 2^64")
 		}
 	}
 	if o.impair != "" {
@@ -185,8 +185,8 @@ func run(o options, busPath, url string) int {
 	if o.verbose {
 		fmt.Fprintf(os.Stderr, "%s: bridging %s (%s) and %s\n", progname, busPath, b.Interface().Name(), ep)
 		if stage != nil {
-			fmt.Fprintf(os.Stderr, "%s: impair %s", progname, strings.ReplaceAll(strings.TrimSuffix(stage.Command("show"), "ok\n"), "\n", "; "))
-			fmt.Fprintln(os.Stderr)
+			show := strings.TrimSuffix(strings.TrimSuffix(stage.Command("show"), "ok\n"), "\n")
+			fmt.Fprintf(os.Stderr, "%s: impair %s\n", progname, strings.ReplaceAll(show, "\n", "; "))
 		}
 	}
 	var tick <-chan time.Time
@@ -247,6 +247,11 @@ loop:
 		fmt.Fprintf(os.Stderr, "%s: stopping: %v\n", progname, err)
 		status = 1
 	}
+	if stage != nil {
+		// Closed before the last report, so that frames it still
+		// held count as closed, not as queued.
+		stage.Close()
+	}
 	report()
 	return status
 }
@@ -258,7 +263,7 @@ func newStage(o options, cfg *bridge.Config) (*impair.Stage, error) {
 	lr, rl, _ := impair.ApplyWords(impair.Settings{}, impair.Settings{}, strings.Fields(o.impair))
 	var seed uint64
 	if o.seed != "" {
-		seed, _ = strconv.ParseUint(o.seed, 0, 64)
+		seed, _ = strconv.ParseUint(o.seed, 10, 64)
 	} else {
 		seed = rand.Uint64()
 	}

@@ -642,10 +642,11 @@ int shmif_inject(const char *bus, int fd, uint64_t *frames);
  *                     20 ms (by default they are forwarded once)
  *   mode=OCTAL        permission bits of a bus file shmif_bridge_open
  *                     creates (0644, under the umask)
- *   seed=N            seed of the impairments' random choices (random
- *                     otherwise; the show command prints it)
+ *   seed=N            seed of the impairments' random choices, decimal
+ *                     (random otherwise; the show command prints it)
  *   control=PATH      serve impairment commands on a unix socket at PATH
- *   control-mode=OCTAL its permission bits, whatever the umask (0600)
+ *   control-mode=OCTAL its permission bits, whatever the umask (0600);
+ *                     only with control=
  *   impair-log=PATH   write one line per frame: what the stage did to it
  *   impair WORDS...   the rest of the string: impairment settings, in
  *                     netem and wirefilter words, "LR" (bus to endpoint),
@@ -686,13 +687,15 @@ struct shmif_bridge_stats {
  * shmif_bridge_close restores it. Frames the host receives on it are not
  * bridged (each frame goes to one receiver): do not receive on it while it
  * is bridged. Frames the host sends on it stay on its bus (an interface
- * does not receive its own frames). The mode option is refused.
+ * does not receive its own frames). The mode option is refused. An
+ * interface destroyed under its bridge stops the bridge (stopped, with
+ * error ENXIO); close it still.
  * Returns:
  *   EFAULT    endpoint or bridge is NULL (bus too, for shmif_bridge_open).
  *   EINVAL    bus is ""; a malformed endpoint URL or unknown scheme; an
  *             unknown or malformed option or impairment word.
- *   E2BIG     bus is SHMIF_MAXLINKSTR bytes or longer; endpoint or options
- *             are 64 KiB or longer.
+ *   E2BIG     bus (or the bus of a shmif:// endpoint) is SHMIF_MAXLINKSTR
+ *             bytes or longer; endpoint or options are 64 KiB or longer.
  *   ELIBACC   vde://: libvdeplug.so.2 is not installed (Debian: libvdeplug2).
  *   EPERM, EACCES (a tap without the privilege), EADDRINUSE (a port or
  *   socket path in use, also control=), ECONNREFUSED, ENOENT, ...: from the
@@ -725,7 +728,8 @@ int shmif_bridge_get_stats(int bridge, struct shmif_bridge_stats *st);
  * reply into reply (replylen bytes, NUL-terminated); *needed (unless NULL)
  * gets the reply's size counting its NUL. With reply NULL and replylen 0
  * the reply is not wanted. Replies are lines of data followed by "ok", or
- * a single line "error: ..." when nothing was changed. Commands:
+ * a single line "error: ..." when nothing was changed. Command words are
+ * case-insensitive. Commands:
  *   stats                       the counters as one line, then the
  *                               impairment counters per direction
  *   error                       why the bridge stopped (nothing if it runs)
@@ -736,14 +740,18 @@ int shmif_bridge_get_stats(int bridge, struct shmif_bridge_stats *st);
  *                               schedule
  *   counters [DIR] [reset]      impairment counters (frames/bytes per cause)
  *   help                        the list
- * DIR is LR, RL or both (both when left out). These are the commands of
- * the control socket (control= option).
+ * DIR is LR, RL or both (both when left out). stats, error and help work
+ * on any bridge; the others need an impairment stage. The control socket
+ * (control= option) answers the same commands but stats and error, and
+ * has quit (close the connection).
  * Returns:
  *   EINVAL  the reply is an error line (nothing was changed; also for a
- *           bridge without an impairment stage and an impairment command),
- *           or the command has a newline.
+ *           bridge without an impairment stage and an impairment command,
+ *           and for a blank command), or the command has a newline (then
+ *           reply is left as it was).
  *   ERANGE  the reply did not fit: it is cut, and *needed says how much
- *           room it needs.
+ *           room it needs. The command was run all the same (a set took
+ *           effect): run show to read the reply again, not the command.
  *   E2BIG   the command is 64 KiB or longer.
  *   EFAULT  command is NULL, or reply NULL with replylen > 0.
  *   ENXIO   an unknown handle.

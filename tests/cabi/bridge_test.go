@@ -182,6 +182,7 @@ func TestBridgeErrors(t *testing.T) {
 		{"bad seed", lib.shmif_bridge_open(cstr(bus), ep, cstr("seed=x"), &h), unix.EINVAL},
 		{"bad impairment", lib.shmif_bridge_open(cstr(bus), ep, cstr("impair loss 101%"), &h), unix.EINVAL},
 		{"bare delay", lib.shmif_bridge_open(cstr(bus), ep, cstr("impair delay 10"), &h), unix.EINVAL},
+		{"control-mode alone", lib.shmif_bridge_open(cstr(bus), ep, cstr("control-mode=0640"), &h), unix.EINVAL},
 		{"public listener", lib.shmif_bridge_open(cstr(bus), cstr("stream://listen:tcp:0.0.0.0:7000"), nil, &h), unix.EINVAL},
 		{"unknown ifnum", lib.shmif_bridge_attach(4711, ep, nil, &h), unix.ENXIO},
 	} {
@@ -203,6 +204,15 @@ func TestBridgeErrors(t *testing.T) {
 	taken := filepath.Join(dir, "taken")
 	os.WriteFile(taken, nil, 0o600)
 	check(t, "control socket in use", lib.shmif_bridge_open(cstr(bus), ep, cstr("control="+taken), &h), unix.EADDRINUSE)
+	// "impair" alone: a stage that passes everything, set later.
+	must(t, "shmif_bridge_open(impair)", lib.shmif_bridge_open(cstr(bus), ep, cstr("seed=3 impair"), &h))
+	if reply, rc := command(t, h, "show"); rc != 0 || reply != "seed 3\nLR none\nRL none\nok\n" {
+		t.Errorf("show of an empty stage: %s %q", errName(rc), reply)
+	}
+	if reply, rc := command(t, h, "  "); rc != int32(unix.EINVAL) || !strings.HasPrefix(reply, "error: ") {
+		t.Errorf("a blank command: %s %q", errName(rc), reply)
+	}
+	must(t, "shmif_bridge_close", lib.shmif_bridge_close(h))
 	// Impairment commands on a bridge without a stage.
 	must(t, "shmif_bridge_open", lib.shmif_bridge_open(cstr(bus), ep, nil, &h))
 	defer lib.shmif_bridge_close(h)

@@ -79,7 +79,14 @@ func (d *FD) Control(op func(fd int) error) error {
 	return d.result(err, opErr)
 }
 
+// result is the outcome of a call: an operation that succeeded did, even
+// if Close came right after it (a peer that read a frame and hung up got
+// that frame); otherwise a closed endpoint says so rather than give the
+// error its closing caused.
 func (d *FD) result(pollErr, opErr error) error {
+	if pollErr == nil && opErr == nil {
+		return nil
+	}
 	if d.closed.Load() {
 		return Closed(d.name)
 	}
