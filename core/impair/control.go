@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -167,8 +168,23 @@ func (s *Stage) ServeControl(l net.Listener) error {
 	}
 	s.listeners[l] = struct{}{}
 	s.mu.Unlock()
+	var backoff time.Duration
 	for {
 		c, err := l.Accept()
+		if err != nil && temporaryAccept(err) {
+			// Out of descriptors or memory for a while: wait and
+			// accept again, as net/http does, rather than stop
+			// answering for good.
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if !closed {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				time.Sleep(backoff)
+				continue
+			}
+		}
+		backoff = 0
 		s.mu.Lock()
 		if err != nil || s.closed {
 			delete(s.listeners, l)
@@ -219,18 +235,37 @@ func (s *Stage) serveConn(c net.Conn) {
 	}
 }
 
+// temporaryAccept reports the errors of accept(2) that pass: the process
+// or the system is out of descriptors or memory, or a connection was
+// aborted before it was accepted.
+func temporaryAccept(err error) bool {
+	for _, e := range []error{unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM, unix.ECONNABORTED, unix.EINTR} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
 // ListenControl makes a unix stream socket at path whose permission is
 // exactly perm (0600 is the usual choice), whatever the umask, and without
 // changing the umask: it binds inside a private directory created next to
 // path, sets the mode there, then links the socket into place. An existing
-// file at path is an error (EADDRINUSE), as for bind(2). Closing the
-// listener removes path if it is still this socket.
+// file at path is an error (EADDRINUSE), as for bind(2), unless it is a
+// socket no process listens on any more (its server was killed), which is
+// replaced. Closing the listener removes path if it is still this socket.
 func ListenControl(path string, perm fs.FileMode) (net.Listener, error) {
 	if perm&^fs.ModePerm != 0 {
 		return nil, unix.EINVAL
 	}
-	if _, err := os.Lstat(path); err == nil {
-		return nil, unix.EADDRINUSE
+	if fi, err := os.Lstat(path); err == nil {
+		// A socket nobody listens on any more (its server was
+		// killed) is replaced, as stream://listen: endpoints do;
+		// anything else at path is in use.
+		if fi.Mode().Type() != fs.ModeSocket || !stale(path) {
+			return nil, unix.EADDRINUSE
+		}
+		os.Remove(path)
 	}
 	dir, err := os.MkdirTemp(filepath.Dir(path), ".impair-")
 	if err != nil {
@@ -263,6 +298,17 @@ func ListenControl(path string, perm fs.FileMode) (net.Listener, error) {
 		return nil, err
 	}
 	return &controlListener{UnixListener: l, path: path, dev: uint64(st.Dev), ino: uint64(st.Ino)}, nil
+}
+
+// stale reports whether the unix socket at path refuses connections: no
+// process listens on it.
+func stale(path string) bool {
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err == nil {
+		c.Close()
+		return false
+	}
+	return errors.Is(err, unix.ECONNREFUSED)
 }
 
 // controlListener reports and removes the public path of the socket, not

@@ -3,11 +3,13 @@ package impair
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -202,5 +204,101 @@ func TestControlMalformedChangesNothing(t *testing.T) {
 	}
 	if got := s.Command("show"); got != strings.Join(show, "\n")+"\n" {
 		t.Errorf("after a long line: %q", got)
+	}
+}
+
+// A control socket left by a server that was killed (nobody listens on it)
+// is replaced; a live one, or another kind of file, is not.
+func TestListenControlReplacesStaleSocket(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ctl")
+	// A socket file whose listener is gone, as after SIGKILL.
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(fd)
+	l, err := ListenControl(path, 0o600)
+	if err != nil {
+		t.Fatalf("over a stale socket: %v", err)
+	}
+	defer l.Close()
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatalf("the new socket does not answer: %v", err)
+	}
+	c.Close()
+	if _, err := ListenControl(path, 0o600); !errors.Is(err, unix.EADDRINUSE) {
+		t.Errorf("over a live socket: %v, want EADDRINUSE", err)
+	}
+	file := filepath.Join(dir, "file")
+	os.WriteFile(file, []byte("x"), 0o600)
+	if _, err := ListenControl(file, 0o600); !errors.Is(err, unix.EADDRINUSE) {
+		t.Errorf("over a regular file: %v, want EADDRINUSE", err)
+	}
+	if b, _ := os.ReadFile(file); string(b) != "x" {
+		t.Error("the regular file was changed")
+	}
+}
+
+// Running out of descriptors stops accepting only for a while: once
+// descriptors are free again the socket answers.
+func TestServeControlSurvivesEMFILE(t *testing.T) {
+	s, err := New(Config{Sink: func(Dir, [][]byte) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	path := filepath.Join(t.TempDir(), "ctl")
+	l, err := ListenControl(path, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.ServeControl(l)
+	// Use up the descriptors this process may have, then knock.
+	var lim unix.Rlimit
+	unix.Getrlimit(unix.RLIMIT_NOFILE, &lim)
+	low := lim
+	low.Cur = 64
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &low); err != nil {
+		t.Skip("cannot lower RLIMIT_NOFILE:", err)
+	}
+	var held []int
+	for {
+		fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			break
+		}
+		held = append(held, fd)
+	}
+	// A connection made now cannot be accepted (the client's socket
+	// takes the descriptor freed for it).
+	if len(held) > 0 {
+		unix.Close(held[len(held)-1])
+		held = held[:len(held)-1]
+	}
+	knock, err := net.Dial("unix", path)
+	time.Sleep(50 * time.Millisecond) // accept fails with EMFILE meanwhile
+	for _, fd := range held {
+		unix.Close(fd)
+	}
+	unix.Setrlimit(unix.RLIMIT_NOFILE, &lim)
+	if err == nil {
+		knock.Close()
+	}
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintln(c, "show")
+	buf := make([]byte, 256)
+	n, err := c.Read(buf)
+	if err != nil || !strings.Contains(string(buf[:n]), "seed") {
+		t.Fatalf("the control socket no longer answers: %q, %v", buf[:n], err)
 	}
 }
