@@ -31,14 +31,22 @@ func sweep(keep string) {
 	names, _ := d.Readdirnames(-1)
 	d.Close()
 	seen := 0
+	uid := uint32(os.Geteuid())
 	for _, name := range names {
-		if !strings.HasPrefix(name, "shmif-") || Dir+"/"+name == keep {
+		path := Dir + "/" + name
+		if !strings.HasPrefix(name, "shmif-") || path == keep {
+			continue
+		}
+		// Only this user's files count toward the bound: others'
+		// cannot be removed, and must not hide ours.
+		var st unix.Stat_t
+		if unix.Lstat(path, &st) != nil || st.Uid != uid {
 			continue
 		}
 		if seen++; seen > sweepMax {
 			return
 		}
-		sweepFile(Dir + "/" + name)
+		sweepFile(path)
 	}
 }
 
