@@ -1,0 +1,75 @@
+/*
+ * writer.c -- a writer to be killed: it attaches to BUS, prints "ready" and
+ * sends self-checking frames (common.h) numbered from 0 under writer id ID,
+ * for ever or COUNT frames.
+ *
+ * usage: writer BUS MODE ID [COUNT]
+ *   MODE single     one shmif_send per frame, lengths 34..1514
+ *        batch256   shmif_send_batch of 256 frames
+ *        batch1000  shmif_send_batch of 1000 frames (several holds of the
+ *                   lock, and more than a quarter of the ring)
+ *        small256   batches of 256 frames of 34..60 bytes
+ * With COUNT it sends COUNT frames, prints "sent N first_ms=... max_ms=...
+ * end_ns=..." (the time its first send took, its slowest send, and the
+ * CLOCK_MONOTONIC time it finished), destroys the interface and exits 0.
+ */
+#include "common.h"
+
+int
+main(int argc, char **argv)
+{
+	int n, rc;
+	uint8_t mac[6];
+	size_t batch = 1;
+	long count;
+	uint32_t id, seq = 0;
+	int small = 0;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc < 4) {
+		fprintf(stderr, "usage: writer BUS MODE ID [COUNT]\n");
+		return 2;
+	}
+	if (strcmp(argv[2], "batch256") == 0)
+		batch = 256;
+	else if (strcmp(argv[2], "batch1000") == 0)
+		batch = 1000;
+	else if (strcmp(argv[2], "small256") == 0)
+		batch = 256, small = 1;
+	id = (uint32_t)strtoul(argv[3], NULL, 0);
+	count = argc > 4 ? atol(argv[4]) : -1;
+
+	uint8_t *buf = malloc(batch * SHMIF_MAXFRAME);
+	struct shmif_frame *fr = calloc(batch, sizeof *fr);
+
+	MUST(rump_pub_shmif_create(argv[1], &n));
+	MUST(shmif_get_mac(n, mac));
+	printf("ready\n");
+	int64_t first = -1, worst = 0;
+	while (count < 0 || seq < (uint64_t)count) {
+		size_t k = 0;
+		for (; k < batch && (count < 0 || seq < (uint64_t)count); k++, seq++) {
+			size_t len = small ? 34 + seq % 27 : hframe_len(id, seq);
+			hframe_build(buf + k * SHMIF_MAXFRAME, len, mac, id, seq);
+			fr[k] = (struct shmif_frame){ .data = buf + k * SHMIF_MAXFRAME, .len = len };
+		}
+		int64_t t0 = now_ns();
+		if (batch == 1)
+			rc = shmif_send(n, fr[0].data, fr[0].len);
+		else
+			rc = shmif_send_batch(n, fr, k);
+		int64_t d = now_ns() - t0;
+		if (first < 0)
+			first = d;
+		if (d > worst)
+			worst = d;
+		if (rc != 0) {
+			FAIL("writer %u: send = %s", id, en(rc));
+			return finish();
+		}
+	}
+	printf("sent %ld first_ms=%.3f max_ms=%.3f end_ns=%lld\n", count, first / 1e6, worst / 1e6,
+	    (long long)now_ns());
+	EXPECT_RC(shmif_destroy(n), 0);
+	return finish();
+}

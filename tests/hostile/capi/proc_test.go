@@ -1,0 +1,157 @@
+package hostile_test
+
+import (
+	"bufio"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// proc is a C program running in the background, with its standard input
+// and its output lines.
+type proc struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	lines  chan string
+	mu     sync.Mutex
+	all    []string
+	stderr strings.Builder
+	done   chan struct{}
+}
+
+// startProc starts bin; it is killed and reaped at the end of the test.
+func startProc(t *testing.T, env []string, bin string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(bin, args...), lines: make(chan string, 1024), done: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), env...)
+	var err error
+	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Stderr = &syncWriter{b: &p.stderr, mu: &p.mu}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(p.lines)
+		s := bufio.NewScanner(out)
+		for s.Scan() {
+			p.mu.Lock()
+			p.all = append(p.all, s.Text())
+			p.mu.Unlock()
+			select {
+			case p.lines <- s.Text():
+			default:
+			}
+		}
+	}()
+	t.Cleanup(func() { p.kill(); p.wait() })
+	return p
+}
+
+type syncWriter struct {
+	b  *strings.Builder
+	mu *sync.Mutex
+}
+
+func (w *syncWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(b)
+}
+
+// expect waits for the next line starting with prefix, skipping others.
+func (p *proc) expect(t *testing.T, prefix string, within time.Duration) string {
+	t.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case l, ok := <-p.lines:
+			if !ok {
+				t.Fatalf("%s ended before %q\n%s", p.cmd.Path, prefix, p.output())
+			}
+			if strings.HasPrefix(l, prefix) {
+				return l
+			}
+		case <-deadline:
+			t.Fatalf("%s: no %q within %v\n%s", p.cmd.Path, prefix, within, p.output())
+		}
+	}
+}
+
+func (p *proc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.all, "\n") + "\nstderr:\n" + p.stderr.String()
+}
+
+// kill sends SIGKILL (the process may be gone already).
+func (p *proc) kill() { p.cmd.Process.Signal(syscall.SIGKILL) }
+
+// wait reaps the process once and returns its wait status.
+func (p *proc) wait() syscall.WaitStatus {
+	select {
+	case <-p.done:
+	default:
+		p.cmd.Wait()
+		select {
+		case <-p.done:
+		default:
+			close(p.done)
+		}
+	}
+	if p.cmd.ProcessState == nil {
+		return 0
+	}
+	return p.cmd.ProcessState.Sys().(syscall.WaitStatus)
+}
+
+// finish waits up to bound for the process to exit by itself and judges it
+// like run does; past the bound it is killed as hung.
+func (p *proc) finish(t *testing.T, bound time.Duration, what string) *result {
+	t.Helper()
+	ch := make(chan struct{})
+	go func() { p.wait(); close(ch) }()
+	r := &result{}
+	select {
+	case <-ch:
+	case <-time.After(bound):
+		r.hung = true
+		p.kill()
+		<-ch
+	}
+	for range p.lines {
+	}
+	p.mu.Lock()
+	r.lines = append([]string(nil), p.all...)
+	r.stderr = p.stderr.String()
+	p.mu.Unlock()
+	if p.cmd.ProcessState != nil {
+		r.status = p.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	}
+	verdict(t, r, what)
+	return r
+}
+
+// monoNow is CLOCK_MONOTONIC in nanoseconds, the clock the C programs print.
+func monoNow() int64 {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return ts.Nano()
+}
+
+const (
+	stopSignal = syscall.SIGSTOP
+	contSignal = syscall.SIGCONT
+)

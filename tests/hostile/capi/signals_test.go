@@ -1,0 +1,29 @@
+package hostile_test
+
+import (
+	"testing"
+	"time"
+)
+
+// TestSignalStorm: SIGALRM every 100 us from an interval timer and SIGUSR1
+// aimed at the receiving threads every 20 us, with SA_ONSTACK handlers
+// (each thread with its own alternate stack) that use 8 KiB of stack and
+// nest, installed before or after the first libshmif call, with and without
+// SA_RESTART. Receives with timeouts on an idle interface end with
+// ETIMEDOUT, never before the timeout and never a second after it; frames
+// from a sender arrive whole; no EINTR; the handlers stay installed and the
+// threads' signal masks unchanged (rump.h, "Loading libshmif ... into a C
+// process", and the timeout convention). Handlers without SA_ONSTACK crash
+// the process: see TestDefectSignalHandlersWithoutOnstack.
+func TestSignalStorm(t *testing.T) {
+	t.Parallel()
+	ms := pick(500, 5000)
+	for _, flags := range []string{"onstack", "both"} {
+		for _, when := range []string{"before", "after"} {
+			t.Run(flags+"/"+when, func(t *testing.T) {
+				run(t, time.Duration(ms)*time.Millisecond+30*time.Second, nil, program(t, "signals"),
+					busPath(t), flags, when, itoa(ms), "8192")
+			})
+		}
+	}
+}
