@@ -18,19 +18,19 @@ type Stats struct {
 	Refused uint64 // connections turned away while a peer was connected
 	NoPeer  uint64 // frames to send while no peer was connected: dropped
 	Lost    uint64 // frames lost to a send error that does not end the endpoint (no listener at the UDP peer, full buffers, a peer that left)
-	Foreign uint64 // datagrams from an address other than the peer's: dropped
+	Desync  uint64 // stream peers dropped for a length no frame can have (the stream is out of step)
 }
 
 func (s Stats) String() string {
-	return fmt.Sprintf("peers=%d refused=%d nopeer=%d lost=%d foreign=%d",
-		s.Peers, s.Refused, s.NoPeer, s.Lost, s.Foreign)
+	return fmt.Sprintf("peers=%d refused=%d nopeer=%d lost=%d desync=%d",
+		s.Peers, s.Refused, s.NoPeer, s.Lost, s.Desync)
 }
 
-type counters struct{ peers, refused, nopeer, lost, foreign atomic.Uint64 }
+type counters struct{ peers, refused, nopeer, lost, desync atomic.Uint64 }
 
 func (c *counters) load() Stats {
 	return Stats{Peers: c.peers.Load(), Refused: c.refused.Load(), NoPeer: c.nopeer.Load(),
-		Lost: c.lost.Load(), Foreign: c.foreign.Load()}
+		Lost: c.lost.Load(), Desync: c.desync.Load()}
 }
 
 // socket makes a non-blocking socket.

@@ -47,6 +47,13 @@ func (e *Packet) ReadFrames(bufs [][]byte, lens []int) (int, error) {
 		})
 		if err == nil && e.seq {
 			for i := range n {
+				if lens[i] == 0 && !hungUp(c) {
+					// An empty packet from a live peer (both
+					// read as 0 bytes; after the end the socket
+					// polls as hung up): the bridge counts it
+					// as too small.
+					continue
+				}
 				if lens[i] == 0 {
 					// The peer closed: what came before still counts.
 					if i > 0 {
@@ -97,7 +104,8 @@ func (e *Packet) WriteFrames(frames [][]byte) (int, error) {
 	}
 	if c == nil || (e.learn && to == nil) {
 		e.peers.stats.nopeer.Add(uint64(len(frames)))
-		return len(frames), nil
+		// Dropped, counted here: none was written.
+		return 0, nil
 	}
 	for done := 0; done < len(frames); {
 		var n int

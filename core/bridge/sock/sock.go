@@ -24,7 +24,10 @@
 //	/dev=IFNAME  udp: the interface of a multicast group
 //
 // A TCP listener listens on loopback unless given a host; any other address
-// exposes the bus to whoever can reach it, so it takes /public.
+// exposes the bus to whoever can reach it, so it takes /public. A unicast
+// udp:// socket is connected to DST:DPORT: the kernel drops datagrams from
+// any other address before the endpoint sees them (uncounted); a multicast
+// group takes whatever members send to it.
 package sock
 
 import (

@@ -78,6 +78,16 @@ func readN(t *testing.T, e sock.Endpoint, n int) [][]byte {
 	}
 }
 
+// dropped writes frames while no peer is there: none is written, all are
+// counted as nopeer.
+func dropped(t *testing.T, e sock.Endpoint, frames ...[]byte) {
+	t.Helper()
+	n, err := e.WriteFrames(frames)
+	if err != nil || n != 0 {
+		t.Fatalf("WriteFrames with no peer: %d, %v, want 0 written", n, err)
+	}
+}
+
 func write(t *testing.T, e sock.Endpoint, frames ...[]byte) {
 	t.Helper()
 	n, err := e.WriteFrames(frames)
@@ -174,7 +184,7 @@ func TestStreamConnectRefused(t *testing.T) {
 func TestStreamListener(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "l")
 	e := open(t, "stream://listen:unix:"+path)
-	write(t, e, frame(60, 1)) // nobody there
+	dropped(t, e, frame(60, 1)) // nobody there
 	c1, err := net.Dial("unix", path)
 	if err != nil {
 		t.Fatal(err)
@@ -215,7 +225,9 @@ func TestStreamListener(t *testing.T) {
 	}
 }
 
-// A peer whose lengths make no sense is dropped; the listener goes on.
+// A peer whose lengths make no sense is dropped, after the length is
+// reported once as a frame too big (so that the bridge counts it); the
+// listener goes on and counts the peer as out of step.
 func TestStreamOutOfStep(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "l")
 	e := open(t, "stream://listen:unix:"+path)
@@ -224,11 +236,31 @@ func TestStreamOutOfStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c1.Close()
-	c1.Write([]byte{0xff, 0xff, 0xff, 0xff, 1, 2, 3})
+	c1.Write(append(lengthPrefixed(frame(60, 1)), 0xff, 0xff, 0xff, 0xff, 1, 2, 3))
 	c1.SetReadDeadline(time.Now().Add(10 * time.Second))
-	go e.ReadFrames([][]byte{make([]byte, 1514)}, []int{0})
+	reads := make(chan []int, 4)
+	go func() {
+		bufs := [][]byte{make([]byte, 1514), make([]byte, 1514)}
+		for {
+			lens := []int{0, 0}
+			n, err := e.ReadFrames(bufs, lens)
+			if err != nil {
+				return
+			}
+			reads <- lens[:n]
+		}
+	}()
+	if got := <-reads; len(got) != 1 || got[0] != 60 {
+		t.Fatalf("first read: lengths %v, want the good frame alone", got)
+	}
+	if got := <-reads; len(got) != 1 || got[0] != 0xffffffff {
+		t.Fatalf("second read: lengths %v, want the impossible length once", got)
+	}
 	if _, err := c1.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("peer out of step: %v, want it dropped", err)
+	}
+	if st := e.Stats(); st.Desync != 1 {
+		t.Fatalf("stats: %v, want desync=1", st)
 	}
 }
 
@@ -346,7 +378,7 @@ func TestDgram(t *testing.T) {
 	dir := t.TempDir()
 	srv, cli := filepath.Join(dir, "srv"), filepath.Join(dir, "cli")
 	l := open(t, "dgram://listen:unix:"+srv)
-	write(t, l, frame(60, 0)) // nobody to send to yet
+	dropped(t, l, frame(60, 0)) // nobody to send to yet
 	c := open(t, "dgram://unix:"+cli+"->unix:"+srv)
 	write(t, c, frame(60, 1), frame(1514, 2))
 	got := readN(t, l, 2)

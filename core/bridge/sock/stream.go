@@ -23,6 +23,8 @@ type Stream struct {
 	rbuf  []byte
 	r, w  int // unparsed bytes are rbuf[r:w]
 
+	desync int // a length no frame can have was read: drop the peer next
+
 	// Writer state.
 	wmu  sync.Mutex
 	wbuf []byte
@@ -53,6 +55,16 @@ func (s *Stream) ReadFrames(bufs [][]byte, lens []int) (int, error) {
 			}
 			s.rconn, s.r, s.w = c, 0, 0
 		}
+		if l := s.desync; l != 0 {
+			s.desync = 0
+			s.peers.stats.desync.Add(1)
+			c := s.rconn
+			s.rconn = nil
+			if err := s.peers.ended(c, errorf("frame length %d: the stream is out of step", l)); err != nil {
+				return 0, err
+			}
+			continue
+		}
 		n, err := s.parse(bufs, lens)
 		if err == nil && n > 0 {
 			return n, nil
@@ -81,7 +93,15 @@ func (s *Stream) parse(bufs [][]byte, lens []int) (int, error) {
 			l = int(binary.BigEndian.Uint32(s.rbuf[s.r:]))
 		}
 		if l > maxStreamFrame {
-			return n, errorf("frame length %d: the stream is out of step", l)
+			if n > 0 {
+				return n, nil // the frames before it first
+			}
+			// Reported once as a frame of that length, so that the
+			// bridge counts it too big; the next call drops the peer.
+			lens[0] = l
+			s.r = s.w
+			s.desync = l
+			return 1, nil
 		}
 		if s.w-s.r < s.hdr+l {
 			break
@@ -128,7 +148,8 @@ func (s *Stream) WriteFrames(frames [][]byte) (int, error) {
 	}
 	if c == nil {
 		s.peers.stats.nopeer.Add(uint64(len(frames)))
-		return len(frames), nil
+		// Dropped, counted here: none was written.
+		return 0, nil
 	}
 	for done := 0; done < len(frames); {
 		b := s.wbuf[:0]
