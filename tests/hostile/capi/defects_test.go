@@ -9,6 +9,7 @@
 package hostile_test
 
 import (
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -124,4 +125,35 @@ func TestDefectSignalHandlersWithoutOnstack(t *testing.T) {
 // wake-up is lost" — this one is lost and rescued by the time-out.
 func TestDefectCancelDuringSpinLost(t *testing.T) {
 	run(t, 200*time.Second, nil, program(t, "starts"), "spinrelease", t.TempDir())
+}
+
+// TestDefectStoppedLockHolder: the realistic form of
+// TestDefectReceiveTimeoutUnderHeldLock. A libshmif writer is stopped
+// (SIGSTOP, as a debugger or a job-control stop does) while it holds the
+// bus lock; another process then attaches and receives with timeouts 0 and
+// 100 ms: each blocks for the 10 s of the EDEADLK rule instead of ending by
+// its deadline (rump.h: "0 only looks ... A timeout is a deadline").
+func TestDefectStoppedLockHolder(t *testing.T) {
+	bus := busPath(t)
+	w := startProc(t, nil, program(t, "writer"), bus, "batch1000", "1")
+	w.expect(t, "ready", 10*time.Second)
+	probe := startProc(t, nil, program(t, "bushostile"), t.TempDir(), "probe", bus)
+	probe.expect(t, "ready", 10*time.Second)
+	held := false
+	for range 2000 {
+		w.cmd.Process.Signal(stopSignal)
+		time.Sleep(2 * time.Millisecond) // let the stop take effect
+		if h, err := readHeader(bus); err == nil && h[0] == 1 && int(h[1]) == w.cmd.Process.Pid {
+			held = true
+			break
+		}
+		w.cmd.Process.Signal(contSignal)
+		time.Sleep(time.Duration(100+rand.IntN(900)) * time.Microsecond)
+	}
+	if !held {
+		t.Skip("the writer was never stopped while it held the lock")
+	}
+	defer w.cmd.Process.Signal(contSignal)
+	probe.stdin.Write([]byte("go\n"))
+	probe.finish(t, 60*time.Second, "probe")
 }

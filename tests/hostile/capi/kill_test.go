@@ -1,8 +1,10 @@
 package hostile_test
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,7 +29,7 @@ func killStorm(t *testing.T, losslessMs int, modes []string, incarnations int) {
 	reader := startProc(t, nil, rbin, bus, strconv.Itoa(losslessMs))
 	reader.expect(t, "ready", 10*time.Second)
 
-	var next atomic.Int32
+	var next, heldLock atomic.Int32
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	deaths := map[string]int{}
@@ -54,6 +56,11 @@ func killStorm(t *testing.T, losslessMs int, modes []string, incarnations int) {
 				}
 				w.kill()
 				ws := w.wait()
+				// Did it die holding the bus lock? (offset 24 the lock,
+				// 28 the holder's pid: docs/protocol.md §1.2, §9.1)
+				if hdr, err := readHeader(bus); err == nil && hdr[0] == 1 && int(hdr[1]) == w.cmd.Process.Pid {
+					heldLock.Add(1)
+				}
 				mu.Lock()
 				switch {
 				case ws.Signaled():
@@ -67,7 +74,7 @@ func killStorm(t *testing.T, losslessMs int, modes []string, incarnations int) {
 		})
 	}
 	wg.Wait()
-	t.Logf("writers: %v", deaths)
+	t.Logf("writers: %v; %d died holding the bus lock", deaths, heldLock.Load())
 
 	// A new process must get the bus going within seconds.
 	finalID := incarnations + 1
@@ -92,18 +99,37 @@ func killStorm(t *testing.T, losslessMs int, modes []string, incarnations int) {
 	}
 }
 
+// readHeader returns the lock and holder words of a bus file.
+func readHeader(bus string) ([2]uint32, error) {
+	var w [2]uint32
+	f, err := os.Open(bus)
+	if err != nil {
+		return w, err
+	}
+	defer f.Close()
+	b := make([]byte, 8)
+	if _, err := f.ReadAt(b, 24); err != nil {
+		return w, err
+	}
+	w[0] = binary.NativeEndian.Uint32(b)
+	w[1] = binary.NativeEndian.Uint32(b[4:])
+	return w, nil
+}
+
 // TestKillWritersSingle: writers of one frame per send, killed at random.
 func TestKillWritersSingle(t *testing.T) {
-	killStorm(t, 0, []string{"single"}, pick(60, 1000))
+	killStorm(t, 0, []string{"single"}, pick(120, 2000))
 }
 
 // TestKillWritersBatches: writers of batches of 256 and 1000 frames (1000
 // frames of up to 1514 bytes take several lock holds and more than a
 // quarter of the ring: rump.h "A batch is published in parts of at most a
 // quarter of the ring: a writer killed mid-batch leaves the parts already
-// published (every frame on the bus is whole)").
+// published (every frame on the bus is whole)"), processes in shmif_inject
+// (256 frames per hold of the lock) and processes in following captures
+// (which take the lock to read), all killed at random.
 func TestKillWritersBatches(t *testing.T) {
-	killStorm(t, 0, []string{"batch256", "batch1000", "small256"}, pick(60, 1000))
+	killStorm(t, 0, []string{"batch256", "batch1000", "small256", "inject", "capture"}, pick(150, 2000))
 }
 
 // TestKillWritersLosslessReader: the same storm with a lossless reader:
@@ -111,7 +137,7 @@ func TestKillWritersBatches(t *testing.T) {
 // frame 0 on (rump.h shmif_set_lossless: "writers ... do not overwrite
 // frames it has not read").
 func TestKillWritersLosslessReader(t *testing.T) {
-	killStorm(t, 20000, []string{"single", "batch256", "batch1000"}, pick(45, 600))
+	killStorm(t, 20000, []string{"single", "batch256", "batch1000", "inject"}, pick(90, 1000))
 }
 
 // TestKillLosslessReceiver: a lossless receiver that never reads holds a

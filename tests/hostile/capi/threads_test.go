@@ -62,3 +62,24 @@ func TestPollfdRacesDestroy(t *testing.T) {
 	t.Parallel()
 	run(t, 60*time.Second, nil, program(t, "threads"), "pollrace", busPath(t), itoa(pick(300, 3000)))
 }
+
+// TestPollReadiness: the poll descriptor's rules (rump.h shmif_get_pollfd):
+// the same descriptor on every call and across down and up; readable right
+// after it is made, after cancel and after up; not readable once a receive
+// found nothing; readable within a second of a frame from this process or
+// from another process; the interface's own frame is consumed by the
+// receive that finds nothing; fifty descriptors in one epoll set all
+// become readable for one frame from another process; destroy makes them
+// readable and, once closed 250 ms later, the set loses them.
+func TestPollReadiness(t *testing.T) {
+	t.Parallel()
+	run(t, 60*time.Second, nil, program(t, "threads"), "pollready", busPath(t))
+}
+
+// TestDestroyDuringHugeBatch: destroy and down while another thread is
+// inside shmif_send_batch of 1048576 frames: the batch ends (0, ENXIO or
+// ENETDOWN) and what reached the bus is whole and in order.
+func TestDestroyDuringHugeBatch(t *testing.T) {
+	t.Parallel()
+	run(t, 60*time.Second, nil, program(t, "threads"), "senddestroy", busPath(t))
+}

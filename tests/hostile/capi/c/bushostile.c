@@ -10,6 +10,10 @@
  *   truncate         the bus file truncated under sending and blocked
  *                    receiving threads: EIO, no SIGBUS, recovery
  *   rename           a new file renamed over the bus path
+ *   probe BUS        attach to BUS, print "ready", wait for a line on
+ *                    standard input (meanwhile someone takes the lock and
+ *                    stops), then receive with timeouts 0 and 100 ms: each
+ *                    must end by its deadline (3 s allowed)
  *
  * The promises (README "Hostile bus contents", libshmif(3) COMPATIBILITY):
  * "every offset and length read from the bus is checked; damaged records
@@ -1030,6 +1034,31 @@ renamed(void)
 	teardown();
 }
 
+static void
+probe(const char *p)
+{
+	int n, rc;
+	uint8_t buf[SHMIF_MAXFRAME];
+	size_t len;
+	int64_t t0 = now_ns();
+
+	MUST(rump_pub_shmif_create(p, &n));
+	while (shmif_recv(n, buf, sizeof buf, &len, 0) == 0)
+		;
+	printf("ready\n");
+	char line[16];
+	if (fgets(line, sizeof line, stdin) == NULL)
+		return;
+	for (int tmo = 0; tmo <= 100; tmo += 100) {
+		t0 = now_ns();
+		rc = shmif_recv(n, buf, sizeof buf, &len, tmo);
+		int64_t d = now_ns() - t0;
+		INFO("recv(timeout %d) = %s after %.0f ms", tmo, en(rc), d / 1e6);
+		CHECK(d < 3000000000LL, "recv with timeout %d ms on a bus whose lock a stopped process holds: %s after %.0f ms",
+		    tmo, en(rc), d / 1e6);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1061,6 +1090,8 @@ main(int argc, char **argv)
 		truncation();
 	else if (strcmp(argv[2], "rename") == 0)
 		renamed();
+	else if (strcmp(argv[2], "probe") == 0)
+		probe(argv[3]);
 	else {
 		fprintf(stderr, "unknown mode %s\n", argv[2]);
 		return 2;

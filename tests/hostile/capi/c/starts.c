@@ -200,7 +200,7 @@ scenario(const char *name, void (*setup)(void), int fresh)
 			char bn[64];
 			snprintf(bn, sizeof bn, "bus-%s-%d-%d", name, s, env);
 			for (char *p = bn; *p; p++)
-				if (*p == '/')
+				if (*p == '/' || *p == ' ' || *p == ',')
 					*p = '_';
 			open_bus(bn);
 			setup();

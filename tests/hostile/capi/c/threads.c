@@ -22,11 +22,18 @@
  *                     at once, with cancels between: each frame exactly once
  *   pollrace BUS N    get_pollfd from several threads racing destroy and
  *                     unset_linkstr: no descriptor leaks
+ *   pollready BUS     the readiness rules of the poll descriptor, with
+ *                     frames from this process and from another, and 50
+ *                     descriptors in one epoll set
+ *   senddestroy BUS   destroy and down while another thread is inside a
+ *                     batch of 1048576 frames
  */
 #include "common.h"
 
 #include <dirent.h>
 #include <poll.h>
+#include <sys/epoll.h>
+#include <sys/wait.h>
 
 static const char *bus;
 
@@ -934,6 +941,210 @@ pollrace(int iters)
 	CHECK(fds1 <= fds0 + 2, "poll descriptors leaked: %d before, %d after %d races", fds0, fds1, iters);
 }
 
+/* ---- pollready ---- */
+
+static int
+readable(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, ms) == 1 && (p.revents & POLLIN);
+}
+
+/* send_from_child sends one frame from another process. */
+static void
+send_from_child(const char *self)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		execl(self, self, "send1", bus, (char *)NULL);
+		_exit(127);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the sending child failed (status %#x)", st);
+}
+
+static void
+pollready(const char *self)
+{
+	int a, b, fd, rc;
+	uint8_t f[100], mac[6], buf[SHMIF_MAXFRAME];
+	size_t len;
+
+	MUST(rump_pub_shmif_create(bus, &a));
+	MUST(rump_pub_shmif_create(bus, &b));
+	MUST(shmif_get_mac(a, mac));
+	hframe_build(f, 100, mac, 1, 1);
+	MUST(shmif_get_pollfd(b, &fd));
+	int fd2;
+	EXPECT_RC(shmif_get_pollfd(b, &fd2), 0);
+	CHECK(fd2 == fd, "a second get_pollfd gave %d, the first %d", fd2, fd);
+	CHECK(readable(fd, 0), "not readable right after shmif_get_pollfd");
+	drain(b);
+	CHECK(!readable(fd, 0), "still readable after a receive found nothing");
+	/* A frame from another interface of this process. */
+	EXPECT_RC(shmif_send(a, f, 100), 0);
+	CHECK(readable(fd, 1000), "not readable within 1 s of a frame from this process");
+	EXPECT_RC(shmif_recv(b, buf, sizeof buf, &len, 0), 0);
+	drain(b);
+	CHECK(!readable(fd, 0), "readable after the receive found nothing");
+	/* A frame from another process. */
+	send_from_child(self);
+	CHECK(readable(fd, 1000), "not readable within 1 s of a frame from another process");
+	rc = shmif_recv(b, buf, sizeof buf, &len, 0);
+	CHECK(rc == 0, "the frame from another process: %s", en(rc));
+	drain(b);
+	/* Own frames: maybe readable, consumed by the receive that finds nothing. */
+	EXPECT_RC(shmif_send(b, f, 100), 0);
+	readable(fd, 50);
+	EXPECT_RC(shmif_recv(b, buf, sizeof buf, &len, 0), EAGAIN);
+	CHECK(!readable(fd, 0), "readable after its own frame was consumed");
+	/* cancel and up make it readable; down and up keep the descriptor. */
+	EXPECT_RC(shmif_cancel(b), 0);
+	CHECK(readable(fd, 0), "not readable after shmif_cancel");
+	drain(b);
+	EXPECT_RC(shmif_down(b), 0);
+	EXPECT_RC(shmif_up(b), 0);
+	CHECK(readable(fd, 0), "not readable after shmif_up");
+	EXPECT_RC(shmif_get_pollfd(b, &fd2), 0);
+	CHECK(fd2 == fd, "after down and up get_pollfd gave %d, before %d", fd2, fd);
+	drain(b);
+
+	/* Fifty descriptors in one epoll set; one frame from another process
+	 * makes each readable. */
+	int ep = epoll_create1(0), ifs[50], fds[50];
+	for (int i = 0; i < 50; i++) {
+		MUST(rump_pub_shmif_create(bus, &ifs[i]));
+		MUST(shmif_get_pollfd(ifs[i], &fds[i]));
+		drain(ifs[i]);
+		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)i };
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev) != 0)
+			FAIL("epoll_ctl: %s", strerror(errno));
+	}
+	struct epoll_event evs[64];
+	int n0 = epoll_wait(ep, evs, 64, 0);
+	CHECK(n0 == 0, "%d descriptors readable on a quiet bus", n0);
+	send_from_child(self);
+	int seen[50] = { 0 }, nseen = 0;
+	int64_t t0 = now_ns();
+	while (nseen < 50 && now_ns() - t0 < 2000000000LL) {
+		int k = epoll_wait(ep, evs, 64, 200);
+		for (int j = 0; j < k; j++) {
+			int i = (int)evs[j].data.u32;
+			if (!seen[i]) {
+				seen[i] = 1;
+				nseen++;
+				rc = shmif_recv(ifs[i], buf, sizeof buf, &len, 0);
+				CHECK(rc == 0, "interface %d readable but recv = %s", i, en(rc));
+				drain(ifs[i]);
+			}
+		}
+	}
+	CHECK(nseen == 50, "only %d of 50 poll descriptors became readable for one frame", nseen);
+	/* Destroy makes them readable; once closed, the set loses them. */
+	for (int i = 0; i < 50; i++)
+		EXPECT_RC(shmif_destroy(ifs[i]), 0);
+	int k = epoll_wait(ep, evs, 64, 1000);
+	CHECK(k > 0, "no descriptor readable after destroying its interface");
+	sleep_us(400000);
+	k = epoll_wait(ep, evs, 64, 0);
+	CHECK(k == 0, "%d descriptors still in the epoll set 400 ms after destroy", k);
+	close(ep);
+	EXPECT_RC(shmif_destroy(a), 0);
+	EXPECT_RC(shmif_destroy(b), 0);
+}
+
+static void
+send1(void)
+{
+	int n;
+	uint8_t f[100], mac[6];
+
+	MUST(rump_pub_shmif_create(bus, &n));
+	MUST(shmif_get_mac(n, mac));
+	hframe_build(f, 100, mac, 2, 1);
+	MUST(shmif_send(n, f, 100));
+	MUST(shmif_destroy(n));
+}
+
+/* ---- senddestroy ---- */
+
+struct sd {
+	int ifnum, rc;
+	struct shmif_frame *fr;
+	size_t n;
+};
+
+static void *
+sd_thread(void *arg)
+{
+	struct sd *d = arg;
+
+	d->rc = shmif_send_batch(d->ifnum, d->fr, d->n);
+	return NULL;
+}
+
+static void
+senddestroy(void)
+{
+	const size_t big = 1048576;
+	struct shmif_frame *fr = calloc(big, sizeof *fr);
+	uint8_t *data = malloc(big * 60);
+	uint8_t mac[6] = { 0xb2, 0xa0, 1, 1, 1, 1 };
+	int rx;
+
+	for (size_t i = 0; i < big; i++) {
+		hframe_build(data + i * 60, 60, mac, 3, (uint32_t)i);
+		fr[i] = (struct shmif_frame){ .data = data + i * 60, .len = 60 };
+	}
+	MUST(rump_pub_shmif_create(bus, &rx));
+	MUST(shmif_set_start(rx, SHMIF_START_NEXT));
+	MUST(shmif_up(rx));
+	for (int how = 0; how < 4; how++) {
+		struct sd d = { .fr = fr, .n = big };
+		pthread_t th;
+		MUST(rump_pub_shmif_create(bus, &d.ifnum));
+		pthread_create(&th, NULL, sd_thread, &d);
+		sleep_us(how < 2 ? 2000 : 30000);
+		int64_t t0 = now_ns();
+		if (how % 2 == 0)
+			EXPECT_RC(shmif_destroy(d.ifnum), 0);
+		else
+			EXPECT_RC(shmif_down(d.ifnum), 0);
+		if (!joined(th, "a batch of 1048576 frames interrupted")) {
+			hung = 1;
+			return;
+		}
+		INFO("batch interrupted by %s: %s, %.1f ms after", how % 2 == 0 ? "destroy" : "down", en(d.rc),
+		    (now_ns() - t0) / 1e6);
+		CHECK(oneof(d.rc, 0, ENXIO, ENETDOWN, -1), "batch interrupted by %s = %s",
+		    how % 2 == 0 ? "destroy" : "down", en(d.rc));
+		if (how % 2 == 1)
+			EXPECT_RC(shmif_destroy(d.ifnum), 0);
+		/* what reached the bus is whole and in order */
+		uint8_t buf[SHMIF_MAXFRAME];
+		size_t len;
+		uint32_t want = 0, id, seq;
+		long got = 0;
+		int rc;
+		while ((rc = shmif_recv(rx, buf, sizeof buf, &len, 0)) == 0) {
+			if (hframe_check(buf, len, &id, &seq) != 1) {
+				FAIL("a torn frame after an interrupted batch");
+				break;
+			}
+			if (got > 0 && seq < want)
+				FAIL("frame %u after %u", seq, want - 1);
+			want = seq + 1;
+			got++;
+		}
+	}
+	EXPECT_RC(shmif_destroy(rx), 0);
+	free(fr);
+	free(data);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -956,6 +1167,12 @@ main(int argc, char **argv)
 		fanout(arg);
 	else if (strcmp(argv[1], "pollrace") == 0)
 		pollrace((int)arg);
+	else if (strcmp(argv[1], "pollready") == 0)
+		pollready(argv[0]);
+	else if (strcmp(argv[1], "send1") == 0)
+		send1();
+	else if (strcmp(argv[1], "senddestroy") == 0)
+		senddestroy();
 	else {
 		fprintf(stderr, "unknown mode %s\n", argv[1]);
 		return 2;

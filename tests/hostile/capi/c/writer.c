@@ -9,11 +9,39 @@
  *        batch1000  shmif_send_batch of 1000 frames (several holds of the
  *                   lock, and more than a quarter of the ring)
  *        small256   batches of 256 frames of 34..60 bytes
+ *        inject     shmif_inject of pcap files of 300 frames (the bus lock
+ *                   held for 256 frames at a time)
+ *        capture    following captures and snapshots into /dev/null (the
+ *                   lock taken to read), sending nothing
  * With COUNT it sends COUNT frames, prints "sent N first_ms=... max_ms=...
  * end_ns=..." (the time its first send took, its slowest send, and the
  * CLOCK_MONOTONIC time it finished), destroys the interface and exits 0.
  */
 #include "common.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+
+/* pcap_of writes a pcap file of frames (id, seq .. seq+n-1) to a memfd. */
+static int
+pcap_of(const uint8_t mac[6], uint32_t id, uint32_t seq, int n)
+{
+	int fd = memfd_create("pcap", 0);
+	uint32_t h[6] = { 0xa1b2c3d4, 2 | 4 << 16, 0, 0, 65535, 1 };
+	uint8_t f[SHMIF_MAXFRAME];
+
+	if (write(fd, h, sizeof h) != sizeof h)
+		exit(1);
+	for (int i = 0; i < n; i++) {
+		size_t len = hframe_len(id, seq + i);
+		uint32_t r[4] = { 1700000000, 0, (uint32_t)len, (uint32_t)len };
+		hframe_build(f, len, mac, id, seq + i);
+		if (write(fd, r, sizeof r) != sizeof r || write(fd, f, len) != (ssize_t)len)
+			exit(1);
+	}
+	lseek(fd, 0, SEEK_SET);
+	return fd;
+}
 
 int
 main(int argc, char **argv)
@@ -44,6 +72,31 @@ main(int argc, char **argv)
 
 	MUST(rump_pub_shmif_create(argv[1], &n));
 	MUST(shmif_get_mac(n, mac));
+	if (strcmp(argv[2], "inject") == 0) {
+		printf("ready\n");
+		for (;;) {
+			int fd = pcap_of(mac, id, seq, 300);
+			uint64_t frames = 0;
+			rc = shmif_inject(argv[1], fd, &frames);
+			close(fd);
+			if (rc != 0 || frames != 300) {
+				FAIL("writer %u: inject = %s, %llu frames", id, en(rc), (unsigned long long)frames);
+				return finish();
+			}
+			seq += 300;
+		}
+	}
+	if (strcmp(argv[2], "capture") == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		printf("ready\n");
+		for (int i = 0;; i++) {
+			rc = shmif_capture(argv[1], null, i % 2 ? 0 : 20, NULL, NULL);
+			if (rc != 0) {
+				FAIL("capture = %s", en(rc));
+				return finish();
+			}
+		}
+	}
 	printf("ready\n");
 	int64_t first = -1, worst = 0;
 	while (count < 0 || seq < (uint64_t)count) {
