@@ -51,6 +51,9 @@ func getenv(name string) string {
 	return C.GoString(v)
 }
 
+//export shmifgo_init
+func shmifgo_init() C.int { return 0 }
+
 // errno turns a Go error into the value a C caller gets.
 func errno(err error) C.int {
 	switch e := err.(type) {

@@ -8,9 +8,10 @@
  * libshmif_restore_nofile puts it back if Go raised it. The first call into
  * the library notes the limit again before it enters Go and restores it
  * after, for a host that changed its limit after loading the library but
- * before Go initialised. A host that changes it in that first millisecond
- * and calls libshmif only after Go has initialised gets the limit it had
- * at the load.
+ * before Go initialised: whatever Go and the restore did meanwhile, the
+ * host gets the limit it had when it made that call. rump_init is such a
+ * call (it waits for Go), so a host that calls it before changing its
+ * limit has no window at all.
  */
 #include <sys/resource.h>
 
@@ -57,8 +58,13 @@ void libshmif_after_first(void)
 		return;
 	if (!before_noted || getrlimit(RLIMIT_NOFILE, &now) != 0)
 		return;
-	if (before_first.rlim_max != RLIM_INFINITY && before_first.rlim_max > 1 &&
-	    before_first.rlim_cur < before_first.rlim_max - 1 &&
-	    now.rlim_max == before_first.rlim_max && now.rlim_cur == before_first.rlim_max - 1)
+	if (now.rlim_max != before_first.rlim_max || now.rlim_cur == before_first.rlim_cur)
+		return;
+	/* The first call waited for Go to initialise. Go may have raised the
+	 * limit (to one below the hard limit) and libshmif_restore_nofile
+	 * put back the one noted at the load: a host that lowered or raised
+	 * it between the load and this call gets its own back. */
+	if ((before_first.rlim_max != RLIM_INFINITY && now.rlim_cur == before_first.rlim_max - 1) ||
+	    now.rlim_cur == host.rlim_cur)
 		setrlimit(RLIMIT_NOFILE, &before_first);
 }

@@ -10,7 +10,10 @@
 #include "limits.h"
 
 /* A real rump kernel linked into the same program takes precedence. */
-__attribute__((weak)) int rump_init(void) { return 0; }
+/* rump_init waits for the Go runtime to be initialised (as every call into
+ * Go does), so that nothing it does at start-up (limits.c) comes after the
+ * host's own set-up. */
+__attribute__((weak)) int rump_init(void) { FIRST_CALL(shmifgo_init()); }
 
 int rump_pub_shmif_create(const char *path, int *ifnum)
 {

@@ -306,6 +306,9 @@ func (i *Interface) recvOnce(frames []Frame, timeout time.Duration, deadline *ti
 	if err := i.usable(); err != nil {
 		return 0, err
 	}
+	// The epoch is taken before the bus is looked at, so that a Cancel,
+	// Down or Destroy from now on ends the spin and the wait below.
+	epoch := i.epoch.Load()
 	n, idle, err := i.read(frames)
 	if n > 0 || err != nil {
 		return n, err
@@ -337,13 +340,13 @@ func (i *Interface) recvOnce(frames []Frame, timeout time.Duration, deadline *ti
 			until = *deadline
 		}
 	}
-	if i.spinFor(idle, now, until.Sub(now)) {
+	if i.spinFor(idle, epoch, now, until.Sub(now)) {
 		return 0, nil
 	}
 	// Wait without the configuration lock, so that configuration
 	// changes need not wait for us; Down and Destroy bump the epoch
 	// and wake the hub, and wait for us to leave before they detach.
-	b, epoch := i.bus, i.epoch.Load()
+	b := i.bus
 	i.waiters.Add(1)
 	defer i.waiters.Done()
 	locked = false
@@ -373,8 +376,9 @@ type idleMark struct {
 }
 
 // spinFor watches the bus without the lock for up to the spin time and
-// reports whether it changed since idle.
-func (i *Interface) spinFor(idle idleMark, start time.Time, limit time.Duration) bool {
+// reports whether it changed since idle, or the interface's epoch moved
+// (a Cancel, Down or Destroy).
+func (i *Interface) spinFor(idle idleMark, epoch uint64, start time.Time, limit time.Duration) bool {
 	spin := min(time.Duration(i.spin.Load()), limit)
 	if spin <= 0 {
 		return false
@@ -382,7 +386,7 @@ func (i *Interface) spinFor(idle idleMark, start time.Time, limit time.Duration)
 	changed := false
 	i.bus.Guard(func(m *layout.Mem) error {
 		for k := 0; ; k++ {
-			if m.Last() != idle.last || m.Gen() != idle.gen {
+			if m.Last() != idle.last || m.Gen() != idle.gen || i.epoch.Load() != epoch {
 				changed = true
 				return nil
 			}

@@ -175,8 +175,11 @@ extern "C" {
 /*
  * rump_init: the rump kernel's initialisation call, so that rump-style
  * harness code links unchanged. libshmif needs no initialisation: it always
- * returns 0, however often it is called. A weak symbol: a real rump kernel
- * linked into the same program takes precedence.
+ * returns 0, however often it is called. It does wait until the Go runtime
+ * inside libshmif has started (within milliseconds of loading), so that the
+ * host's own set-up after it (limits, signal handlers) comes after
+ * everything the runtime does at start-up. A weak symbol: a real rump
+ * kernel linked into the same program takes precedence.
  */
 int rump_init(void);
 
