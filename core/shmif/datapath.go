@@ -1,6 +1,7 @@
 package shmif
 
 import (
+	"errors"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -32,6 +33,11 @@ func spinFromEnv() time.Duration {
 // recheck is the longest a receiver blocks before it looks at the bus again
 // even without a wake-up: a safety net, since NetBSD never relies on timing.
 const recheck = time.Second
+
+// lookGrace is how long a receive with timeout 0 waits for a bus lock held
+// by someone else: holders hold it for microseconds, so a lock taken for
+// longer is wedged, and a call that only looks must not hang on it.
+const lookGrace = 10 * time.Millisecond
 
 // Frame is one frame for RecvBatch: Buf is where it goes; the other fields
 // describe what arrived.
@@ -309,7 +315,21 @@ func (i *Interface) recvOnce(frames []Frame, timeout time.Duration, deadline *ti
 	// The epoch is taken before the bus is looked at, so that a Cancel,
 	// Down or Destroy from now on ends the spin and the wait below.
 	epoch := i.epoch.Load()
-	n, idle, err := i.read(frames)
+	// A lock that stays taken (a stopped holder) must not hold the caller
+	// past its deadline; with timeout 0 it waits only a moment.
+	var lockBy time.Time
+	switch {
+	case timeout == 0:
+		lockBy = time.Now().Add(lookGrace)
+	case timeout > 0 && deadline.IsZero():
+		lockBy = time.Now().Add(timeout)
+	case timeout > 0:
+		lockBy = *deadline
+	}
+	n, idle, err := i.read(frames, lockBy)
+	if errors.Is(err, unix.ETIMEDOUT) && timeout == 0 {
+		err = unix.EAGAIN
+	}
 	if n > 0 || err != nil {
 		return n, err
 	}
@@ -317,7 +337,10 @@ func (i *Interface) recvOnce(frames []Frame, timeout time.Duration, deadline *ti
 		// Clear the poll descriptor only after finding nothing, then
 		// look again: what arrives later signals it anew.
 		i.poll.ready.Clear()
-		if n, idle, err = i.read(frames); n > 0 || err != nil {
+		if n, idle, err = i.read(frames, lockBy); n > 0 || err != nil {
+			if errors.Is(err, unix.ETIMEDOUT) && timeout == 0 {
+				err = unix.EAGAIN
+			}
 			i.poll.ready.Set()
 			return n, err
 		}
@@ -406,7 +429,7 @@ func (i *Interface) spinFor(idle idleMark, epoch uint64, start time.Time, limit 
 
 // read copies out accepted frames under one bus lock acquisition. Needs
 // cfg held (read).
-func (i *Interface) read(frames []Frame) (n int, idle idleMark, err error) {
+func (i *Interface) read(frames []Frame, lockBy time.Time) (n int, idle idleMark, err error) {
 	i.rx.Lock()
 	defer i.rx.Unlock()
 	var c rxCount
@@ -444,7 +467,7 @@ func (i *Interface) read(frames []Frame) (n int, idle idleMark, err error) {
 		i.publish()
 		return n, idle, err
 	}
-	err = i.bus.WithLock(func(m *layout.Mem) error {
+	err = i.bus.WithLockUntil(lockBy, func(m *layout.Mem) error {
 		for n < len(frames) {
 			f := &frames[n]
 			h, st := i.reader.Next(m, f.Buf)

@@ -85,7 +85,9 @@
  * internal failure, such as no random bytes for an interface id), ENOEXEC
  * (something overwrote the bus file's magic: it is no longer a bus) and
  * EDEADLK (the bus lock stayed held for 10 seconds by a live process while
- * the bus made no progress: no frame written, no header word changed). A bus file that is removed or renamed over stays
+ * the bus made no progress: no frame written, no header word changed;
+ * receives with a timeout give up at their deadline instead, with
+ * ETIMEDOUT, or EAGAIN after at most 10 ms with timeout 0). A bus file that is removed or renamed over stays
  * attached as it was: its attached interfaces keep talking to one another,
  * and interfaces attached later by path reach the new file; re-attach to
  * join them.

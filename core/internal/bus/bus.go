@@ -371,8 +371,15 @@ func (b *Bus) Guard(fn func(m *layout.Mem) error) (err error) {
 
 // WithLock runs fn with the bus lock held, inside Guard.
 func (b *Bus) WithLock(fn func(m *layout.Mem) error) error {
+	return b.WithLockUntil(time.Time{}, fn)
+}
+
+// WithLockUntil is WithLock for a caller with a deadline (zero: none): it
+// gives up with ETIMEDOUT when the lock cannot be had by then
+// (buslock.WithDeadline).
+func (b *Bus) WithLockUntil(deadline time.Time, fn func(m *layout.Mem) error) error {
 	return b.Guard(func(m *layout.Mem) error {
-		return buslock.With(m, func() error {
+		return buslock.WithDeadline(m, deadline, func() error {
 			if m.Magic() != layout.Magic {
 				return unix.ENOEXEC
 			}

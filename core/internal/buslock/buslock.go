@@ -67,7 +67,15 @@ var self = uint32(os.Getpid())
 // once the lock has been held for longer than any bus operation takes
 // (docs/protocol.md §9.2).
 func With(m *layout.Mem, fn func() error) error {
-	if err := lock(m); err != nil {
+	return WithDeadline(m, time.Time{}, fn)
+}
+
+// WithDeadline is With for callers that have a deadline of their own (a
+// receive with a timeout): once deadline has passed it gives up with
+// ETIMEDOUT without running fn, unless the holder is found dead then (it
+// is taken over). A zero deadline is none.
+func WithDeadline(m *layout.Mem, deadline time.Time, fn func() error) error {
+	if err := lock(m, deadline); err != nil {
 		return err
 	}
 	defer unlock(m)
@@ -87,13 +95,13 @@ func TryWith(m *layout.Mem, wait time.Duration, fn func() error) error {
 // lock takes the lock NetBSD's way, a compare-and-swap of 0 to 1
 // (shmif_lockbus, docs/protocol.md §4.1; sequentially consistent, so it
 // includes the acquire barrier, §10.1), then records our pid (§9.1).
-func lock(m *layout.Mem) error {
+func lock(m *layout.Mem, deadline time.Time) error {
 	w, spare := m.LockWord(), m.SpareWord()
 	if atomic.CompareAndSwapUint32(w, 0, 1) {
 		atomic.StoreUint32(spare, self)
 		return nil
 	}
-	return lockSlow(m, w, spare)
+	return lockSlow(m, w, spare, deadline)
 }
 
 // How long a waiter spins and yields before it starts to nap.
@@ -111,7 +119,7 @@ func watch(m *layout.Mem, spare *uint32) progress {
 	return progress{holder: atomic.LoadUint32(spare), first: m.First(), last: m.Last(), gen: m.Gen()}
 }
 
-func lockSlow(m *layout.Mem, w, spare *uint32) error {
+func lockSlow(m *layout.Mem, w, spare *uint32, deadline time.Time) error {
 	start := time.Now()
 	lastProbe := start
 	// Takeover and giving up are judged on how long the bus has made no
@@ -149,6 +157,14 @@ func lockSlow(m *layout.Mem, w, spare *uint32) error {
 				wake.Yield()
 			}
 			continue
+		}
+		if !deadline.IsZero() && !now.Before(deadline) {
+			// Out of time: one look at whether the holder is dead
+			// (then the lock is ours), else give up.
+			if takeOver(w, spare, seen.holder, now.Sub(stuck)) {
+				return nil
+			}
+			return unix.ETIMEDOUT
 		}
 		time.Sleep(nap)
 		if now.Sub(lastProbe) < probe {
