@@ -421,6 +421,14 @@ func (r *Reader) Next(m *layout.Mem, dst []byte) (layout.FrameHeader, Status) {
 			// reader was about to read: nothing was lost.
 			wasLapped = r.next != was
 		case ahead:
+			if restarted(data, &v) && r.next != 0 {
+				// A writer reset the ring after damage: its
+				// records are sound, start at the oldest, as
+				// a lapped reader would (docs/protocol.md §9.8).
+				r.overrun(&v, m)
+				wasLapped = true
+				break
+			}
 			r.resync(&v, m)
 			continue
 		}
@@ -447,6 +455,15 @@ func (r *Reader) Next(m *layout.Mem, dst []byte) (layout.FrameHeader, Status) {
 			// emptied bus, a reset ring: docs/protocol.md §9.8)
 			// tells what was lost as exactly as a frame would.
 			r.countLost(h.Seq)
+			wasLapped = false
+		} else if wasLapped && h.Len < layout.MinFrame && pos == 0 && h.Seq == 1 && restarted(data, &v) {
+			// A ring reset that could not find the newest number
+			// starts the numbers again, at 1: the records after it
+			// are new, not ones read before, and at least one
+			// frame was lost. (A reset that found the number
+			// continues it, and the rule above counts exactly.)
+			r.Lost++
+			r.seq, r.numbered = h.Seq-1, false
 			wasLapped = false
 		}
 		if h.Len > uint32(len(dst)) && h.Len >= layout.MinFrame {
@@ -603,6 +620,15 @@ func (r *Reader) TryNext(m *layout.Mem, dst []byte) (h layout.FrameHeader, ok bo
 	r.numbered = h.Seq == r.seq+1
 	r.consume(r.next, h, off, wrap || wrap2)
 	return h, true
+}
+
+// restarted reports whether the ring starts as a reset leaves it: two empty
+// records at offsets 0 and HDRSIZE, numbered one after the other, the
+// oldest records on the bus (docs/protocol.md §9.8).
+func restarted(data []byte, v *view) bool {
+	a, _, _, ok1 := readHeader(data, 0)
+	b, _, _, ok2 := readHeader(data, hdrSize)
+	return v.first == 0 && ok1 && ok2 && a.Len == 0 && b.Len == 0 && b.Seq == a.Seq+1
 }
 
 // countLost adds the records between the last one consumed and seq, the

@@ -111,13 +111,17 @@ func Init(m *layout.Mem) {
 // not DataSize ("nothing overwritten yet") because that is a state only a
 // bus that never wrapped can be in: a writer that finds it on a bus with
 // gen > 0 knows first was damaged. Nor does first equal last, which NetBSD
-// readers assert (docs/protocol.md §3.6). seq numbers the empty records, so
-// that the records after them continue the sequence and readers count
-// exactly what the reset cost them (docs/protocol.md §9.4).
+// readers assert (docs/protocol.md §3.6). seq is the number of the newest
+// record before the reset: the empty records are numbered seq+1 and seq+2,
+// so that the records after them continue the sequence and readers count
+// exactly what the reset cost them (docs/protocol.md §9.4). When the newest
+// record cannot be found, seq is 0 and the numbers start again; readers
+// then count at least one frame lost.
 func reset(m *layout.Mem, seq uint32) {
 	var empty [layout.FrameHeaderSize]byte
-	(&layout.FrameHeader{Seq: seq}).Encode(empty[:])
+	(&layout.FrameHeader{Seq: seq + 1}).Encode(empty[:])
 	copy(m.Data(), empty[:])
+	(&layout.FrameHeader{Seq: seq + 2}).Encode(empty[:])
 	copy(m.Data()[hdrSize:], empty[:])
 	m.SetLast(hdrSize)
 	m.SetFirst(0)

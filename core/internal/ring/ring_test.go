@@ -492,3 +492,65 @@ func TestLostWithUnnumberedWriters(t *testing.T) {
 		t.Fatalf("overruns %d lost %d", r.Overruns, r.Lost)
 	}
 }
+
+// docs/protocol.md §9.4, §9.8: a ring reset costs a reader exactly the
+// frames it had not read when the reset could find the newest number (only
+// first was damaged); when it could not (every header word damaged) the
+// numbers start again at 1, the frames after the reset are delivered, and
+// at least one loss is counted. A reader that finds an old reset's records
+// after damage of its own (gen moved back) delivers nothing twice.
+func TestResetCountsWhatItCost(t *testing.T) {
+	buf := make([]byte, layout.MaxFrame)
+	recv := func(r *Reader, m *layout.Mem) []uint32 {
+		var got []uint32
+		for range 100 {
+			h, st := r.Next(m, buf)
+			if st != Frame {
+				break
+			}
+			got = append(got, checkFrame(t, buf[:h.Len]))
+		}
+		return got
+	}
+	for _, c := range []struct {
+		name     string
+		damage   func(m *layout.Mem)
+		wantLost uint64 // exact, or at least 1 with 0
+	}{
+		{"first out of range", func(m *layout.Mem) { m.SetFirst(0xffffffff) }, 5},
+		{"every word out of range", func(m *layout.Mem) { m.SetFirst(0xffffffff); m.SetLast(0xfffffff0) }, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := newBus(t)
+			var r Reader
+			r.Start(m)
+			for k := range 20 {
+				appendFrame(m, frame(100, uint32(k)), 1)
+			}
+			if got := recv(&r, m); len(got) != 20 {
+				t.Fatalf("read %d frames before", len(got))
+			}
+			for k := range 5 {
+				appendFrame(m, frame(100, uint32(100+k)), 1) // not read
+			}
+			c.damage(m)
+			appendFrame(m, frame(100, 200), 1) // the writer resets the ring
+			appendFrame(m, frame(100, 201), 1)
+			got := recv(&r, m)
+			if len(got) != 2 || got[0] != 200 || got[1] != 201 {
+				t.Fatalf("after the reset: %v, want [200 201]", got)
+			}
+			if c.wantLost != 0 && r.Lost != c.wantLost || r.Lost == 0 {
+				t.Fatalf("lost %d, want %d (0: at least 1)", r.Lost, c.wantLost)
+			}
+			// Damage of the reader's own making afterwards: gen moved
+			// back makes it think it is ahead; it goes back to the
+			// oldest record and skips, by number, what it has read.
+			m.SetGen(0)
+			appendFrame(m, frame(100, 202), 1)
+			if got := recv(&r, m); len(got) > 1 || len(got) == 1 && got[0] != 202 {
+				t.Fatalf("after gen moved back: %v, want at most [202] (nothing again)", got)
+			}
+		})
+	}
+}

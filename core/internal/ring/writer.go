@@ -51,7 +51,15 @@ const epochBytes = dataSize / 4
 // count them lost, as after an overrun.
 func NewWriter(m *layout.Mem) Writer {
 	if !headerSane(m) {
-		reset(m, 0)
+		// Number the reset after the newest record when last still
+		// names one (only first was damaged).
+		seq := uint32(0)
+		if m.Last() < dataSize {
+			if h, _, _, ok := readHeader(m.Data(), m.Last()); ok {
+				seq = h.Seq
+			}
+		}
+		reset(m, seq)
 	}
 	w := Writer{data: m.Data(), m: m, first: m.First(), gen: m.Gen(), last: m.Last()}
 	w.storedFirst = w.first
