@@ -118,6 +118,8 @@ func TestBusLockHeldByLiveProcess(t *testing.T) {
 // truncated by another process) are caught and reported as EIO"); after a
 // truncation below a page, send and up fail with EIO; frames lost so are
 // counted in oerrors; unset and set the linkstr brings the interfaces back.
+// (A shmif_recv_batch that fails with EIO but *received 1 is only counted
+// here: see TestDefectRecvBatchReceivedOnEIO.)
 func TestTruncatedUnderLiveInterfaces(t *testing.T) {
 	t.Parallel()
 	run(t, 60*time.Second, nil, program(t, "bushostile"), t.TempDir(), "truncate")

@@ -10,6 +10,11 @@ package hostile_test
 
 import (
 	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -156,4 +161,104 @@ func TestDefectStoppedLockHolder(t *testing.T) {
 	defer w.cmd.Process.Signal(contSignal)
 	probe.stdin.Write([]byte("go\n"))
 	probe.finish(t, 60*time.Second, "probe")
+}
+
+// TestDefectSidecarTruncated: the private state beside the bus
+// (/dev/shm/shmif-DEV-INO) truncated to nothing while processes use the
+// bus: every libshmif process on the bus dies of SIGBUS ("fatal error:
+// fault ... signal SIGBUS" in core/internal/sidecar (*State).u32 under
+// (*Bus).rescan) within the first rounds. The file is made with the bus
+// file's permission bits, so whoever may write the bus (or, see
+// TestDefectForeignSidecarAdopted, anyone) can kill every process on it.
+// libshmif(3) FILES: "Without it (it cannot be made, or is damaged),
+// libshmif works as correctly, slower"; NOTES: memory faults on the bus
+// mapping "do not kill the host".
+func TestDefectSidecarTruncated(t *testing.T) {
+	sidecarDamage(t, "truncate")
+}
+
+// TestDefectSidecarSymlinkFollowed: a symbolic link planted at the private
+// state's path in the world-writable /dev/shm, pointing to a file that
+// does not exist (or is empty), is followed: the attaching process creates
+// (or fills) the target with 65792 bytes of its state, uses it, and
+// leaves it behind when it removes the link. Run as root, as here, any
+// local user who can guess a bus's device and inode (both visible to
+// stat) chooses where root writes a file (fs.protected_symlinks is 0 on
+// this machine). Opening with O_NOFOLLOW (and O_EXCL when creating)
+// would refuse it; a link to a file with contents is already refused.
+func TestDefectSidecarSymlinkFollowed(t *testing.T) {
+	for _, target := range []string{"missing", "empty"} {
+		t.Run(target, func(t *testing.T) {
+			bus, side := newBus(t)
+			victim := filepath.Join(t.TempDir(), "victim")
+			if target == "empty" {
+				must(t, os.WriteFile(victim, nil, 0o644))
+			}
+			must(t, os.Symlink(victim, side))
+			os.Lchown(side, 65534, 65534)
+			r := run(t, 20*time.Second, nil, program(t, "files"), "attach", bus)
+			fi, err := os.Stat(victim)
+			switch {
+			case target == "missing" && err == nil:
+				t.Errorf("the link's target was created: %d bytes (lossless active %s)", fi.Size(), r.value("lossless_active"))
+			case target == "empty" && err == nil && fi.Size() != 0:
+				t.Errorf("the link's empty target was filled: %d bytes (lossless active %s)", fi.Size(), r.value("lossless_active"))
+			}
+		})
+	}
+}
+
+// TestDefectForeignSidecarAdopted: user nobody, who may read but not write
+// a bus of root's (mode 0644), plants an empty file of mode 0666 at the
+// private state's path before root's processes attach. They adopt it (it
+// stays nobody's; libshmif only sets its mode to the bus's 0644, which
+// leaves the owner able to write), so nobody then writes a lossless reader
+// that never reads into it, and root's writer stalls for as long as nobody
+// says: 3000 sends took 5 s with a fake reader of 5000 ms. (libshmif(3)
+// FILES: "It is made on demand with the bus file's permission bits".)
+func TestDefectForeignSidecarAdopted(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to act as two users")
+	}
+	dir := worldDir(t)
+	bus := filepath.Join(dir, "bus")
+	must(t, os.WriteFile(bus, nil, 0o644))
+	side := sidecarPath(t, bus)
+	os.RemoveAll(side)
+	t.Cleanup(func() { os.RemoveAll(side) })
+	must(t, os.WriteFile(side, nil, 0o666))
+	must(t, os.Chmod(side, 0o666))
+	must(t, os.Chown(side, 65534, 65534))
+	holder := startProc(t, nil, program(t, "reader"), bus, "0", "stall")
+	holder.expect(t, "ready", 10*time.Second)
+	var st syscall.Stat_t
+	must(t, syscall.Stat(side, &st))
+	if st.Uid != 0 {
+		t.Errorf("root's processes use private state owned by uid %d, mode %o", st.Uid, st.Mode&0o7777)
+	}
+	fake, lib := worldProgram(t, "fakeslot")
+	r := runCmd(t, 20*time.Second, func(c *exec.Cmd) {
+		c.Env = append(c.Env, "LD_LIBRARY_PATH="+lib)
+		c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	}, fake, side, "3000")
+	if r.status.ExitStatus() != 0 {
+		t.Logf("user nobody could not write the private state: %q", r.lines)
+		return
+	}
+	w := run(t, 60*time.Second, nil, program(t, "writer"), bus, "single", "1", "3000")
+	maxMs, _ := strconv.ParseFloat(w.value("max_ms"), 64)
+	if maxMs > 1000 {
+		t.Errorf("user nobody, who may not write the bus, stalled root's writer for %.0f ms", maxMs)
+	}
+}
+
+// TestDefectRecvBatchReceivedOnEIO: the bus file truncated to nothing at a
+// random moment while four threads call shmif_recv_batch and one sends:
+// within a few hundred truncations (usually a few dozen) a
+// shmif_recv_batch returns EIO with *received = 1. rump.h: "*received
+// (required) is set to the number of frames filled in, also on error (then
+// 0)". A caller that trusts the header drops the frame it was given, or
+// the count is wrong.
+func TestDefectRecvBatchReceivedOnEIO(t *testing.T) {
+	run(t, 120*time.Second, nil, program(t, "bushostile"), t.TempDir(), "truncbatch", "1000")
 }

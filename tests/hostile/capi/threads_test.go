@@ -33,7 +33,7 @@ func TestBlockedReceiversReleased(t *testing.T) {
 // ENETDOWN, cancel ECANCELED or the timeout; nobody stays blocked.
 func TestReleaseRaces(t *testing.T) {
 	t.Parallel()
-	run(t, 60*time.Second, nil, program(t, "threads"), "wakerace", busPath(t), itoa(pick(300, 3000)))
+	run(t, 60*time.Second, nil, program(t, "threads"), "wakerace", busPath(t), itoa(pick(180, 3000)))
 }
 
 // TestIfnumSweep: every call with every ifnum from -1 to 40000 while other
@@ -60,7 +60,7 @@ func TestFanoutEachFrameOnce(t *testing.T) {
 // ENXIO/ENETDOWN, and no descriptor outlives the interface.
 func TestPollfdRacesDestroy(t *testing.T) {
 	t.Parallel()
-	run(t, 60*time.Second, nil, program(t, "threads"), "pollrace", busPath(t), itoa(pick(300, 3000)))
+	run(t, 60*time.Second, nil, program(t, "threads"), "pollrace", busPath(t), itoa(pick(150, 3000)))
 }
 
 // TestPollReadiness: the poll descriptor's rules (rump.h shmif_get_pollfd):

@@ -15,6 +15,8 @@
  *   units DIR      all 32768 units in use
  *   nofile DIR     RLIMIT_NOFILE low: the host's limit kept, EMFILE
  *   sameinode DIR  one bus by several paths: one mapping, one descriptor
+ *   attach BUS     attach to BUS as a lossless receiver, print whether it
+ *                  is active, destroy
  */
 #include "common.h"
 
@@ -1079,6 +1081,14 @@ main(int argc, char **argv)
 		nofile(atol(argv[3]), argv[4]);
 	else if (strcmp(mode, "sameinode") == 0)
 		sameinode();
+	else if (strcmp(mode, "attach") == 0) {
+		int n, w = -1;
+		MUST(rump_pub_shmif_create(dir, &n));
+		EXPECT_RC(shmif_set_lossless(n, 100), 0);
+		EXPECT_RC(shmif_get_lossless(n, NULL, &w), 0);
+		INFO("lossless_active=%d", w);
+		EXPECT_RC(shmif_destroy(n), 0);
+	}
 	else {
 		fprintf(stderr, "unknown mode %s\n", mode);
 		return 2;
