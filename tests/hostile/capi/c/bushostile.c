@@ -380,15 +380,22 @@ static int received_soft;
 static int
 rx_one(int n, int k, int tmo, uint8_t *buf, size_t *len)
 {
-	struct shmif_frame f[2] = { { .data = buf, .cap = BIG }, { .data = buf + BIG, .cap = BIG } };
+	struct shmif_frame f[2] = { { .data = buf, .cap = BIG, .len = 0xdead }, { .data = buf + BIG, .cap = BIG } };
 	size_t got = 77;
 	int rc;
 
+	/* "out parameters are written only on success unless a function says
+	 * otherwise" (rump.h): a length is written on success and EMSGSIZE. */
 	switch (k % 3) {
 	case 0:
-		return shmif_recv(n, buf, BIG, len, tmo);
+		*len = 0xdead;
+		rc = shmif_recv(n, buf, BIG, len, tmo);
+		CHECK(oneof(rc, 0, EMSGSIZE, -1) || *len == 0xdead, "recv = %s wrote *len = %zu", en(rc), *len);
+		return rc;
 	case 1:
 		rc = shmif_recv_frame(n, f, tmo);
+		CHECK(oneof(rc, 0, EMSGSIZE, -1) || f[0].len == 0xdead, "recv_frame = %s wrote len = %zu", en(rc),
+		    f[0].len);
 		*len = f[0].len;
 		return rc;
 	default:
