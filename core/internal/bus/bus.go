@@ -410,7 +410,7 @@ func (b *Bus) Notify() error {
 // wake-up write is not needed. Poll descriptors wait on inotify, so any
 // in any process need it too.
 func (b *Bus) quiet() bool {
-	return b.side != nil && !b.eager.Load() && atomic.LoadUint32(b.side.Pollers()) == 0
+	return b.side != nil && !b.eager.Load() && b.side.Pollers() == 0 && !b.side.Broken()
 }
 
 // stamp sets the version word, which NetBSD's wake-up write sets, to 3
@@ -433,7 +433,7 @@ func (b *Bus) stamp() {
 // there is one on the bus, in any process, writers make the wake-up write.
 func (b *Bus) AddPoller(delta int32) {
 	if b.side != nil {
-		atomic.AddUint32(b.side.Pollers(), uint32(delta))
+		b.side.AddPollers(delta)
 	}
 }
 

@@ -29,7 +29,13 @@ var ErrFull = errors.New("sidecar: no free slot")
 
 // NewLossless registers a lossless reader that writers wait for at most
 // maxWait, with the limit it publishes first.
-func (s *State) NewLossless(maxWait time.Duration, limit uint64) (*Lossless, error) {
+func (s *State) NewLossless(maxWait time.Duration, limit uint64) (l *Lossless, err error) {
+	err = errBroken
+	s.safe(func() { l, err = s.newLossless(maxWait, limit) })
+	return l, err
+}
+
+func (s *State) newLossless(maxWait time.Duration, limit uint64) (*Lossless, error) {
 	fd := int(s.f.Fd())
 	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
 		return nil, err
@@ -52,7 +58,9 @@ func (s *State) NewLossless(maxWait time.Duration, limit uint64) (*Lossless, err
 // it. The atomic add is a full barrier, as the one of a writer that
 // announces it waits: either the writer sees the new limit or the reader
 // sees the writer.
-func (l *Lossless) Publish(limit uint64) {
+func (l *Lossless) Publish(limit uint64) { l.s.safe(func() { l.publish(limit) }) }
+
+func (l *Lossless) publish(limit uint64) {
 	s, i := l.s, l.i
 	atomic.StoreUint64(s.slot64(i, slotPos), limit)
 	atomic.AddUint32(s.slot32(i, slotProgress), 1)
@@ -68,18 +76,27 @@ func (l *Lossless) Slot() int { return l.i }
 func (l *Lossless) Close() {
 	fd := int(l.s.f.Fd())
 	unix.Flock(fd, unix.LOCK_EX)
-	l.s.freeSlot(l.i)
+	l.s.safe(func() { l.s.freeSlot(l.i) })
 	unix.Flock(fd, unix.LOCK_UN)
 }
 
 // HasLossless reports whether any lossless reader may be registered.
-func (s *State) HasLossless() bool { return s.u32(offLossless) != 0 }
+func (s *State) HasLossless() (has bool) {
+	s.safe(func() { has = s.u32(offLossless) != 0 })
+	return has
+}
 
 // Limit returns the lowest limit of the lossless readers other than those
 // in skip, and the slot that sets it (-1: none). A reader that a writer gave
 // up waiting for does not count until it reads again: a stalled reader
 // costs writers one wait, not one per send.
 func (s *State) Limit(skip []int) (limit uint64, slot int) {
+	limit, slot = ^uint64(0), -1
+	s.safe(func() { limit, slot = s.limit(skip) })
+	return limit, slot
+}
+
+func (s *State) limit(skip []int) (limit uint64, slot int) {
 	limit, slot = ^uint64(0), -1
 	for i := range nslots {
 		if s.kind(i) != kindLossless || contains(skip, i) {
@@ -115,7 +132,13 @@ const livenessEvery = 5 * time.Millisecond
 // need, the reader goes away, or the reader's wait bound (counted from
 // since) passes. It reports false when the bound passed or the slot is
 // someone else's now: the writer then writes without that reader.
-func (s *State) WaitRoom(slot int, need uint64, since time.Time) bool {
+func (s *State) WaitRoom(slot int, need uint64, since time.Time) (ok bool) {
+	ok = true // broken: nothing to wait for
+	s.safe(func() { ok = s.waitRoom(slot, need, since) })
+	return ok
+}
+
+func (s *State) waitRoom(slot int, need uint64, since time.Time) bool {
 	maxWait := time.Duration(atomic.LoadUint64(s.slot64(slot, slotMaxWait)))
 	deadline := since.Add(maxWait)
 	start := time.Now()

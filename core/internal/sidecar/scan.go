@@ -20,7 +20,13 @@ import (
 // root (libshmif cannot tell whether a root process uses the bus of an
 // ordinary user). A registered process of another pid namespace makes the
 // answer true as well: its neighbours there cannot be seen.
-func (s *State) Foreign(dev, ino uint64, busMode, busUID, busGID uint32) bool {
+func (s *State) Foreign(dev, ino uint64, busMode, busUID, busGID uint32) (foreign bool) {
+	foreign = true // broken: a NetBSD peer cannot be ruled out
+	s.safe(func() { foreign = s.foreign(dev, ino, busMode, busUID, busGID) })
+	return foreign
+}
+
+func (s *State) foreign(dev, ino uint64, busMode, busUID, busGID uint32) bool {
 	if s.OtherNamespaces() {
 		return true
 	}

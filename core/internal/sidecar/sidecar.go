@@ -33,6 +33,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/libshmif/libshmif/core/internal/layout"
 	"github.com/libshmif/libshmif/core/internal/wake"
 	"golang.org/x/sys/unix"
 )
@@ -87,11 +88,34 @@ var Dir = "/dev/shm"
 
 // State is a process's view of a bus's sidecar.
 type State struct {
-	path string
-	f    *os.File
-	mem  []byte
-	self int // this process's slot
+	path   string
+	f      *os.File
+	mem    []byte
+	self   int         // this process's slot
+	broken atomic.Bool // the mapping faulted: the file was truncated
 }
+
+// errBroken is what calls on a broken sidecar report.
+var errBroken = errors.New("sidecar: the file was truncated under its mapping")
+
+// safe runs fn, which touches the mapping, unless the sidecar is broken.
+// Whoever may write the bus may truncate its sidecar: a fault then breaks
+// the sidecar for this process, which from then on works as it does
+// without one (Broken), instead of dying of SIGBUS.
+func (s *State) safe(fn func()) bool {
+	if s.broken.Load() {
+		return false
+	}
+	if layout.CatchFault(fn) {
+		s.broken.Store(true)
+		return false
+	}
+	return true
+}
+
+// Broken reports whether the sidecar's mapping faulted: callers then act as
+// without a sidecar.
+func (s *State) Broken() bool { return s.broken.Load() }
 
 // ErrDamaged reports a sidecar file that is not one, or not of this
 // version.
@@ -118,7 +142,9 @@ func Open(st *unix.Stat_t) (*State, error) {
 }
 
 func open(path string, st *unix.Stat_t) (s *State, retry bool, err error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	// Never through a symbolic link: /dev/shm is writable by everyone,
+	// and a link planted there must not make us write elsewhere.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, false, err
 	}
@@ -137,8 +163,14 @@ func open(path string, st *unix.Stat_t) (s *State, retry bool, err error) {
 	if err := unix.Fstat(int(f.Fd()), &fst); err != nil {
 		return nil, false, err
 	}
-	if fst.Nlink == 0 || unix.Stat(path, &pst) != nil || pst.Ino != fst.Ino {
+	if fst.Nlink == 0 || unix.Lstat(path, &pst) != nil || pst.Ino != fst.Ino {
 		return nil, true, nil
+	}
+	// Only a file of ours or of the bus's owner is the bus's sidecar: one
+	// planted by a user who may not write the bus must not let that user
+	// hold its writers back (a fake lossless reader) or reach them.
+	if fst.Mode&unix.S_IFMT != unix.S_IFREG || (fst.Uid != uint32(os.Geteuid()) && fst.Uid != st.Uid) {
+		return nil, false, ErrDamaged
 	}
 	fresh := fst.Size == 0
 	if fresh {
@@ -157,20 +189,28 @@ func open(path string, st *unix.Stat_t) (s *State, retry bool, err error) {
 		return nil, false, err
 	}
 	s = &State{path: path, f: f, mem: mem, self: -1}
-	if fresh {
-		s.init(st)
-	} else if s.u32(offMagic) != magic || s.u32(offVersion) != version || s.u32(offSize) != Size ||
-		s.u32(offSlots) != nslots || s.u64(offDev) != st.Dev || s.u64(offIno) != st.Ino {
+	damaged := false
+	slot := -1
+	// Someone may truncate the file under us even now.
+	if layout.CatchFault(func() {
+		if fresh {
+			s.init(st)
+		} else if s.u32(offMagic) != magic || s.u32(offVersion) != version || s.u32(offSize) != Size ||
+			s.u32(offSlots) != nslots || s.u64(offDev) != st.Dev || s.u64(offIno) != st.Ino {
+			damaged = true
+			return
+		}
+		s.reclaim()
+		if !s.anyAlive() && !fresh {
+			// Every process that used it is gone (the bus may even be
+			// a new file that got the old one's inode): start afresh.
+			clear(s.mem[offWord:])
+		}
+		slot = s.claim(kindProcess)
+	}) || damaged {
 		unix.Munmap(mem)
 		return nil, false, ErrDamaged
 	}
-	s.reclaim()
-	if !s.anyAlive() && !fresh {
-		// Every process that used it is gone (the bus may even be a
-		// new file that got the old one's inode): start afresh.
-		clear(s.mem[offWord:])
-	}
-	slot := s.claim(kindProcess)
 	if slot < 0 {
 		unix.Munmap(mem)
 		return nil, false, errors.New("sidecar: no free slot")
@@ -193,11 +233,13 @@ func (s *State) init(st *unix.Stat_t) {
 func (s *State) Close() error {
 	fd := int(s.f.Fd())
 	unix.Flock(fd, unix.LOCK_EX)
-	s.freeSlot(s.self)
-	s.reclaim()
-	if !s.anyAlive() {
-		os.Remove(s.path)
-	}
+	s.safe(func() {
+		s.freeSlot(s.self)
+		s.reclaim()
+		if !s.anyAlive() {
+			os.Remove(s.path)
+		}
+	})
 	unix.Flock(fd, unix.LOCK_UN)
 	unix.Munmap(s.mem)
 	return s.f.Close()
@@ -210,8 +252,17 @@ func (s *State) Sleepers() *uint32 { return s.p32(offSleepers) }
 
 // Pollers is the count of poll descriptors on the bus, in all processes:
 // they wait on inotify, so a writer that sees some must make the wake-up
-// write.
-func (s *State) Pollers() *uint32 { return s.p32(offPollers) }
+// write. A broken sidecar reports one, so that writers make it.
+func (s *State) Pollers() (n uint32) {
+	n = 1
+	s.safe(func() { n = atomic.LoadUint32(s.p32(offPollers)) })
+	return n
+}
+
+// AddPollers adds delta to the count of poll descriptors.
+func (s *State) AddPollers(delta int32) {
+	s.safe(func() { atomic.AddUint32(s.p32(offPollers), uint32(delta)) })
+}
 
 func (s *State) p32(off int) *uint32       { return (*uint32)(unsafe.Pointer(&s.mem[off])) }
 func (s *State) p64(off int) *uint64       { return (*uint64)(unsafe.Pointer(&s.mem[off])) }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/libshmif/libshmif/core/internal/layout"
 	"golang.org/x/sys/unix"
 )
 
@@ -78,13 +79,15 @@ func sweepFile(path string) {
 			return
 		}
 		s := &State{mem: mem, self: -1}
-		ours := s.u32(offMagic) == magic && s.u32(offVersion) == version && s.u32(offSize) == Size &&
-			s.u32(offSlots) == nslots
 		abandoned := false
-		if ours {
-			s.reclaim()
-			abandoned = !s.anyAlive()
-		}
+		layout.CatchFault(func() { // truncated under us: leave it
+			ours := s.u32(offMagic) == magic && s.u32(offVersion) == version && s.u32(offSize) == Size &&
+				s.u32(offSlots) == nslots
+			if ours {
+				s.reclaim()
+				abandoned = !s.anyAlive()
+			}
+		})
 		unix.Munmap(mem)
 		if !abandoned {
 			return

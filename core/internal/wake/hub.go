@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/libshmif/libshmif/core/internal/layout"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,10 +19,12 @@ import (
 // words are the process's own, or shared by the libshmif processes of the
 // bus (Share), so that they wake each other without a file write.
 type Hub struct {
-	word     *uint32 // futex word: bumped when the bus changes
-	sleepers *uint32 // waiters announced
-	private  bool    // the words are in process memory
-	own      struct{ word, sleepers uint32 }
+	words atomic.Pointer[words] // the futex words in use
+	own   words                 // the process's own
+
+	// ownWords is own with private set, what a hub falls back to when the
+	// shared memory its words were in faults (it was truncated).
+	ownWords *words
 
 	path      string // the bus file as /proc/self/fd/N
 	mu        sync.Mutex
@@ -36,6 +39,14 @@ type Hub struct {
 	fence atomic.Uint32 // a locked instruction: a full memory barrier
 }
 
+// words are a hub's futex word, bumped when the bus changes, and the count
+// of waiters announced, in process memory or shared with other processes.
+type words struct {
+	word, sleepers *uint32
+	private        bool
+	wordv, sleepv  uint32 // the storage of the process's own
+}
+
 // NewHub returns the hub of the bus open as busFd, with its words in
 // process memory.
 func NewHub(busFd int) *Hub {
@@ -43,15 +54,34 @@ func NewHub(busFd int) *Hub {
 	// goroutine and descriptor are there for the life of the process
 	// from then on, not from some later wait.
 	startWatcher()
-	h := &Hub{path: "/proc/self/fd/" + strconv.Itoa(busFd), private: true}
-	h.word, h.sleepers = &h.own.word, &h.own.sleepers
+	h := &Hub{path: "/proc/self/fd/" + strconv.Itoa(busFd)}
+	h.own.word, h.own.sleepers, h.own.private = &h.own.wordv, &h.own.sleepv, true
+	h.ownWords = &h.own
+	h.words.Store(h.ownWords)
 	return h
 }
 
 // Share makes the hub use word and sleepers, in memory shared with the
 // other libshmif processes of the bus. Call it before the hub is used.
+// Shared memory can be truncated by whoever may write it: a fault on it
+// makes the hub go back to its own words for good (waiters in other
+// processes then see this process's changes by the file watch alone).
 func (h *Hub) Share(word, sleepers *uint32) {
-	h.word, h.sleepers, h.private = word, sleepers, false
+	h.words.Store(&words{word: word, sleepers: sleepers})
+}
+
+// safely runs fn on the words w; a fault on shared words makes the hub
+// fall back to its own ones, and reports false.
+func (h *Hub) safely(w *words, fn func()) bool {
+	if w.private {
+		fn()
+		return true
+	}
+	if layout.CatchFault(fn) {
+		h.words.CompareAndSwap(w, h.ownWords)
+		return false
+	}
+	return true
 }
 
 // WatchOpens calls fn, from another goroutine, whenever a process opens or
@@ -84,9 +114,14 @@ func (h *Hub) Unwatch() {
 // the watch cannot be had (the inotify watch limit), the wait is cut to
 // pollInterval, as NetBSD polls on hosts without a watch.
 func (h *Hub) Wait(ready func() bool, deadline time.Time) bool {
-	s := atomic.LoadUint32(h.word)
-	watched := h.enter()
-	defer h.leave()
+	w := h.words.Load()
+	var s uint32
+	if !h.safely(w, func() { s = atomic.LoadUint32(w.word) }) {
+		w = h.words.Load()
+		s = atomic.LoadUint32(w.word)
+	}
+	watched := h.enter(w)
+	defer h.leave(w)
 	if ready() {
 		return true
 	}
@@ -99,7 +134,9 @@ func (h *Hub) Wait(ready func() bool, deadline time.Time) bool {
 	if !watched && (d < 0 || d > pollInterval) {
 		d = pollInterval
 	}
-	FutexWait(h.word, s, d, h.private)
+	// A futex call on memory that went away fails (EFAULT) without a
+	// signal: no need to guard it.
+	FutexWait(w.word, s, d, w.private)
 	return true
 }
 
@@ -110,8 +147,8 @@ const pollInterval = 10 * time.Millisecond
 // enter announces a waiter and makes sure the bus file is watched. The
 // atomic add is a full barrier: the announcement is visible before the
 // waiter looks at the bus (see Changed).
-func (h *Hub) enter() (watched bool) {
-	atomic.AddUint32(h.sleepers, 1)
+func (h *Hub) enter(w *words) (watched bool) {
+	h.safely(w, func() { atomic.AddUint32(w.sleepers, 1) })
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.waiting++
@@ -119,14 +156,14 @@ func (h *Hub) enter() (watched bool) {
 	return h.watchOK
 }
 
-func (h *Hub) leave() {
+func (h *Hub) leave(w *words) {
 	h.mu.Lock()
 	if h.waiting > 0 {
 		h.waiting--
 	}
 	h.updateWatch()
 	h.mu.Unlock()
-	atomic.AddUint32(h.sleepers, ^uint32(0))
+	h.safely(w, func() { atomic.AddUint32(w.sleepers, ^uint32(0)) })
 }
 
 // updateWatch gives the watch the mask it needs now: modifications while
@@ -203,18 +240,37 @@ func (h *Hub) notifyListeners() {
 // change or the writer sees the waiter.
 func (h *Hub) Changed() {
 	h.fence.Add(1)
-	if atomic.LoadUint32(h.sleepers) != 0 {
-		atomic.AddUint32(h.word, 1)
-		FutexWake(h.word, h.private)
+	w := h.words.Load()
+	sleeping := false
+	h.safely(w, func() {
+		if sleeping = atomic.LoadUint32(w.sleepers) != 0; sleeping {
+			atomic.AddUint32(w.word, 1)
+		}
+	})
+	if sleeping {
+		FutexWake(w.word, w.private)
+	}
+	if w != h.words.Load() {
+		h.bumpOwn() // fell back just now: wake this process's waiters
 	}
 	h.notifyListeners()
+}
+
+// bumpOwn wakes whoever waits on the hub's own words.
+func (h *Hub) bumpOwn() {
+	atomic.AddUint32(h.own.word, 1)
+	FutexWake(h.own.word, true)
 }
 
 // event handles what the watch saw.
 func (h *Hub) event(mask uint32) {
 	if mask&unix.IN_MODIFY != 0 {
-		atomic.AddUint32(h.word, 1)
-		FutexWake(h.word, h.private)
+		w := h.words.Load()
+		if h.safely(w, func() { atomic.AddUint32(w.word, 1) }) {
+			FutexWake(w.word, w.private)
+		} else {
+			h.bumpOwn()
+		}
 		h.notifyListeners()
 	}
 	if mask&(unix.IN_OPEN|unix.IN_CLOSE_WRITE|unix.IN_CLOSE_NOWRITE) != 0 {
