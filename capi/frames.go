@@ -153,6 +153,11 @@ func shmifgo_recv_batch(ifnum C.int, frames *C.struct_shmif_frame, n C.size_t, r
 		scratch[k] = shmif.Frame{Buf: bytesOf(cf[k].data, uintptr(min(cf[k].cap, maxView)))}
 	}
 	got, err := i.RecvBatch(scratch[:len(cf)], timeout(ms))
+	if got > 0 {
+		// Frames were received before the bus failed (it was cut
+		// short): deliver them; the next call reports the error.
+		err = nil
+	}
 	for k := range got {
 		f, c := &scratch[k], &cf[k]
 		c.len, c.csum, c.sec, c.usec = C.size_t(f.Len), C.uint32_t(f.Csum), C.uint32_t(f.Sec), C.uint32_t(f.Usec)

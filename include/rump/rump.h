@@ -432,7 +432,8 @@ int shmif_send_batch(int ifnum, const struct shmif_frame *frames, size_t n);
  * most one lock acquisition (none when the receiver is only a few frames
  * behind the writers), waiting up to timeout_ms for the first. *received
  * (required) is set to the number of frames filled in, also on error (then
- * 0). A frame that does not fit its buffer ends the batch and stays on the
+ * 0: a call that received frames before the bus failed returns 0 with
+ * them, and the next call reports the error). A frame that does not fit its buffer ends the batch and stays on the
  * bus: if it is the first, the call returns EMSGSIZE with frames[0].len set
  * to the length needed, otherwise 0 with the frames before it. n == 0
  * returns 0 at once. Returns as shmif_recv. This call and shmif_recv_frame
