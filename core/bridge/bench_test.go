@@ -1,7 +1,6 @@
 package bridge_test
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"net"
@@ -17,6 +16,7 @@ import (
 	"github.com/libshmif/libshmif/core/bridge"
 	"github.com/libshmif/libshmif/core/impair"
 	"github.com/libshmif/libshmif/core/shmif"
+	"github.com/libshmif/libshmif/internal/testlib"
 )
 
 // BenchmarkBusToBus measures a shmif:// bridge: a writer puts b.N frames
@@ -183,18 +183,6 @@ func benchBusToBus(b *testing.B, size int, join func(b *testing.B, bus1, bus2 st
 	b.ReportMetric(0, "ns/op")
 }
 
-// syncBuffer is a bytes.Buffer for a writer on another goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
 // benchScheduled offers b.N 60-byte frames at rate frames/s to a bridge
 // with the impairment words, and compares the time each arrives on the
 // other bus with the due time the stage logged for it. The stage's clock
@@ -207,8 +195,7 @@ func benchScheduled(b *testing.B, words string, rate float64) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var log syncBuffer
-	log.b.Grow(b.N * 80) // no copying of a growing log while frames flow
+	var log testlib.SyncBuffer
 	var cfg bridge.Config
 	t0 := time.Now()
 	st, err := cfg.Impair(impair.Config{Seed: 1, LR: settings, Log: &log})
@@ -274,8 +261,7 @@ func benchScheduled(b *testing.B, words string, rate float64) {
 	// "LR 17 at=1.250000000 len=60 out due=1.260000000": frame 17 is
 	// sequence number 16.
 	var errs []time.Duration
-	log.mu.Lock()
-	for _, line := range strings.Split(log.b.String(), "\n") {
+	for _, line := range strings.Split(log.String(), "\n") {
 		f := strings.Fields(line)
 		if len(f) < 6 || f[0] != "LR" || f[4] != "out" || !strings.HasPrefix(f[5], "due=") {
 			continue
@@ -286,7 +272,6 @@ func benchScheduled(b *testing.B, words string, rate float64) {
 			errs = append(errs, arrived[n-1]-time.Duration(due*1e9))
 		}
 	}
-	log.mu.Unlock()
 	if len(errs) == 0 {
 		b.Fatal("nothing crossed")
 	}
