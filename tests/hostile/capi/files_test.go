@@ -148,15 +148,22 @@ func TestAllUnitsInUse(t *testing.T) {
 }
 
 // TestFewDescriptors: started with a soft RLIMIT_NOFILE of 64, the library
-// gives the host its limit back after the first call and keeps a limit the
-// host sets later; poll descriptors and buses run out with EMFILE; with no
+// gives the host its limit back (rump.h: "the one it had when the library
+// was loaded or, if the host changed it before the first libshmif call, the
+// one it had then") and keeps a limit the host sets later: the host lowers
+// it after shmif_create, before any call, or after rump_init, then
+// attaches. Then poll descriptors and buses run out with EMFILE; with no
 // descriptor left, an attached interface still sends, receives and times
 // out in time; after destroys (and the 250 ms delayed close) a poll
 // descriptor can be had again.
 func TestFewDescriptors(t *testing.T) {
 	t.Parallel()
 	prlimit(t)
-	run(t, 60*time.Second, nil, "prlimit", "--nofile=64:4096", program(t, "files"), "nofile", t.TempDir(), "64", "create")
+	for _, v := range []string{"create", "first", "init"} {
+		t.Run(v, func(t *testing.T) {
+			run(t, 60*time.Second, nil, "prlimit", "--nofile=64:4096", program(t, "files"), "nofile", t.TempDir(), "64", v)
+		})
+	}
 }
 
 // TestOneBusManyPaths: interfaces attached to one bus by a symbolic link, a

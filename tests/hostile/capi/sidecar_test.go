@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -83,11 +84,12 @@ func TestSidecarPlanted(t *testing.T) {
 // slower"). No process may die (the file is mapped by all three), the
 // writer's slowest send stays within the lossless bound plus slack, the
 // reader gets whole frames in order with received + lost equal to the
-// records written, and a writer started afterwards gets through.
-// Truncation kills them: see TestDefectSidecarTruncated.
+// records written, and a writer started afterwards gets through. The file
+// truncated to nothing under the three must not kill them with SIGBUS
+// either.
 func TestSidecarDamagedLive(t *testing.T) {
 	t.Parallel()
-	for _, how := range []string{"random", "zeros", "unlink", "all"} {
+	for _, how := range []string{"random", "zeros", "unlink", "truncate", "all"} {
 		t.Run(how, func(t *testing.T) {
 			t.Parallel()
 			sidecarDamage(t, how)
@@ -120,7 +122,7 @@ func sidecarDamage(t *testing.T, how string) {
 				}
 				damage := how
 				if how == "all" {
-					damage = []string{"random", "zeros", "unlink"}[i%3]
+					damage = []string{"random", "zeros", "unlink", "truncate"}[i%4]
 				}
 				damageSidecar(side, damage)
 				rounds++
@@ -164,5 +166,74 @@ func damageSidecar(side, how string) {
 		os.Truncate(side, 0)
 	case "unlink":
 		os.Remove(side)
+	}
+}
+
+// TestSidecarSymlinkNotFollowed: a symbolic link planted (by user nobody)
+// at the private state's path in the world-writable /dev/shm, pointing to a
+// file that does not exist or is empty, is not followed: the target is not
+// created or filled. (Found following such links; a process run as root
+// then wrote 65792 bytes where the link pointed.)
+func TestSidecarSymlinkNotFollowed(t *testing.T) {
+	t.Parallel()
+	for _, target := range []string{"missing", "empty"} {
+		t.Run(target, func(t *testing.T) {
+			bus, side := newBus(t)
+			victim := filepath.Join(t.TempDir(), "victim")
+			if target == "empty" {
+				must(t, os.WriteFile(victim, nil, 0o644))
+			}
+			must(t, os.Symlink(victim, side))
+			os.Lchown(side, 65534, 65534)
+			r := run(t, 20*time.Second, nil, program(t, "files"), "attach", bus)
+			fi, err := os.Stat(victim)
+			switch {
+			case target == "missing" && err == nil:
+				t.Errorf("the link's target was created: %d bytes (lossless active %s)", fi.Size(), r.value("lossless_active"))
+			case target == "empty" && err == nil && fi.Size() != 0:
+				t.Errorf("the link's empty target was filled: %d bytes (lossless active %s)", fi.Size(), r.value("lossless_active"))
+			}
+		})
+	}
+}
+
+// TestForeignSidecarRefused: user nobody, who may read but not write a bus
+// of root's (mode 0644), plants an empty file of mode 0666 at the private
+// state's path before root's processes attach. They must not use it
+// (libshmif(3) FILES: "It is made on demand with the bus file's permission
+// bits"): if they did, nobody could write a lossless reader that never
+// reads into it and stall root's writers at will (found so: 3000 sends
+// took 5 s behind a fake reader of 5000 ms). The test plays nobody's part
+// and fails if root's writer stalls, or if the state in use is nobody's.
+func TestForeignSidecarRefused(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to act as two users")
+	}
+	dir := worldDir(t)
+	bus := filepath.Join(dir, "bus")
+	must(t, os.WriteFile(bus, nil, 0o644))
+	side := sidecarPath(t, bus)
+	os.RemoveAll(side)
+	t.Cleanup(func() { os.RemoveAll(side) })
+	must(t, os.WriteFile(side, nil, 0o666))
+	must(t, os.Chmod(side, 0o666))
+	must(t, os.Chown(side, 65534, 65534))
+	holder := startProc(t, nil, program(t, "reader"), bus, "0", "stall")
+	holder.expect(t, "ready", 10*time.Second)
+	var st syscall.Stat_t
+	if err := syscall.Stat(side, &st); err == nil && st.Size > 0 && st.Uid != 0 {
+		t.Errorf("root's processes use private state of uid %d, mode %o, %d bytes", st.Uid, st.Mode&0o7777, st.Size)
+	}
+	fake, lib := worldProgram(t, "fakeslot")
+	r := runCmd(t, 20*time.Second, func(c *exec.Cmd) {
+		c.Env = append(c.Env, "LD_LIBRARY_PATH="+lib)
+		c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	}, fake, side, "3000")
+	t.Logf("nobody's fake lossless reader: exit %d %q", r.status.ExitStatus(), r.lines)
+	w := run(t, 60*time.Second, nil, program(t, "writer"), bus, "single", "1", "3000")
+	maxMs, _ := strconv.ParseFloat(w.value("max_ms"), 64)
+	if maxMs > 1000 {
+		t.Errorf("user nobody, who may not write the bus, stalled root's writer for %.0f ms", maxMs)
 	}
 }

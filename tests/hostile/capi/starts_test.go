@@ -39,6 +39,18 @@ func TestSpinForever(t *testing.T) {
 	run(t, 60*time.Second, nil, program(t, "starts"), "spin", t.TempDir())
 }
 
+// TestSpinRelease: a release during the receiver's spin is not lost: with
+// spin 100 ms, a cancel 20 ms into the receive returns ECANCELED at once,
+// down and destroy by the end of the spin; with the default spin of 50 us,
+// none of the cancels at random moments of a receive's first 80 us takes
+// more than 300 ms (rump.h shmif_cancel: "make every thread blocked in
+// shmif_recv ... return ECANCELED"; the wait's 1 s safety net must not be
+// what ends it).
+func TestSpinRelease(t *testing.T) {
+	t.Parallel()
+	run(t, 120*time.Second, nil, program(t, "starts"), "spinrelease", t.TempDir(), itoa(pick(25, 300)))
+}
+
 // TestManyStalledLosslessReceivers: 200 lossless receivers (max_wait_ms
 // 100) that never read: all are active; 3000 sends of 1514 bytes each
 // wait at most 100 ms (rump.h: "for at most max_wait_ms (counted from when

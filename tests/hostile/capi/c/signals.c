@@ -1,13 +1,17 @@
 /*
  * signals.c -- a signal storm at threads blocked in libshmif's receives.
  *
- * usage: signals BUS FLAGS WHEN MS [HANDLER_STACK]
+ * usage: signals BUS FLAGS WHEN MS [HANDLER_STACK [warm]]
  *   FLAGS none|restart|onstack|both: the sa_flags of the host's handlers
  *         (SA_RESTART, SA_ONSTACK with an alternate stack per thread)
  *   WHEN  before|after: handlers installed before the first libshmif call,
  *         or after the interfaces exist
  *   MS    how long the storm lasts
  *   HANDLER_STACK  bytes of stack each handler uses (8192)
+ *   warm  the storm starts only once every thread has made its first call
+ *         (rump.h: "while a thread makes its first call into libshmif,
+ *         the runtime runs on a goroutine stack of 4 KiB ... a handler
+ *         installed without SA_ONSTACK ... may overflow it")
  *
  * An interval timer raises SIGALRM every 100 us and a thread aims SIGUSR1 at
  * the receiving threads in turn; each handler uses HANDLER_STACK bytes of
@@ -29,7 +33,7 @@
 #include <sys/time.h>
 
 static atomic_long nalrm, nusr1;
-static atomic_int stop;
+static atomic_int stop, warmed, go_storm = 1;
 static int flags;
 static size_t hstack = 8192;
 
@@ -101,6 +105,10 @@ idle_rx(void *arg)
 	altstack();
 	pthread_sigmask(SIG_SETMASK, NULL, &m0);
 	r->worst_under = INT64_MAX;
+	rc = shmif_recv(r->ifnum, buf, sizeof buf, &len, 0); /* the first call */
+	atomic_fetch_add(&warmed, 1);
+	while (!atomic_load(&go_storm))
+		sleep_us(100);
 	while (!atomic_load(&stop)) {
 		int tmo = tmos[rnd_next(&s) % 5], kind = rnd_next(&s) % 3;
 		for (int i = 0; i < 4; i++)
@@ -145,6 +153,10 @@ busy_rx(void *arg)
 	int rc;
 
 	altstack();
+	rc = shmif_recv(r->ifnum, buf, sizeof buf, &len, 0); /* the first call */
+	atomic_fetch_add(&warmed, 1);
+	while (!atomic_load(&go_storm))
+		sleep_us(100);
 	while (!atomic_load(&stop)) {
 		rc = shmif_recv(r->ifnum, buf, sizeof buf, &len, 50);
 		r->calls++;
@@ -170,6 +182,9 @@ sender(void *arg)
 	(void)arg;
 	altstack();
 	shmif_get_mac(tx_if, mac);
+	atomic_fetch_add(&warmed, 1);
+	while (!atomic_load(&go_storm))
+		sleep_us(100);
 	while (!atomic_load(&stop)) {
 		size_t len = hframe_len(1, seq);
 		hframe_build(f, len, mac, 1, seq++);
@@ -219,6 +234,9 @@ main(int argc, char **argv)
 	before = strcmp(argv[3], "before") == 0;
 	if (argc > 5)
 		hstack = (size_t)atol(argv[5]);
+	int warm = argc > 6 && strcmp(argv[6], "warm") == 0;
+	if (warm)
+		atomic_store(&go_storm, 0);
 	if (before)
 		install();
 
@@ -240,6 +258,9 @@ main(int argc, char **argv)
 	rx[4].ifnum = b;
 	pthread_create(&rx[4].th, NULL, busy_rx, &rx[4]);
 	pthread_create(&snd, NULL, sender, NULL);
+	while (warm && atomic_load(&warmed) < 6)
+		sleep_us(1000);
+	atomic_store(&go_storm, 1);
 	pthread_create(&sig, NULL, signaller, NULL);
 
 	struct itimerval it = { { 0, 100 }, { 0, 100 } };

@@ -12,9 +12,10 @@
  *             hostile values
  *   spin      shmif_set_spin(INT_MAX): timeouts stay deadlines; cancel,
  *             down and destroy still release the receiver (within 3 s)
- *   spinrelease  cancel, down and destroy during a receiver's spin release
- *             it promptly: spin 100 ms and a release 20 ms in; and the
- *             default spin of 50 us with cancels at random moments
+ *   spinrelease [N]  cancel, down and destroy during a receiver's spin
+ *             release it promptly: spin 100 ms and a release 20 ms in; and
+ *             the default spin of 50 us with N cancels at random moments
+ *             (100)
  *   lossless  200 lossless receivers that never read: a writer waits at
  *             most max_wait_ms per send in all, and not again
  */
@@ -394,12 +395,12 @@ sr_thread(void *arg)
 	size_t len;
 
 	atomic_store(&sr_started, 1);
-	w->rc = shmif_recv(w->n, buf, sizeof buf, &len, 3000);
+	w->rc = shmif_recv(w->n, buf, sizeof buf, &len, 1500);
 	return NULL;
 }
 
 static void
-spinrelease(void)
+spinrelease(int iters)
 {
 	static const char *what[] = { "cancel", "down", "destroy" };
 	static const int want[] = { ECANCELED, ENETDOWN, ENXIO };
@@ -435,7 +436,7 @@ spinrelease(void)
 	uint64_t s = 11;
 	int slow = 0, counted = 0;
 	double worst = 0;
-	for (int it = 0; it < 100; it++) {
+	for (int it = 0; it < iters; it++) {
 		struct sw w;
 		MUST(rump_pub_shmif_create(bus, &n));
 		MUST(shmif_set_start(n, SHMIF_START_NEXT));
@@ -555,7 +556,7 @@ main(int argc, char **argv)
 	else if (strcmp(argv[1], "spin") == 0)
 		spin();
 	else if (strcmp(argv[1], "spinrelease") == 0)
-		spinrelease();
+		spinrelease(argc > 3 ? atoi(argv[3]) : 100);
 	else if (strcmp(argv[1], "lossless") == 0)
 		lossless();
 	else {
