@@ -12,9 +12,6 @@ import (
 // defectCases are damage cases of c/bushostile.c that show defects; they
 // run in defects_test.go (build tag hostile_defects).
 var defectCases = []string{
-	// A stranger's write to first makes a reader skip and count as lost
-	// frames that were not overwritten.
-	"first=last", "first=last/nowrap", "first=pending",
 	// last moved back to a damaged place while the receiver does not look:
 	// the receiver skips the first frame written after the repair.
 	"last=1/noprobe", "last=0/noprobe", "last=random/noprobe",

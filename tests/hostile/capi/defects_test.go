@@ -14,23 +14,6 @@ import (
 	"time"
 )
 
-// TestDefectFirstMovedByStranger: a stranger moves the header's first word
-// forward, past records a receiver has not read but that nobody overwrote.
-// libshmif(3) COMPATIBILITY: "Readers do not trust the header's generation
-// and first-record words to tell whether they were lapped, so a stranger's
-// write to them makes no reader deliver a frame again or count frames lost
-// that were not overwritten." Today the receiver skips the frames between
-// its position and first and counts them in lost (first=last: 1 of 5
-// waiting frames received, lost +4; first=pending: 2 of 5, lost +3).
-// (docs/protocol.md §9.6 describes this very behaviour: "a reader whose
-// position lies outside the valid region [first, next write position] is
-// lapped": the man page promises more. The README's wording only names
-// the generation word.)
-func TestDefectFirstMovedByStranger(t *testing.T) {
-	run(t, 60*time.Second, nil, program(t, "bushostile"), t.TempDir(), "cases",
-		"first=last", "first=last/nowrap", "first=pending")
-}
-
 // TestDefectFirstFrameAfterLastMovedBack: a stranger moves last back to a
 // place inside an older record (1, 0, a random offset) on a wrapped bus
 // while the receiver B, five frames behind, does not look; A's next send

@@ -158,10 +158,13 @@ teardown(void)
 #define CF_RESET 128   /* header words out of range: the next writer resets
                         * the ring "so that every reader finds itself
                         * lapped" (docs/protocol.md §9.8) */
-#define CF_NOLOSS 64   /* only gen or first were written: no frame may be lost
-                        * (libshmif(3): "a stranger's write to them makes no
+#define CF_NOLOSS 64   /* only gen was written: no frame may be lost
+                        * (libshmif(3): "a stranger's write to it makes no
                         * reader deliver a frame again or count frames lost
                         * that were not overwritten") */
+#define CF_SKIPCOUNTED 256 /* first moved past B: the frames it skips are
+                        * counted lost, exactly, never delivered twice
+                        * (libshmif(3), docs/protocol.md §9.6) */
 
 struct dcase {
 	const char *name;
@@ -318,11 +321,11 @@ static const struct dcase cases[] = {
 	{ "first=0xffffffff/nowrap", 0 | CF_RESET, d_first_ff },
 	{ "first=DataSize/wrapped", CF_WRAP, d_first_ds },
 	{ "first=DataSize-1", CF_WRAP, d_first_ds1 },
-	{ "first=last", CF_WRAP | CF_NOLOSS, d_first_last },
-	{ "first=last/nowrap", 0 | CF_NOLOSS, d_first_last },
+	{ "first=last", CF_WRAP | CF_SKIPCOUNTED, d_first_last },
+	{ "first=last/nowrap", 0 | CF_SKIPCOUNTED, d_first_last },
 	{ "first=0", CF_WRAP | CF_NOLOSS, d_first_0 },
 	{ "first=random", CF_WRAP | CF_NOLOSS, d_first_rnd },
-	{ "first=pending", CF_WRAP | CF_NOLOSS, d_first_pend },
+	{ "first=pending", CF_WRAP | CF_SKIPCOUNTED, d_first_pend },
 	{ "last=0xffffffff", CF_WRAP | CF_REDELIVER | CF_RESET, d_last_ff },
 	{ "last=DataSize", CF_WRAP | CF_REDELIVER | CF_RESET, d_last_ds },
 	{ "last=DataSize-1", CF_WRAP | CF_REDELIVER, d_last_ds1 },
@@ -657,6 +660,13 @@ one_case(const struct dcase *c)
 		    (unsigned long long)(s1.lost - s0.lost));
 		CHECK(pend_got == 5, "%s: B received %ld of the 5 frames waiting for it, none was overwritten",
 		    c->name, pend_got);
+	}
+	if (c->flags & CF_SKIPCOUNTED) {
+		/* first moved past B: what B skipped is counted, exactly. */
+		CHECK(pend_got + (long)(s1.lost - s0.lost) == 5,
+		    "%s: B received %ld of the 5 frames waiting and counted %llu lost, want 5 in all", c->name,
+		    pend_got, (unsigned long long)(s1.lost - s0.lost));
+		CHECK(p.redelivered == 0, "%s: %ld frames delivered twice", c->name, p.redelivered);
 	}
 	/* Frames that were waiting and never came are accounted for: lost
 	 * (overwritten, or "counts 1: at least one frame was lost" when the
