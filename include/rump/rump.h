@@ -239,7 +239,8 @@ int shmif_open(const char *path, unsigned int mode, int *ifnum);
  * down and without a bus; unit -1 takes the lowest free unit. The unit is
  * stored in *ifnum unless ifnum is NULL. The initial enabled capabilities
  * come from the environment variable RUMP_SHMIF_CAPENABLE, as in a rump
- * kernel (parsed like strtoul(s, NULL, 0), masked with SHMIF_CAPABILITIES).
+ * kernel (parsed like strtoul(s, NULL, 0), masked with SHMIF_CAPABILITIES;
+ * as in NetBSD, a value of 256 bytes or more is ignored and gives 0).
  * Returns:
  *   EEXIST   that unit exists.
  *   EINVAL   unit is below -1 or above 32767.
@@ -604,6 +605,9 @@ int shmif_set_start(int ifnum, int start);
  *            initialised one; an empty file is not one yet).
  *   EIO      the bus is damaged, or was truncated while read.
  *   ENOENT, EACCES, ...: from open(2); EPIPE, ENOSPC, ...: from write(2).
+ *   (A write to a pipe nobody reads raises SIGPIPE, as any write(2) does:
+ *   a host that leaves SIGPIPE at its default dies of it; ignore or catch
+ *   it to get EPIPE.)
  * A snapshot needs read permission; following needs write permission (it
  * takes the bus lock to read). Thread-safe: any number may run at once.
  */
