@@ -253,7 +253,8 @@ func TestImpairControl(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(stderr.String(), "bridging"); time.Sleep(5 * time.Millisecond) {
+	// The start lines: "bridging ...", then the impairments.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(stderr.String(), "impair seed"); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the bridge did not start:\n%s", stderr.String())
 		}
