@@ -110,6 +110,7 @@ bench-bridge: tools
 
 stress: all
 	SHMIF_BUILD=$(CURDIR)/$(BUILD) SHMIF_STRESS=full $(GO) test -count=1 -run 'Stress|Cycles|Flood' -timeout 60m -v ./tests/...
+	SHMIF_BUILD=$(CURDIR)/$(BUILD) SHMIF_STRESS=full $(GO) test -count=1 -timeout 60m ./tests/hostile/...
 	SHMIF_STRESS=full $(GO) test -race -count=1 -run 'UnderConcurrentWriter|LappedReaderCountsLoss' -timeout 60m -v ./core/internal/ring
 
 shmif.pc: shmif.pc.in

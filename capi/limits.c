@@ -60,6 +60,12 @@ void libshmif_after_first(void)
 		return;
 	if (now.rlim_max != before_first.rlim_max || now.rlim_cur == before_first.rlim_cur)
 		return;
+	/* A limit of one below the hard limit, noted before the call, was
+	 * Go's raise (Go started before the call, but libshmif_restore_nofile
+	 * had not run yet): the restore has put back the host's. */
+	if (before_first.rlim_max != RLIM_INFINITY && before_first.rlim_cur == before_first.rlim_max - 1 &&
+	    host.rlim_cur != before_first.rlim_cur)
+		return;
 	/* The first call waited for Go to initialise. Go may have raised the
 	 * limit (to one below the hard limit) and libshmif_restore_nofile
 	 * put back the one noted at the load: a host that lowered or raised

@@ -43,12 +43,14 @@
  *     or without SA_ONSTACK or SA_RESTART, keep working, also when they
  *     interrupt a thread inside libshmif: libshmif runs Go code on the
  *     host's threads with 64 KiB of stack to spare, and blocks in C, on the
- *     thread's own stack. One limit, the Go runtime's: while a thread makes
- *     its first call into libshmif, the runtime runs on a goroutine stack
- *     of 4 KiB before libshmif can grow it, so a handler installed without
- *     SA_ONSTACK that uses more than about 1 KiB of stack, or nests, may
- *     overflow it and abort the process then. Give such handlers an
- *     alternate stack (sigaltstack(2) and SA_ONSTACK).
+ *     thread's own stack. One limit, the Go runtime's: a handler installed
+ *     without SA_ONSTACK runs on whatever stack it interrupts, and the Go
+ *     runtime's own code inside libshmif runs on goroutine stacks with
+ *     little room (4 KiB during a thread's first call), so a handler that
+ *     uses more than about 512 bytes of stack, or nests, can overflow one
+ *     and abort the process. Give such handlers an alternate stack
+ *     (sigaltstack(2) and SA_ONSTACK); handlers with SA_ONSTACK may use
+ *     what their alternate stack holds.
  *   - The process's limits and signal dispositions are left as the host set
  *     them. (Go's runtime raises the soft RLIMIT_NOFILE for itself when it
  *     starts; libshmif gives the host its limit back, the one it had when

@@ -297,7 +297,7 @@ func TestStreamSlowLoris(t *testing.T) {
 	}
 	checkOnly(t, rx.frames(), 4, []uint64{1})
 	got := 0
-	timeout := time.After(3 * time.Second)
+	timeout := time.After(10 * time.Second)
 loop:
 	for got < int(sent) {
 		select {

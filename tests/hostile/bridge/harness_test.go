@@ -15,6 +15,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"flag"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -43,6 +44,14 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// Most tests wait on bridge processes and sockets: let more of them
+	// run at once than there are CPUs (an explicit -parallel wins).
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		flag.Set("test.parallel", "4")
+	}
 	root, err := findRoot()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

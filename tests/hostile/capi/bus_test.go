@@ -82,7 +82,7 @@ func TestBusFuzz(t *testing.T) {
 	t.Parallel()
 	seed := time.Now().UnixNano()
 	t.Logf("seed %d", seed)
-	run(t, 60*time.Second, nil, program(t, "bushostile"), t.TempDir(), "fuzz", itoa(pick(3000, 50000)), itoa(int(seed)))
+	run(t, 60*time.Second, nil, program(t, "bushostile"), t.TempDir(), "fuzz", itoa(pick(800, 50000)), itoa(int(seed)))
 }
 
 // TestBusLockHeldByLiveProcess: the bus lock held by a live process (the
@@ -133,7 +133,7 @@ func TestStoppedLockHolder(t *testing.T) {
 // 0)").
 func TestRecvBatchReceivedOnEIO(t *testing.T) {
 	t.Parallel()
-	run(t, 120*time.Second, nil, program(t, "bushostile"), t.TempDir(), "truncbatch", itoa(pick(150, 2000)))
+	run(t, 120*time.Second, nil, program(t, "bushostile"), t.TempDir(), "truncbatch", itoa(pick(60, 2000)))
 }
 
 // TestTruncatedUnderLiveInterfaces: the bus file truncated to 0, 100, 4096

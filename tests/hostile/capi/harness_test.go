@@ -18,6 +18,7 @@ package hostile_test
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -58,6 +59,7 @@ type progBuild struct {
 }
 
 func TestMain(m *testing.M) {
+	overlap()
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
@@ -195,3 +197,15 @@ func busPath(t *testing.T) string {
 }
 
 func itoa(n int) string { return fmt.Sprint(n) }
+
+// overlap lets more parallel tests run at once than there are CPUs: most
+// of them wait on child processes (a lock held for 10 s, signal storms,
+// kills), so their waits overlap. An explicit -parallel wins.
+func overlap() {
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		flag.Set("test.parallel", "6")
+	}
+}

@@ -48,7 +48,7 @@ func TestSpinForever(t *testing.T) {
 // what ends it).
 func TestSpinRelease(t *testing.T) {
 	t.Parallel()
-	run(t, 120*time.Second, nil, program(t, "starts"), "spinrelease", t.TempDir(), itoa(pick(25, 300)))
+	run(t, 120*time.Second, nil, program(t, "starts"), "spinrelease", t.TempDir(), itoa(pick(10, 300)))
 }
 
 // TestManyStalledLosslessReceivers: 200 lossless receivers (max_wait_ms

@@ -419,7 +419,8 @@ static int count_shm(const char *ino)
 	return n;
 }
 
-/* 1000 open/close cycles: no descriptor, thread or /dev/shm leak. */
+/* Open/close cycles ($CYCLES, 1000 by default): no descriptor, thread or
+ * /dev/shm leak. */
 static void cycles(void)
 {
 	char *bus = path("cbus"), *bus2 = path("cbus2");
@@ -440,7 +441,9 @@ static void cycles(void)
 	int maxh = 0;
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (int i = 0; i < 1000; i++) {
+	const char *ncycles = getenv("CYCLES");
+	int cycles = ncycles ? atoi(ncycles) : 1000;
+	for (int i = 0; i < cycles; i++) {
 		const char *opt = (i % 3 == 0) ? "impair loss 1%" : (i % 3 == 1) ? NULL : "learning";
 		r = shmif_bridge_open(bus, ep, opt, &h);
 		if (r != 0) {
@@ -459,10 +462,10 @@ static void cycles(void)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	int fd1 = count_fds(), th1 = count_threads(), shm1 = count_shm(ino) + count_shm(ino2);
-	printf("cycles: 1000 in %.2f s; descriptors %d -> %d, threads %d -> %d, /dev/shm entries of the buses %d -> %d, largest handle %d\n",
+	printf("cycles: %d in %.2f s; descriptors %d -> %d, threads %d -> %d, /dev/shm entries of the buses %d -> %d, largest handle %d\n", cycles,
 	    (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9, fd0, fd1, th0, th1, shm0, shm1, maxh);
 	if (fd1 > fd0) {
-		printf("FAIL %d descriptors leaked over 1000 cycles\n", fd1 - fd0);
+		printf("FAIL %d descriptors leaked over %d cycles\n", fd1 - fd0, cycles);
 		failures++;
 	}
 	if (shm1 > shm0) {
@@ -470,10 +473,10 @@ static void cycles(void)
 		failures++;
 	}
 	if (th1 > th0 + 8) {
-		printf("FAIL threads grew from %d to %d over 1000 cycles\n", th0, th1);
+		printf("FAIL threads grew from %d to %d over %d cycles\n", th0, th1, cycles);
 		failures++;
 	}
-	printf("INFO the largest handle of 1000 sequential bridges was %d\n", maxh);
+	printf("INFO the largest handle of %d sequential bridges was %d\n", cycles, maxh);
 }
 
 /*
