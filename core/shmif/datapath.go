@@ -407,20 +407,21 @@ func (i *Interface) spinFor(idle idleMark, epoch uint64, start time.Time, limit 
 		return false
 	}
 	changed := false
+	// On one CPU, now and then let another process have it: the peer
+	// we wait for may be queued behind us.
+	var pacer wake.Pacer
 	i.bus.Guard(func(m *layout.Mem) error {
 		for k := 0; ; k++ {
 			if m.Last() != idle.last || m.Gen() != idle.gen || i.epoch.Load() != epoch {
 				changed = true
 				return nil
 			}
-			if k%256 == 255 && time.Since(start) > spin {
-				return nil
-			}
-			if wake.SpinNeedsYield && k%1024 == 1023 {
-				// On one CPU, every few microseconds let another
-				// process have it: the peer we wait for may be
-				// queued behind us.
-				wake.Yield()
+			if k%256 == 255 {
+				now := time.Now()
+				if now.Sub(start) > spin {
+					return nil
+				}
+				pacer.Tick(now)
 			}
 		}
 	})

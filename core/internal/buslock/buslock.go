@@ -126,6 +126,7 @@ func lockSlow(m *layout.Mem, w, spare *uint32, deadline time.Time) error {
 	// progress, not on how long we have waited: a waiter starved by a
 	// busy bus must not mistake the holder of the moment for a dead one.
 	seen, stuck := watch(m, spare), start
+	var pacer wake.Pacer
 	for {
 		free := false
 		for tries := 0; tries <= cooldown; tries++ {
@@ -153,9 +154,7 @@ func lockSlow(m *layout.Mem, w, spare *uint32, deadline time.Time) error {
 			// With one CPU the holder may be waiting for this one;
 			// otherwise it runs elsewhere, and a yield would only
 			// cost a system call.
-			if wake.SpinNeedsYield {
-				wake.Yield()
-			}
+			pacer.Tick(now)
 			continue
 		}
 		if !deadline.IsZero() && !now.Before(deadline) {
