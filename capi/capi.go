@@ -25,6 +25,7 @@ import (
 	"errors"
 	"unsafe"
 
+	"github.com/libshmif/libshmif/capi/internal/stackroom"
 	"github.com/libshmif/libshmif/core/shmif"
 	"golang.org/x/sys/unix"
 )
@@ -88,21 +89,9 @@ func lookup(ifnum C.int) (*shmif.Interface, C.int) {
 // stack its thread is on, and while a thread of the host runs Go code that
 // is a goroutine stack, which starts small; a signal frame with the CPU's
 // vector state takes several KiB. (Blocking waits run in C, on the
-// thread's own stack: core/internal/wake.)
-func room() { roomPad = grow() }
-
-var roomPad byte
-
-// grow has a frame of 64 KiB, which the caller's stack must have room for.
-//
-//go:noinline
-func grow() byte {
-	var pad [64 << 10]byte
-	return touch(pad[:])
-}
-
-//go:noinline
-func touch(b []byte) byte { return b[len(b)-1] }
+// thread's own stack: core/internal/wake.) It costs nothing once the
+// stack is large enough (stackroom).
+func room() { stackroom.Grow() }
 
 // goString copies a NUL-terminated C string of at most max bytes; ok is
 // false when no NUL comes within max bytes.
