@@ -1,7 +1,9 @@
-// Package iface is libshmif's shmif network interface: what a NetBSD rump
-// kernel user manipulates with ifconfig(8) (create, linkstr, up, down, link
-// address, promiscuous mode, media, capabilities, destroy), plus the frame
-// send and receive calls that the kernel's network stack would make.
+// Package shmif is libshmif's Go API: the shmif network interface, what a
+// NetBSD rump kernel user manipulates with ifconfig(8) (create, linkstr, up,
+// down, link address, promiscuous mode, media, capabilities, destroy), plus
+// the frame send and receive calls that the kernel's network stack would
+// make, counters, lossless delivery and cancellation. The examples are
+// runnable programs; docs/protocol.md describes the bus underneath.
 //
 // A minimal program:
 //
@@ -19,13 +21,13 @@ package shmif
 import (
 	"crypto/rand"
 	"encoding/binary"
-	"github.com/libshmif/libshmif/core/internal/layout"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/libshmif/libshmif/core/internal/bus"
+	"github.com/libshmif/libshmif/core/internal/layout"
 	"github.com/libshmif/libshmif/core/internal/ring"
 	"github.com/libshmif/libshmif/core/internal/sidecar"
 	"golang.org/x/sys/unix"
