@@ -21,7 +21,7 @@ import (
 //	          | [ "ip" | "ip6" ] "proto" PROTO
 //	          | [ DIR ] "host" ADDR | DIR ADDR | ADDR
 //	          | [ DIR ] "net" PREFIX
-//	          | [ DIR ] "port" PORT
+//	          | [ "tcp" | "udp" ] [ DIR ] "port" PORT
 //	          | "ether" [ DIR ] "host" MAC | "ether" DIR MAC
 //	          | [ "ether" ] ( "broadcast" | "multicast" )
 //	DIR       = "src" | "dst"
@@ -344,9 +344,9 @@ func (p *parser) primitive(t token) (node, error) {
 		}
 		return vlanNode{-1}, nil
 	case "tcp":
-		return protoNode{0, protoTCP}, nil
+		return p.protoPort(protoNode{0, protoTCP})
 	case "udp":
-		return protoNode{0, protoUDP}, nil
+		return p.protoPort(protoNode{0, protoUDP})
 	case "icmp":
 		return protoNode{4, protoICMP}, nil
 	case "icmp6":
@@ -373,6 +373,27 @@ func (p *parser) primitive(t token) (node, error) {
 		return n, nil
 	}
 	return nil, &FilterError{Problem: FilterUnknown, Word: t.text, Offset: t.off, Want: ValuePrimitive}
+}
+
+// protoPort parses the port that may follow "tcp" or "udp", as tcpdump
+// takes "udp port 53" and "tcp dst port 80": the port of that protocol.
+func (p *parser) protoPort(proto protoNode) (node, error) {
+	dir := ""
+	t, ok := p.peek()
+	if ok && (t.text == "src" || t.text == "dst") && p.pos+1 < len(p.toks) && p.toks[p.pos+1].text == "port" {
+		dir = t.text
+		p.pos++
+		t, ok = p.peek()
+	}
+	if !ok || t.text != "port" {
+		return proto, nil
+	}
+	p.pos++
+	port, err := p.qualified(dir, t)
+	if err != nil {
+		return nil, err
+	}
+	return protoPortNode{proto, port.(portNode)}, nil
 }
 
 // directed parses what follows "src" or "dst" (kw).
@@ -756,6 +777,18 @@ func (n netNode) String() string {
 		return dirWord(n.dir) + "host " + n.pfx.Addr().String()
 	}
 	return dirWord(n.dir) + "net " + n.pfx.String()
+}
+
+// protoPortNode is "tcp port N" or "udp port N": a port of one protocol.
+type protoPortNode struct {
+	proto protoNode
+	port  portNode
+}
+
+func (n protoPortNode) match(p *packet) bool { return n.proto.match(p) && n.port.match(p) }
+
+func (n protoPortNode) String() string {
+	return map[int]string{protoTCP: "tcp", protoUDP: "udp"}[n.proto.proto] + " " + n.port.String()
 }
 
 type portNode struct {
