@@ -75,13 +75,13 @@ func vxlanKernelTCP(t *testing.T, multicast bool) {
 	t.Logf("TCP: %d MiB device→bus at %.2f Gbit/s, %d MiB bus→device at %.2f Gbit/s", n>>20, up, n>>20, down)
 
 	tapMAC := linkMAC(t, nsT, tap)
-	fdb := nstest.IP(t, nsK, "-br", "link", "show", "vx0") // keep the device in the log on failure
+	vxLink := nstest.IP(t, nsK, "-br", "link", "show", "vx0") // for the message on failure
 	out, err := exec.Command("bridge", "-n", nsK, "fdb", "show", "dev", "vx0").CombinedOutput()
 	if err != nil {
 		t.Fatalf("bridge fdb show: %v: %s", err, out)
 	}
 	if !fdbHas(string(out), tapMAC, bridgeUnder) {
-		t.Errorf("the kernel did not learn the tap's MAC %s at %s:\n%s%s", tapMAC, bridgeUnder, fdb, out)
+		t.Errorf("the kernel did not learn the tap's MAC %s at %s:\n%s%s", tapMAC, bridgeUnder, vxLink, out)
 	}
 	t.Logf("bridge fdb show dev vx0:\n%s", strings.TrimSpace(string(out)))
 
