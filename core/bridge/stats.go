@@ -17,7 +17,7 @@ type Direction struct {
 	TooBig        uint64 // over 1514 bytes (a shmif bus carries no more)
 	Loop          uint64 // came back from the side the bridge had sent it to
 	Filtered      uint64 // learning: the destination is on the side it came from
-	Errors        uint64 // lost to a write error of the other side
+	Errors        uint64 // lost to a write error of the other side, or in flight when the bridge stopped
 }
 
 func (d Direction) String() string {

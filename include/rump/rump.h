@@ -681,7 +681,8 @@ struct shmif_bridge_dir { /* what happened to the frames read on one side */
 	uint64_t too_big;       /* over 1514 bytes: dropped (a bus carries no more) */
 	uint64_t loop;          /* came back from the side they were sent to */
 	uint64_t filtered;      /* learning: the destination is on their side */
-	uint64_t errors;        /* lost to a write error of the other side */
+	uint64_t errors;        /* lost to a write error of the other side (or
+	                           in flight when the bridge stopped) */
 };
 
 struct shmif_bridge_stats {
