@@ -116,6 +116,7 @@ stress: all
 	SHMIF_BUILD=$(CURDIR)/$(BUILD) SHMIF_STRESS=full $(GO) test -count=1 -timeout 60m ./tests/hostile/...
 	SHMIF_STRESS=full $(GO) test -race -count=1 -run 'UnderConcurrentWriter|LappedReaderCountsLoss' -timeout 60m -v ./core/internal/ring
 	SHMIF_STRESS=full $(GO) test -race -count=1 -run NetBSDBurst -timeout 10m -v ./core/internal/buslock
+	SHMIF_STRESS=full $(GO) test -count=1 -run 'UnderConcurrentWriter|BatchFollows' -timeout 60m -v ./core/internal/ring
 
 shmif.pc: shmif.pc.in
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \

@@ -461,6 +461,11 @@ func (i *Interface) read(frames []Frame, lockBy time.Time) (n int, idle idleMark
 				n++
 			}
 		}
+		if n == 0 {
+			// Further behind: copy the backlog while the writers go
+			// on, and check afterwards that they did not reach it.
+			n = i.readBatches(m, frames, &c)
+		}
 		return nil
 	})
 	if n > 0 || quiet || err != nil {
@@ -499,6 +504,38 @@ func (i *Interface) read(frames []Frame, lockBy time.Time) (n int, idle idleMark
 	i.count(frames[:n], &c)
 	i.publish()
 	return n, idle, err
+}
+
+// readBatches copies a backlog lock-free, batch by batch (ring.Batch), into
+// frames, and returns how many it filled in. A batch the check refuses is
+// undone, and the caller reads the rest under the lock. Needs rx held.
+func (i *Interface) readBatches(m *layout.Mem, frames []Frame, c *rxCount) int {
+	n := 0
+	for n < len(frames) {
+		saved, n0, c0 := i.reader, n, *c
+		b, ok := i.reader.TryBegin(m)
+		if !ok {
+			return n
+		}
+		for n < len(frames) {
+			f := &frames[n]
+			h, ok := i.reader.TryCopy(m, &b, f.Buf)
+			if !ok {
+				break
+			}
+			if i.deliver(f, &h, c) {
+				n++
+			}
+		}
+		if !i.reader.TryEnd(m, &b) {
+			i.reader, *c = saved, c0
+			return n0
+		}
+		if b.Done() {
+			return n
+		}
+	}
+	return n
 }
 
 // count adds what one read received to the counters and sets the receive

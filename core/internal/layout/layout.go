@@ -30,10 +30,11 @@
 //     NetBSD writers store last before the record they are about to write.
 //   - The data area is copied with plain loads and stores, under the lock
 //     (a tool that cannot get it copies the bus as it is, docs/protocol.md
-//     §8.5). The one exception is the lock-free read of ring.Reader.TryNext,
-//     which checks the lock word and the header words before and after its
-//     copy and is attempted only where LoadsOrdered is true (amd64: loads
-//     are not reordered with loads).
+//     §8.5). The exceptions are the lock-free reads of ring.Reader.TryNext
+//     and ring.Batch, which check the lock word and the header words before
+//     and after their copies and are attempted only where LoadsOrdered is
+//     true (amd64: loads are not reordered with loads; docs/protocol.md
+//     §10.3).
 //   - On arm64 atomic stores are release stores, loads may be reordered, and
 //     Go has no load fence: LoadsOrdered is false and readers take the lock.
 //   - Wake-ups are ordered by a full barrier between a writer's commit and

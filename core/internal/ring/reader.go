@@ -547,9 +547,8 @@ func (r *Reader) full(v *view) bool {
 }
 
 // tryWindow is how far behind the writers a reader may be for TryNext to
-// try: a reader with a backlog takes the lock, which keeps a flooding writer
-// from lapping it (the writer waits while the reader copies;
-// docs/protocol.md §9.9).
+// try: a reader with a backlog reads it in batches (Batch), or, far behind,
+// under the lock (docs/protocol.md §9.9).
 const tryWindow = 4 * (hdrSize + layout.MaxFrame)
 
 // Set by tests: beforeTryLockCheck runs between TryNext's reading of the

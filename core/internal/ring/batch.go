@@ -1,0 +1,165 @@
+package ring
+
+import (
+	"sync/atomic"
+
+	"github.com/libshmif/libshmif/core/internal/layout"
+)
+
+// Batch is a lock-free read of a reader's backlog in progress: TryBegin,
+// then TryCopy for each record, then TryEnd. TryNext copies one frame
+// close behind the writers and declines if any writer wrote meanwhile; a
+// reader with a backlog would then take the lock for every batch and stop
+// the writers while it copies. A Batch lets writers go on: what it copied
+// is good if, when it is done, no writer holds the lock and the writers
+// have not come round to the first record it copied (docs/protocol.md
+// §10.3, step 5b).
+type Batch struct {
+	v     view
+	start uint64 // stream position (Pos) of the reader when the batch began
+	bytes uint32 // record bytes copied
+	done  bool   // at the write position, or at a record to read under the lock
+}
+
+const (
+	// batchWindow: a reader further behind than this takes the lock,
+	// which holds the writers back while it copies, so that a flooding
+	// writer does not lap it (docs/protocol.md §9.9).
+	batchWindow = dataSize * 7 / 8
+	// batchBytes bounds the records copied between two checks: a check
+	// costs a few cache misses; a failed one throws the batch away.
+	batchBytes = 64 << 10
+	// beginTries bounds the looks for a moment when no writer holds the
+	// lock: a writer's hold for one batch takes microseconds.
+	beginTries = 4096
+)
+
+// Set by tests: afterBatchCopy runs in TryEnd before its check, where
+// writers may strike.
+var afterBatchCopy func()
+
+// TryBegin starts a lock-free read for a reader with a backlog of at most
+// batchWindow bytes. It returns ok false, having changed nothing, when the
+// reader is not plainly behind the writers (lapped, damaged header words,
+// caught up, a whole lap behind, too far behind) or no moment without a
+// writer at work came soon: the caller then reads under the lock.
+func (r *Reader) TryBegin(m *layout.Mem) (b Batch, ok bool) {
+	if !layout.LoadsOrdered {
+		return b, false
+	}
+	// The header words count only when read between two looks that find
+	// the lock free: a NetBSD writer stores last before it writes the
+	// record there (docs/protocol.md §10.3, steps 1 to 3).
+	lock := m.LockWord()
+	for tries := 0; ; tries++ {
+		if tries == beginTries {
+			return b, false
+		}
+		if atomic.LoadUint32(lock) != 0 {
+			continue
+		}
+		b.v = lookWords(m)
+		if beforeTryLockCheck != nil {
+			beforeTryLockCheck()
+		}
+		if atomic.LoadUint32(lock) == 0 {
+			break
+		}
+	}
+	b.v.locate(m)
+	if !b.v.sane {
+		return b, false
+	}
+	pos, gen := r.place(&b.v, m.Data())
+	if pos != valid || r.caughtUp(&b.v) || r.full(&b.v) {
+		return b, false
+	}
+	behind := r.toNext(&b.v)
+	if behind > batchWindow {
+		return b, false
+	}
+	r.gen = gen
+	b.start = Pos(b.v.gen, b.v.next) - uint64(behind)
+	return b, true
+}
+
+// TryCopy copies the next frame of the batch into dst and moves the reader
+// past it, as Next would. It returns ok false, having changed nothing, at
+// the write position the batch began with, after batchBytes, and at any
+// record that is not a plain frame that fits dst (a dummy or damaged record,
+// a buffer too small): those are read under the lock. What it returns is
+// good only once TryEnd says so.
+func (r *Reader) TryCopy(m *layout.Mem, b *Batch, dst []byte) (h layout.FrameHeader, ok bool) {
+	if b.done || b.bytes >= batchBytes {
+		return h, false
+	}
+	if r.caughtUp(&b.v) {
+		b.done = true
+		return h, false
+	}
+	data := m.Data()
+	h, off, wrap, okh := readHeader(data, r.next)
+	if !okh || h.Len < layout.MinFrame || h.Len > uint32(len(dst)) || hdrSize+h.Len > r.toNext(&b.v) {
+		b.done = true
+		return h, false
+	}
+	off, wrap2 := busRead(data, off, dst[:h.Len])
+	r.Offset = r.next
+	r.numbered = h.Seq == r.seq+1
+	r.consume(r.next, h, off, wrap || wrap2)
+	b.bytes += hdrSize + h.Len
+	return h, true
+}
+
+// More reports whether TryCopy may copy more records in this batch.
+func (b *Batch) More() bool { return !b.done && b.bytes < batchBytes }
+
+// Done reports whether the batch stopped at the write position it began
+// with or at a record to read under the lock, rather than at its size.
+func (b *Batch) Done() bool { return b.done }
+
+// TryEnd reports whether what the batch copied is good: no writer holds
+// the lock now, and since the batch began the writers have not written
+// further than the ring holds before the first record it copied. Loads are
+// not reordered with loads (layout.LoadsOrdered): the copies were made
+// before the lock was found free, so a writer that takes it later cannot
+// have touched them, and one that held it before has published how far it
+// wrote. A false answer means: undo the reader (the caller keeps a copy)
+// and read under the lock.
+func (r *Reader) TryEnd(m *layout.Mem, b *Batch) bool {
+	if afterBatchCopy != nil {
+		afterBatchCopy()
+	}
+	// A writer at work now may be writing over the copies: wait a
+	// moment for it to finish and publish how far it wrote.
+	if !lockFreeSoon(m.LockWord()) {
+		return false
+	}
+	v := lookWords(m)
+	if !v.sane {
+		return false
+	}
+	// The newest record starts at last, in this generation or, if it
+	// reached the end of the data area (its write counted the wrap in
+	// gen), in the one before; it is at most a header and a frame long.
+	// Either way the writers wrote nothing past Pos(gen, last) plus that
+	// much, nor past the end of this generation's lap. (Its header would
+	// tell exactly, but a NetBSD writer that took the lock since may not
+	// have written it yet.)
+	end := Pos(v.gen, min(v.last+hdrSize+layout.MaxFrame, dataSize))
+	head := Pos(b.v.gen, b.v.next)
+	// A writer that moved last back (a repair, a reset) or a stranger's
+	// gen make end fall before head: nothing can be said then.
+	return end >= head && end-b.start <= uint64(dataSize)
+}
+
+// lockFreeSoon reports whether the lock word reads 0 within beginTries
+// looks.
+func lockFreeSoon(lock *uint32) bool {
+	for range beginTries {
+		if atomic.LoadUint32(lock) == 0 {
+			return true
+		}
+	}
+	return false
+}
