@@ -98,8 +98,17 @@ func (s *State) Limit(skip []int) (limit uint64, slot int) {
 
 func (s *State) limit(skip []int) (limit uint64, slot int) {
 	limit, slot = ^uint64(0), -1
-	for i := range nslots {
-		if s.kind(i) != kindLossless || contains(skip, i) {
+	// Slots are claimed lowest first: the scan stops once it has seen as
+	// many lossless readers as are registered, rather than touch all
+	// 1024 slots (64 KiB) for every batch. A reader that registers after
+	// the count was read is not waited for by this batch, as if it had
+	// registered a moment later.
+	registered, seen := atomic.LoadUint32(s.p32(offLossless)), uint32(0)
+	for i := 0; i < nslots && seen < registered; i++ {
+		if s.kind(i) != kindLossless {
+			continue
+		}
+		if seen++; contains(skip, i) {
 			continue
 		}
 		if atomic.LoadUint32(s.slot32(i, slotExpired)) == atomic.LoadUint32(s.slot32(i, slotProgress))+1 {
