@@ -19,7 +19,7 @@ CFLAGS  ?= -O2 -g -Wall -Wextra -Werror
 SONAME  = libshmif.so.0
 VERSION = 0.1.0
 
-GOSRC   = $(shell find core capi cmd -name '*.go' -o -name '*.c' -o -name '*.map' 2>/dev/null) go.mod go.sum
+GOSRC   = $(shell find core capi cmd -name '*.go' -o -name '*.c' -o -name '*.h' -o -name '*.s' -o -name '*.map' 2>/dev/null) include/rump/rump.h go.mod go.sum
 EXAMPLES = $(patsubst examples_c/%.c,$(BUILD)/%,$(wildcard examples_c/*.c))
 TOOLNAMES = shmif_dumpbus shmif_pcapin shmifctl shmif_bridge
 TOOLS    = $(addprefix $(BUILD)/,$(TOOLNAMES))
