@@ -59,7 +59,7 @@
  *   - The Go runtime reserves about 800 MiB of address space when it loads,
  *     and starts threads when it needs them (each with a stack of
  *     RLIMIT_STACK). Under an address-space limit (ulimit -v) below about
- *     1 GiB the library cannot load, and near that limit the runtime may
+ *     1 GiB the library cannot load, and below about 2 GiB the runtime may
  *     abort the process when it cannot start a thread; no libshmif call
  *     can report that. Calls that run out of memory themselves (a mapping
  *     that cannot be made) return ENOMEM.
