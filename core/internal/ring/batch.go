@@ -24,8 +24,15 @@ type Batch struct {
 const (
 	// batchWindow: a reader further behind than this takes the lock,
 	// which holds the writers back while it copies, so that a flooding
-	// writer does not lap it (docs/protocol.md §9.9).
-	batchWindow = dataSize * 7 / 8
+	// writer does not lap it (docs/protocol.md §9.9). It leaves the
+	// writers room to go on while the reader copies (see safeSpan).
+	batchWindow = dataSize / 2
+	// safeSpan is how far past the first record a batch copied the
+	// published header words may show the writers: a libshmif writer
+	// killed while writing leaves up to an epoch of records it never
+	// published (moving first past what it overwrites is all it did
+	// before), so a lap less an epoch.
+	safeSpan = dataSize - epochBytes
 	// batchBytes bounds the records copied between two checks: a check
 	// costs a few cache misses; a failed one throws the batch away.
 	batchBytes = 64 << 10
@@ -119,8 +126,10 @@ func (b *Batch) More() bool { return !b.done && b.bytes < batchBytes }
 func (b *Batch) Done() bool { return b.done }
 
 // TryEnd reports whether what the batch copied is good: no writer holds
-// the lock now, and since the batch began the writers have not written
-// further than the ring holds before the first record it copied. Loads are
+// the lock now, and since the batch began the writers have published no
+// record further than a lap less an epoch past the first record it copied
+// (a writer killed while writing may have written an epoch further
+// without publishing it). Loads are
 // not reordered with loads (layout.LoadsOrdered): the copies were made
 // before the lock was found free, so a writer that takes it later cannot
 // have touched them, and one that held it before has published how far it
@@ -150,7 +159,7 @@ func (r *Reader) TryEnd(m *layout.Mem, b *Batch) bool {
 	head := Pos(b.v.gen, b.v.next)
 	// A writer that moved last back (a repair, a reset) or a stranger's
 	// gen make end fall before head: nothing can be said then.
-	return end >= head && end-b.start <= uint64(dataSize)
+	return end >= head && end-b.start <= uint64(safeSpan)
 }
 
 // lockFreeSoon reports whether the lock word reads 0 within beginTries

@@ -118,16 +118,34 @@ func TestBatchEndRefusesWhatWritersMayHaveReached(t *testing.T) {
 				appendFrame(m, frame(layout.MaxFrame, *seq), 1)
 			}
 		}},
-		{"writer overwrites the first copy's first bytes", false, func(m *layout.Mem, seq *uint32) {
-			// Append until the next write position passes the
-			// first copied record a lap later: its header is gone.
+		{"writers publish past the safe span", false, func(m *layout.Mem, seq *uint32) {
+			// Append until the newest record ends past a lap less an
+			// epoch after the first copy.
 			for {
 				v := look(m)
-				if Pos(v.gen, v.next) > strikeStart+uint64(dataSize) {
+				if Pos(v.gen, v.next) > strikeStart+uint64(safeSpan) {
 					return
 				}
 				*seq++
 				appendFrame(m, frame(1000, *seq), 1)
+			}
+		}},
+		{"a killed writer's unpublished epoch stops short of the copies", true, func(m *layout.Mem, seq *uint32) {
+			// Publish as far as the check allows, then scribble an
+			// epoch further, as a libshmif writer killed before its
+			// commit leaves it: header words unchanged.
+			for {
+				v := look(m)
+				if Pos(v.gen, v.next)+uint64(hdrSize+layout.MaxFrame+1024) > strikeStart+uint64(safeSpan) {
+					break
+				}
+				*seq++
+				appendFrame(m, frame(1000, *seq), 1)
+			}
+			v := look(m)
+			data := m.Data()
+			for k := uint32(0); k < epochBytes; k++ {
+				data[(v.next+k)%dataSize] = 0xa5
 			}
 		}},
 		{"writer still writing", false, func(m *layout.Mem, _ *uint32) {
