@@ -405,7 +405,7 @@ netbsd(int argc, char **argv)
 		size_t len = pick_len();
 		build(f, len, id, s);
 		uint8_t h[HDR];
-		uint32_t l32 = len, sec = time(0), pad = rnd();
+		uint32_t l32 = len, sec = time(0), pad = getenv("BAT_PAD0") ? 0 : (uint32_t)rnd();
 		uint64_t sender = 0x4e455442ull << 32 | id;
 		memcpy(h, &l32, 4); memcpy(h + 4, &sec, 4); memset(h + 8, 0, 4);
 		memcpy(h + 12, &pad, 4); memcpy(h + 16, &sender, 8);
@@ -487,6 +487,52 @@ stranger(int argc, char **argv)
 	return 0;
 }
 
+/* walker: take the lock NetBSD's way and walk first..last: every record
+ * sane and the chain meeting the next write position. */
+static int
+walker(int argc, char **argv)
+{
+	if (argc < 4)
+		return 2;
+	struct mem *m = mapbus(argv[2]);
+	if (!m) { FAIL("map"); return 1; }
+	double end = now_ms() + strtod(argv[3], 0);
+	long walks = 0, recs = 0;
+	printf("ready\n");
+	fflush(stdout);
+	while (now_ms() < end) {
+		for (;;) {
+			uint32_t z = 0;
+			if (atomic_compare_exchange_strong((_Atomic uint32_t *)&m->lock, &z, 1))
+				break;
+		}
+		uint32_t first = m->first, last = m->last, next = nextpkt(m, last);
+		uint32_t off = first == DS ? 0 : first;
+		int bad = 0;
+		for (int i = 0; i < 20000 && off != next; i++) {
+			uint32_t l = rlen(m, off);
+			if (l > SHMIF_MAXFRAME || (l != 0 && l < 28)) { bad = 1; break; }
+			uint32_t o2 = adv(off, HDR + l);
+			/* must not jump over next */
+			uint32_t dn = (next + DS - off) % DS, dl = HDR + l;
+			if (dl > dn) { bad = 2; break; }
+			off = o2;
+			recs++;
+		}
+		if (off != next && !bad)
+			bad = 3;
+		uint64_t gen = m->gen;
+		atomic_exchange((_Atomic uint32_t *)&m->lock, 0);
+		if (bad && failures < 5)
+			FAIL("walk %ld: bad %d at %u first %u last %u next %u gen %llu", walks, bad, off, first, last, next, (unsigned long long)gen);
+		walks++;
+		usleep(200);
+	}
+	printf("walks %ld records %ld\n", walks, recs);
+	printf("DONE failures=%d\n", failures);
+	return failures != 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -497,5 +543,6 @@ main(int argc, char **argv)
 	if (!strcmp(argv[1], "reader")) return reader(argc, argv);
 	if (!strcmp(argv[1], "netbsd")) return netbsd(argc, argv);
 	if (!strcmp(argv[1], "stranger")) return stranger(argc, argv);
+	if (!strcmp(argv[1], "walker")) return walker(argc, argv);
 	return 2;
 }
