@@ -31,10 +31,33 @@ func TestNetBSDWriterMix(t *testing.T) {
 	netbsdMix(t)
 }
 
-// stranger runs a process that scribbles WHAT without the bus lock for the
-// writers' whole run.
-func stranger(what string, ms int) func(bin, bus string, s uint64) (int, func()) {
+// strangerRun runs a process that scribbles WHAT without the bus lock
+// while the writers run (c/bat.c stranger).
+func strangerRun(t *testing.T, what string, ms int) func(bin, bus string, s uint64) (int, func()) {
 	return func(bin, bus string, s uint64) (int, func()) {
-		return 0, func() {}
+		p := start(t, bin, "stranger", bus, fmt.Sprint(s+9), fmt.Sprint(ms), what)
+		return 0, func() { p.wait(t, time.Duration(ms)*time.Millisecond+30*time.Second) }
 	}
+}
+
+// TestStrangerGen: a stranger rewrites only gen without the lock (+1 or
+// -1 for 0..50 us and put back, or moved by -1..+1 for good) every 0..2 ms,
+// while two writers flood and receivers of every kind, stopped at random
+// for up to 8 ms, stream a backlog and get lapped. gen does not place
+// records, so every frame on the bus stays whole: a torn, duplicated or
+// reordered frame would be a reader that trusted gen and missed a lap.
+func TestStrangerGen(t *testing.T) {
+	exact(t, []string{"batch256", "batch4", "randn", "recv"}, 2, pick(150000, 1500000), 8*time.Millisecond,
+		strangerRun(t, "gen", pick(4000, 30000)))
+}
+
+// TestStrangerWords: a stranger rewrites gen (+1, -1), last and first
+// without the lock, now and then (every 0..2 ms), mostly putting them back
+// after 0..50 us and sometimes leaving them damaged, while two writers
+// flood and receivers of every kind, stopped at random, stream a backlog.
+// No receiver may deliver a torn, invented, duplicated or reordered frame
+// or hang; lost and corrupt may count anything.
+func TestStrangerWords(t *testing.T) {
+	exact(t, []string{"batch256", "batch4", "randn", "recv"}, 2, pick(150000, 1500000), 8*time.Millisecond,
+		strangerRun(t, "words", pick(4000, 30000)))
 }

@@ -101,7 +101,7 @@ type proc struct {
 
 func start(t *testing.T, bin string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: strings.Join(args[:2], " "), out: &testlib.SyncBuffer{}, done: make(chan struct{})}
+	p := &proc{name: args[0] + " " + args[2], out: &testlib.SyncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stdout = p.out
 	var stderr bytes.Buffer

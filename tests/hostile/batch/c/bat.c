@@ -418,6 +418,8 @@ netbsd(int argc, char **argv)
 		}
 		uint32_t last = nextpkt(m, m->last);
 		m->last = last; /* stored before the record, as NetBSD does */
+		if (getenv("BAT_HOLD_BEFORE"))
+			spin_us(atof(getenv("BAT_HOLD_BEFORE")));
 		int wrap = 0;
 		uint32_t off = buswrite(m, last, h, HDR, &wrap);
 		if (hold > 0)
@@ -462,8 +464,8 @@ stranger(int argc, char **argv)
 	} else while (now_ms() < end) {
 		usleep(rnd() % 2000);
 		acts++;
-		if (!strcmp(what, "words")) {
-			switch (rnd() % 8) {
+		if (!strcmp(what, "words") || !strcmp(what, "gen")) {
+			switch (!strcmp(what, "gen") ? (int[]){0, 1, 4}[rnd() % 3] : (int)(rnd() % 8)) {
 			case 0: { uint64_t g = *gen; *gen = g + 1; spin_us(rnd() % 50); *gen = g; break; }
 			case 1: { uint64_t g = *gen; *gen = g - 1; spin_us(rnd() % 50); *gen = g; break; }
 			case 2: { uint32_t l = *last; *last = rnd() % DS; spin_us(rnd() % 50); *last = l; break; }
@@ -497,7 +499,7 @@ walker(int argc, char **argv)
 	struct mem *m = mapbus(argv[2]);
 	if (!m) { FAIL("map"); return 1; }
 	double end = now_ms() + strtod(argv[3], 0);
-	long walks = 0, recs = 0;
+	long walks = 0, recs = 0, nempty = 0;
 	printf("ready\n");
 	fflush(stdout);
 	while (now_ms() < end) {
@@ -512,6 +514,8 @@ walker(int argc, char **argv)
 		for (int i = 0; i < 20000 && off != next; i++) {
 			uint32_t l = rlen(m, off);
 			if (l > SHMIF_MAXFRAME || (l != 0 && l < 28)) { bad = 1; break; }
+			if (l == 0 && off != 0 && off != DS && nempty++ < 5)
+				printf("INFO empty record at %u (first %u last %u gen %llu)\n", off, first, last, (unsigned long long)m->gen);
 			uint32_t o2 = adv(off, HDR + l);
 			/* must not jump over next */
 			uint32_t dn = (next + DS - off) % DS, dl = HDR + l;
