@@ -155,6 +155,7 @@ func (p *proc) wait(t *testing.T, bound time.Duration) string {
 			t.Errorf("%s: %s", p.name, l)
 		}
 	}
+
 	if p.err != nil || !strings.Contains(out, "DONE failures=0") {
 		t.Errorf("%s ended with %v; output:\n%s", p.name, p.err, tail(out))
 	}
@@ -171,7 +172,7 @@ func tail(s string) string {
 // readerResult is what a reader printed.
 type readerResult struct {
 	ids                           map[uint32]idResult
-	ipackets, lost, corrupt, total uint64
+	ipackets, lost, corrupt, total, bad uint64
 }
 
 type idResult struct{ n, first, last int64 }
@@ -193,6 +194,9 @@ func parseReader(t *testing.T, out string) readerResult {
 			r.lost, _ = strconv.ParseUint(f[2], 10, 64)
 			r.corrupt, _ = strconv.ParseUint(f[3], 10, 64)
 			r.total, _ = strconv.ParseUint(f[5], 10, 64)
+			if len(f) >= 8 {
+				r.bad, _ = strconv.ParseUint(f[7], 10, 64)
+			}
 		}
 	}
 	return r
