@@ -171,7 +171,7 @@ func tail(s string) string {
 
 // readerResult is what a reader printed.
 type readerResult struct {
-	ids                           map[uint32]idResult
+	ids                                 map[uint32]idResult
 	ipackets, lost, corrupt, total, bad uint64
 }
 
