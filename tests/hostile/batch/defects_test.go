@@ -37,17 +37,23 @@ func TestDefectNetBSDMixCorrupt(t *testing.T) {
 	}
 }
 
-// TestDefectGenFreeze: a stranger stores the gen it first read, over and
-// over (c/bat.c stranger genfreeze), so that gen never moves while two
-// flooding writers lap the receivers (stopped at random for up to 8 ms).
-// gen places no record: every record on the bus stays whole, and the
-// receivers' anchors (docs/protocol.md 9.6) are there to catch laps that
-// gen does not show. Yet shmif_recv_batch receivers deliver torn frames
-// (wrong type field or CRC: about one per 4 s run, in half the runs);
-// the check of 10.3 step 5b trusts gen. Three rounds.
+// TestDefectGenFreeze: a stranger stores the gen it first read (0), over
+// and over (c/bat.c stranger genfreeze), so that gen never moves while two
+// flooding libshmif writers lap the receivers (stopped at random for up
+// to 8 ms); a walker takes the lock every 200 us and finds the ring sound
+// every time (gen places no record, and libshmif writers commit whole
+// records). The receivers' anchors (docs/protocol.md 9.6) are there to
+// catch laps that gen does not show, yet receivers deliver torn frames
+// (wrong type field or CRC), with shmif_recv_batch and shmif_recv alike:
+// 2 of 20 reader runs of 4 s in one series, 1 of 16 in another. Up to
+// eight rounds, stopping at the first failure.
 func TestDefectGenFreeze(t *testing.T) {
-	for round := 0; round < 3 && !t.Failed(); round++ {
+	for round := 0; round < 8 && !t.Failed(); round++ {
 		exact(t, []string{"batch256", "batch4", "randn", "recv"}, 2, 150000, 8*time.Millisecond,
-			strangerRun(t, "genfreeze", 4000))
+			func(bin, bus string, s uint64) (int, func()) {
+				_, sw := strangerRun(t, "genfreeze", 4000)(bin, bus, s)
+				w := start(t, bin, "walker", bus, "4000")
+				return 0, func() { sw(); w.wait(t, 60*time.Second) }
+			})
 	}
 }
