@@ -70,7 +70,13 @@ func storm(t *testing.T, modes []string, nwriters int, dur time.Duration, kill b
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			stopper(srng, readers, maxStop, 20*time.Millisecond, quit, &stops)
+			var stoppable []*proc
+			for i, r := range readers {
+				if modes[i] != "lossless" && modes[i] != "losslessrecv" {
+					stoppable = append(stoppable, r)
+				}
+			}
+			stopper(srng, stoppable, maxStop, 20*time.Millisecond, quit, &stops)
 		}()
 	}
 	kills := 0
@@ -127,6 +133,9 @@ func storm(t *testing.T, modes []string, nwriters int, dur time.Duration, kill b
 		if r.corrupt != 0 {
 			t.Errorf("reader %s: corrupt %d on a bus only libshmif wrote", modes[i], r.corrupt)
 		}
+		if (modes[i] == "lossless" || modes[i] == "losslessrecv") && r.lost != 0 {
+			t.Errorf("lossless reader %s lost %d", modes[i], r.lost)
+		}
 		if r.ipackets != r.total {
 			t.Errorf("reader %s: ipackets %d, received %d", modes[i], r.ipackets, r.total)
 		}
@@ -152,4 +161,12 @@ func TestFloodKilledWriters(t *testing.T) {
 // lock-free batch; writers killed too.
 func TestFloodStoppedReceivers(t *testing.T) {
 	storm(t, []string{"batch256", "batch4", "randn", "recv"}, 2, pick(6*time.Second, 40*time.Second), true, 8*time.Millisecond)
+}
+
+// TestLosslessKilledWriters: lossless receivers (shmif_recv_batch and
+// shmif_recv) beside ordinary ones that are stopped at random, with
+// writers SIGKILLed at random (also while they wait for a lossless
+// receiver) and restarted: the lossless ones lose nothing.
+func TestLosslessKilledWriters(t *testing.T) {
+	storm(t, []string{"lossless", "losslessrecv", "batch256", "randn"}, 2, pick(5*time.Second, 40*time.Second), true, 8*time.Millisecond)
 }
