@@ -3,7 +3,9 @@ package batch_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,7 +26,11 @@ func exact(t *testing.T, modes []string, nwriters int, count int, maxStop time.D
 	bus, done := busDir(t)
 	var readers, stoppable []*proc
 	for i, m := range modes {
-		p := start(t, bin, "reader", bus, m, fmt.Sprint(s+uint64(i)), done)
+		rbin := bin
+		if strings.HasPrefix(m, "go") {
+			rbin = os.Args[0] // TestMain's Go API receiver
+		}
+		p := start(t, rbin, "reader", bus, m, fmt.Sprint(s+uint64(i)), done)
 		readers = append(readers, p)
 		if m != "lossless" && m != "losslessrecv" {
 			stoppable = append(stoppable, p)
@@ -98,4 +104,12 @@ func TestExactAccounting(t *testing.T) {
 // nothing and see every writer's frames one after another.
 func TestLosslessInStorm(t *testing.T) {
 	exact(t, []string{"lossless", "losslessrecv", "batch256", "batch4"}, 2, pick(200000, 2000000), 8*time.Millisecond, nil)
+}
+
+// TestGoAPIReceivers: Interface.RecvBatch and Interface.Recv receivers in
+// their own processes (the test binary), stopped at random for up to
+// 16 ms, against two writers of 300,000 frames: whole, ordered frames and
+// received + lost = 600,000 for each.
+func TestGoAPIReceivers(t *testing.T) {
+	exact(t, []string{"go", "gorecv", "batch256"}, 2, pick(300000, 3000000), 16*time.Millisecond, nil)
 }
