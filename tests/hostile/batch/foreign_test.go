@@ -40,17 +40,6 @@ func strangerRun(t *testing.T, what string, ms int) func(bin, bus string, s uint
 	}
 }
 
-// TestStrangerGen: a stranger rewrites only gen without the lock (+1 or
-// -1 for 0..50 us and put back, or moved by -1..+1 for good) every 0..2 ms,
-// while two writers flood and receivers of every kind, stopped at random
-// for up to 8 ms, stream a backlog and get lapped. gen does not place
-// records, so every frame on the bus stays whole: a torn, duplicated or
-// reordered frame would be a reader that trusted gen and missed a lap.
-func TestStrangerGen(t *testing.T) {
-	exact(t, []string{"batch256", "batch4", "randn", "recv"}, 2, pick(150000, 1500000), 8*time.Millisecond,
-		strangerRun(t, "gen", pick(4000, 30000)))
-}
-
 // TestStrangerWords: a stranger rewrites gen, last and first without the
 // lock every 0..2 ms, mostly putting them back after 0..50 us, sometimes
 // leaving them damaged, while two writers flood and receivers of every
