@@ -19,6 +19,11 @@ type Batch struct {
 	start uint64 // stream position (Pos) of the reader when the batch began
 	bytes uint32 // record bytes copied
 	done  bool   // at the write position, or at a record to read under the lock
+
+	// The first record copied: writers write the ring in order, so none
+	// can have reached a later copy without first rewriting this header.
+	firstOff uint32
+	firstHdr layout.FrameHeader
 }
 
 const (
@@ -111,6 +116,9 @@ func (r *Reader) TryCopy(m *layout.Mem, b *Batch, dst []byte) (h layout.FrameHea
 		return h, false
 	}
 	off, wrap2 := busRead(data, off, dst[:h.Len])
+	if b.bytes == 0 {
+		b.firstOff, b.firstHdr = r.next, h
+	}
 	r.Offset = r.next
 	r.numbered = h.Seq == r.seq+1
 	r.consume(r.next, h, off, wrap || wrap2)
@@ -144,8 +152,12 @@ func (r *Reader) TryEnd(m *layout.Mem, b *Batch) bool {
 	if !lockFreeSoon(m.LockWord()) {
 		return false
 	}
-	v := lookWords(m)
-	if !v.sane {
+	// last before gen: writers that wrap between the two loads then make
+	// gen too new, which errs on the side of refusing; the other order
+	// would pair a new last with an old gen, a lap short.
+	v := view{last: m.Last()}
+	v.gen, v.first = m.Gen(), m.First()
+	if v.sane = v.first <= dataSize && v.last < dataSize; !v.sane {
 		return false
 	}
 	// The newest record starts at last, in this generation or, if it
@@ -159,7 +171,19 @@ func (r *Reader) TryEnd(m *layout.Mem, b *Batch) bool {
 	head := Pos(b.v.gen, b.v.next)
 	// A writer that moved last back (a repair, a reset) or a stranger's
 	// gen make end fall before head: nothing can be said then.
-	return end >= head && end-b.start <= uint64(safeSpan)
+	if end < head || end-b.start > uint64(safeSpan) {
+		return false
+	}
+	// gen is only a word any process may write. Writers write the ring in
+	// order: one that came round to any copy rewrote the first copy's
+	// header before it, and its stores become visible in order, so this
+	// load, after the copies, sees that header changed (its seq and time
+	// stamp differ from lap to lap; docs/protocol.md §9.6).
+	if b.bytes == 0 {
+		return true
+	}
+	h, _, _, ok := readHeader(m.Data(), b.firstOff)
+	return ok && h == b.firstHdr
 }
 
 // lockFreeSoon reports whether the lock word reads 0 within beginTries

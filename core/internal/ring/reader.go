@@ -468,7 +468,11 @@ func (r *Reader) Next(m *layout.Mem, dst []byte) (layout.FrameHeader, Status) {
 		}
 		if h.Len > uint32(len(dst)) && h.Len >= layout.MinFrame {
 			if wasLapped {
+				// Counted up to this frame, which stays on the bus:
+				// a lap before it is read counts from here, not
+				// again from the frame before the first lap.
 				r.countLost(h.Seq)
+				r.seq = h.Seq - 1
 				wasLapped = false
 			}
 			return h, TooSmall
