@@ -103,6 +103,7 @@ func TestExactAccounting(t *testing.T) {
 // ordinary ones that are stopped at random; the lossless ones must lose
 // nothing and see every writer's frames one after another.
 func TestLosslessInStorm(t *testing.T) {
+	longForm(t)
 	exact(t, []string{"lossless", "losslessrecv", "batch256", "batch4"}, 2, pick(200000, 2000000), 8*time.Millisecond, nil)
 }
 

@@ -146,6 +146,7 @@ func storm(t *testing.T, modes []string, nwriters int, dur time.Duration, kill b
 // 28..1514 bytes) against receivers of every receive call, no kills, no
 // stops: frames whole, in order, and received + lost = sent exactly.
 func TestFloodReceivers(t *testing.T) {
+	longForm(t)
 	storm(t, []string{"batch256", "batch4", "batch1", "randn", "recv", "frame"}, 3, pick(4*time.Second, 30*time.Second), false, 0)
 }
 
@@ -160,6 +161,7 @@ func TestFloodKilledWriters(t *testing.T) {
 // fall a part of a lap behind or are lapped, also in the middle of a
 // lock-free batch; writers killed too.
 func TestFloodStoppedReceivers(t *testing.T) {
+	longForm(t)
 	storm(t, []string{"batch256", "batch4", "randn", "recv"}, 2, pick(6*time.Second, 40*time.Second), true, 8*time.Millisecond)
 }
 

@@ -49,6 +49,7 @@ func strangerRun(t *testing.T, what string, ms int) func(bin, bus string, s uint
 // are logged, not failed); what must hold is that no receiver hangs,
 // crashes or stops receiving, and every one ends with the flood.
 func TestStrangerWords(t *testing.T) {
+	longForm(t)
 	t.Setenv("BAT_TOLERATE", "1")
 	res := exact(t, []string{"batch256", "batch4", "randn", "recv"}, 2, pick(150000, 1500000), 8*time.Millisecond,
 		strangerRun(t, "words", pick(4000, 30000)))
@@ -66,6 +67,7 @@ func TestStrangerWords(t *testing.T) {
 // path, so torn frames are logged, not failed; no receiver may hang or
 // crash.
 func TestStrangerHeaders(t *testing.T) {
+	longForm(t)
 	t.Setenv("BAT_TOLERATE", "1")
 	res := exact(t, []string{"batch256", "batch4", "randn", "recv"}, 2, pick(150000, 1500000), 8*time.Millisecond,
 		strangerRun(t, "headers", pick(4000, 30000)))

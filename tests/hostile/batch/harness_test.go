@@ -34,6 +34,16 @@ import (
 
 func full() bool { return os.Getenv("SHMIF_STRESS") == "full" }
 
+// longForm skips a test outside make stress: make test keeps the storms
+// that cover the most (exact accounting, killed writers, lossless, the
+// NetBSD-order writer, misfit buffers) and stays under its time budget.
+func longForm(t *testing.T) {
+	t.Helper()
+	if !full() {
+		t.Skip("run by make stress (SHMIF_STRESS=full); make test runs the shorter storms")
+	}
+}
+
 func pick[T any](short, long T) T {
 	if full() {
 		return long

@@ -93,7 +93,10 @@ func killStorm(t *testing.T, losslessMs int, modes []string, incarnations int) {
 	rr := reader.finish(t, 30*time.Second, "reader")
 	if got := rr.value("writers"); got != "" {
 		n, _ := strconv.Atoi(got)
-		if n < incarnations/4 {
+		// A check that the storm reached the reader at all: on a
+		// quiet machine about 40 % of the writers get a frame through
+		// before they are killed, under heavy load about 20 %.
+		if n < incarnations/8 {
 			t.Errorf("only %d of %d writers got a frame to the reader: the storm did not storm", n, incarnations)
 		}
 	}
