@@ -242,8 +242,10 @@ func TestStreamSlowLoris(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	// Read what the bridge sends us, counting test frames of stream 3.
+	// Read what the bridge sends us, counting test frames of stream 3;
+	// stream 5 is the probe that shows the bridge has accepted us.
 	fromBus := make(chan uint64, 1000)
+	probed := make(chan struct{}, 1)
 	go func() {
 		buf := make([]byte, 0, 1<<16)
 		tmp := make([]byte, 8192)
@@ -261,12 +263,33 @@ func TestStreamSlowLoris(t *testing.T) {
 				}
 				if s, q, _, ok := checkFrame(buf[4 : 4+l]); ok && s == 3 {
 					fromBus <- q
+				} else if ok && s == 5 {
+					select {
+					case probed <- struct{}{}:
+					default:
+					}
 				}
 				buf = buf[4+l:]
 			}
 		}
 	}()
 
+	// Frames the bridge reads from the bus before it has accepted the
+	// connection are dropped (nopeer): wait until a probe gets through.
+	for k := uint64(1); ; k++ {
+		if err := tx.Send(makeFrame(5, k, 100)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-probed:
+		case <-time.After(100 * time.Millisecond):
+			if k == 100 {
+				t.Fatal("the bridge did not accept the connection within 10 s")
+			}
+			continue
+		}
+		break
+	}
 	frame := makeFrame(4, 1, 64)
 	data := prefixed(4, 64, frame)
 	cpu0 := br.cpu()
