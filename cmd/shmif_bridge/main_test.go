@@ -198,14 +198,25 @@ func TestListenerModes(t *testing.T) {
 		want       os.FileMode
 	}{{"000", "", 0o600}, {"077", "/mode=0660", 0o660}, {"000", "/mode=0640", 0o640}} {
 		sock := filepath.Join(dir, "s")
-		cmd := exec.Command("sh", "-c", "umask "+c.umask+"; exec \"$0\" \"$@\"", bin, filepath.Join(dir, "bus"), "stream://listen:unix:"+sock+c.opt)
+		cmd := exec.Command("sh", "-c", "umask "+c.umask+"; exec \"$0\" \"$@\"", bin, "-v", filepath.Join(dir, "bus"), "stream://listen:unix:"+sock+c.opt)
+		var stderr testlib.SyncBuffer
+		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		// With a umask that would mask the mode asked for, the mode
+		// is set just after bind has made the file: look once the
+		// bridge says it is bridging (-v), not as soon as the file is
+		// there.
 		var st os.FileInfo
 		var err error
 		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-			if st, err = os.Lstat(sock); err == nil || time.Now().After(deadline) {
+			if strings.Contains(stderr.String(), "bridging") {
+				st, err = os.Lstat(sock)
+				break
+			}
+			if time.Now().After(deadline) {
+				err = fmt.Errorf("no bridging line within 10 s: %q", stderr.String())
 				break
 			}
 		}
