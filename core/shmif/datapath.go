@@ -326,7 +326,7 @@ func (i *Interface) recvOnce(frames []Frame, timeout time.Duration, deadline *ti
 	case timeout > 0:
 		lockBy = *deadline
 	}
-	n, idle, err := i.read(frames, lockBy)
+	n, idle, err := i.read(frames, lockBy, false)
 	if errors.Is(err, unix.ETIMEDOUT) && timeout == 0 {
 		err = unix.EAGAIN
 	}
@@ -335,9 +335,11 @@ func (i *Interface) recvOnce(frames []Frame, timeout time.Duration, deadline *ti
 	}
 	if i.poll != nil {
 		// Clear the poll descriptor only after finding nothing, then
-		// look again: what arrives later signals it anew.
-		i.poll.ready.Clear()
-		if n, idle, err = i.read(frames, lockBy); n > 0 || err != nil {
+		// look again: what arrives later signals it anew. (read clears
+		// it under rx, so that a poll group's look, which takes rx too,
+		// cannot fall between the clearing and the look and set it for
+		// what this look will find.)
+		if n, idle, err = i.read(frames, lockBy, true); n > 0 || err != nil {
 			if errors.Is(err, unix.ETIMEDOUT) && timeout == 0 {
 				err = unix.EAGAIN
 			}
@@ -428,11 +430,14 @@ func (i *Interface) spinFor(idle idleMark, epoch uint64, start time.Time, limit 
 	return changed
 }
 
-// read copies out accepted frames under one bus lock acquisition. Needs
-// cfg held (read).
-func (i *Interface) read(frames []Frame, lockBy time.Time) (n int, idle idleMark, err error) {
+// read copies out accepted frames under one bus lock acquisition, first
+// clearing the poll descriptor if clearPoll. Needs cfg held (read).
+func (i *Interface) read(frames []Frame, lockBy time.Time, clearPoll bool) (n int, idle idleMark, err error) {
 	i.rx.Lock()
 	defer i.rx.Unlock()
+	if clearPoll {
+		i.poll.ready.Clear()
+	}
 	var c rxCount
 	// Polling an idle bus must not take the lock: that would stall
 	// its writers.
