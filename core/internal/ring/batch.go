@@ -41,9 +41,13 @@ const (
 	// batchBytes bounds the records copied between two checks: a check
 	// costs a few cache misses; a failed one throws the batch away.
 	batchBytes = 64 << 10
-	// beginTries bounds the looks for a moment when no writer holds the
-	// lock: a writer's hold for one batch takes microseconds.
-	beginTries = 4096
+	// lockTries bounds the loads of the lock word while waiting for a
+	// moment when no writer holds the lock: a writer's hold for one batch
+	// takes microseconds.
+	lockTries = 4096
+	// beginLooks bounds TryBegin's looks at the header words that a
+	// writer taking the lock made worthless.
+	beginLooks = 8
 )
 
 // Set by tests: afterBatchCopy runs in TryEnd before its check, where
@@ -64,11 +68,8 @@ func (r *Reader) TryBegin(m *layout.Mem) (b Batch, ok bool) {
 	// record there (docs/protocol.md §10.3, steps 1 to 3).
 	lock := m.LockWord()
 	for tries := 0; ; tries++ {
-		if tries == beginTries {
+		if tries == beginLooks || !lockFreeSoon(lock) {
 			return b, false
-		}
-		if atomic.LoadUint32(lock) != 0 {
-			continue
 		}
 		b.v = lookWords(m)
 		if beforeTryLockCheck != nil {
@@ -152,12 +153,8 @@ func (r *Reader) TryEnd(m *layout.Mem, b *Batch) bool {
 	if !lockFreeSoon(m.LockWord()) {
 		return false
 	}
-	// last before gen: writers that wrap between the two loads then make
-	// gen too new, which errs on the side of refusing; the other order
-	// would pair a new last with an old gen, a lap short.
-	v := view{last: m.Last()}
-	v.gen, v.first = m.Gen(), m.First()
-	if v.sane = v.first <= dataSize && v.last < dataSize; !v.sane {
+	v := lookWords(m)
+	if !v.sane {
 		return false
 	}
 	// The newest record starts at last, in this generation or, if it
@@ -186,10 +183,10 @@ func (r *Reader) TryEnd(m *layout.Mem, b *Batch) bool {
 	return ok && h == b.firstHdr
 }
 
-// lockFreeSoon reports whether the lock word reads 0 within beginTries
-// looks.
+// lockFreeSoon reports whether the lock word reads 0 within lockTries
+// loads.
 func lockFreeSoon(lock *uint32) bool {
-	for range beginTries {
+	for range lockTries {
 		if atomic.LoadUint32(lock) == 0 {
 			return true
 		}

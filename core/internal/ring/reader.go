@@ -234,9 +234,13 @@ func look(m *layout.Mem) view {
 	return v
 }
 
-// lookWords reads the header words of a view, without the records.
+// lookWords reads the header words of a view, without the records: last
+// before gen, so that writers who wrap between the two loads make gen too
+// new rather than pair a new last with an old gen, a lap short (which
+// ring.Batch's check must not see).
 func lookWords(m *layout.Mem) view {
-	v := view{gen: m.Gen(), first: m.First(), last: m.Last()}
+	v := view{last: m.Last()}
+	v.gen, v.first = m.Gen(), m.First()
 	v.sane = v.first <= dataSize && v.last < dataSize
 	return v
 }
