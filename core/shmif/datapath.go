@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/libshmif/libshmif/core/internal/bus"
+	"github.com/libshmif/libshmif/core/internal/buslock"
 	"github.com/libshmif/libshmif/core/internal/layout"
 	"github.com/libshmif/libshmif/core/internal/ring"
 	"github.com/libshmif/libshmif/core/internal/wake"
@@ -316,20 +317,25 @@ func (i *Interface) recvOnce(frames []Frame, timeout time.Duration, deadline *ti
 	// Down or Destroy from now on ends the spin and the wait below.
 	epoch := i.epoch.Load()
 	// A lock that stays taken (a stopped holder) must not hold the caller
-	// past its deadline; with timeout 0 it waits only a moment.
-	var lockBy time.Time
+	// past its deadline; with timeout 0 it waits only a moment. Relative
+	// limits cost a clock read only when the lock is taken.
+	var limit buslock.Limit
 	switch {
 	case timeout == 0:
-		lockBy = time.Now().Add(lookGrace)
+		limit.Wait = lookGrace
 	case timeout > 0 && deadline.IsZero():
-		lockBy = time.Now().Add(timeout)
+		limit.Wait = timeout
 	case timeout > 0:
-		lockBy = *deadline
+		limit.Deadline = *deadline
 	}
-	n, idle, err := i.read(frames, lockBy, false)
-	if errors.Is(err, unix.ETIMEDOUT) && timeout == 0 {
-		err = unix.EAGAIN
+	look := func(clearPoll bool) (int, idleMark, error) {
+		n, idle, err := i.read(frames, limit, clearPoll)
+		if errors.Is(err, unix.ETIMEDOUT) && timeout == 0 {
+			err = unix.EAGAIN
+		}
+		return n, idle, err
 	}
+	n, idle, err := look(false)
 	if n > 0 || err != nil {
 		return n, err
 	}
@@ -339,10 +345,7 @@ func (i *Interface) recvOnce(frames []Frame, timeout time.Duration, deadline *ti
 		// it under rx, so that a poll group's look, which takes rx too,
 		// cannot fall between the clearing and the look and set it for
 		// what this look will find.)
-		if n, idle, err = i.read(frames, lockBy, true); n > 0 || err != nil {
-			if errors.Is(err, unix.ETIMEDOUT) && timeout == 0 {
-				err = unix.EAGAIN
-			}
+		if n, idle, err = look(true); n > 0 || err != nil {
 			i.poll.ready.Set()
 			return n, err
 		}
@@ -432,7 +435,7 @@ func (i *Interface) spinFor(idle idleMark, epoch uint64, start time.Time, limit 
 
 // read copies out accepted frames under one bus lock acquisition, first
 // clearing the poll descriptor if clearPoll. Needs cfg held (read).
-func (i *Interface) read(frames []Frame, lockBy time.Time, clearPoll bool) (n int, idle idleMark, err error) {
+func (i *Interface) read(frames []Frame, limit buslock.Limit, clearPoll bool) (n int, idle idleMark, err error) {
 	i.rx.Lock()
 	defer i.rx.Unlock()
 	if clearPoll {
@@ -478,7 +481,7 @@ func (i *Interface) read(frames []Frame, lockBy time.Time, clearPoll bool) (n in
 		i.publish()
 		return n, idle, err
 	}
-	err = i.bus.WithLockUntil(lockBy, func(m *layout.Mem) error {
+	err = i.bus.WithLockWithin(limit, func(m *layout.Mem) error {
 		for n < len(frames) {
 			f := &frames[n]
 			h, st := i.reader.Next(m, f.Buf)

@@ -371,15 +371,15 @@ func (b *Bus) Guard(fn func(m *layout.Mem) error) (err error) {
 
 // WithLock runs fn with the bus lock held, inside Guard.
 func (b *Bus) WithLock(fn func(m *layout.Mem) error) error {
-	return b.WithLockUntil(time.Time{}, fn)
+	return b.WithLockWithin(buslock.Limit{}, fn)
 }
 
-// WithLockUntil is WithLock for a caller with a deadline (zero: none): it
-// gives up with ETIMEDOUT when the lock cannot be had by then
-// (buslock.WithDeadline).
-func (b *Bus) WithLockUntil(deadline time.Time, fn func(m *layout.Mem) error) error {
+// WithLockWithin is WithLock for a caller with a deadline of its own: it
+// gives up with ETIMEDOUT when the lock cannot be had within limit
+// (buslock.WithLimit).
+func (b *Bus) WithLockWithin(limit buslock.Limit, fn func(m *layout.Mem) error) error {
 	return b.Guard(func(m *layout.Mem) error {
-		return buslock.WithDeadline(m, deadline, func() error {
+		return buslock.WithLimit(m, limit, func() error {
 			if m.Magic() != layout.Magic {
 				return unix.ENOEXEC
 			}

@@ -67,15 +67,31 @@ var self = uint32(os.Getpid())
 // once the lock has been held for longer than any bus operation takes
 // (docs/protocol.md §9.2).
 func With(m *layout.Mem, fn func() error) error {
-	return WithDeadline(m, time.Time{}, fn)
+	return WithLimit(m, Limit{}, fn)
 }
 
-// WithDeadline is With for callers that have a deadline of their own (a
-// receive with a timeout): once deadline has passed it gives up with
-// ETIMEDOUT without running fn, unless the holder is found dead then (it
-// is taken over). A zero deadline is none.
-func WithDeadline(m *layout.Mem, deadline time.Time, fn func() error) error {
-	if err := lock(m, deadline); err != nil {
+// Limit is how long a caller with a deadline of its own (a receive with a
+// timeout) waits for the lock: until Deadline, or, if that is zero, for
+// Wait from when it finds the lock taken (zero too: no limit). A relative
+// Wait costs no clock read when the lock is free at once.
+type Limit struct {
+	Deadline time.Time
+	Wait     time.Duration
+}
+
+// deadline is the limit as a time, for a wait that began at start.
+func (l Limit) deadline(start time.Time) time.Time {
+	if l.Deadline.IsZero() && l.Wait > 0 {
+		return start.Add(l.Wait)
+	}
+	return l.Deadline
+}
+
+// WithLimit is With for callers that have a deadline of their own: once
+// limit has passed it gives up with ETIMEDOUT without running fn, unless
+// the holder is found dead then (it is taken over).
+func WithLimit(m *layout.Mem, limit Limit, fn func() error) error {
+	if err := lock(m, limit); err != nil {
 		return err
 	}
 	defer unlock(m)
@@ -95,13 +111,13 @@ func TryWith(m *layout.Mem, wait time.Duration, fn func() error) error {
 // lock takes the lock NetBSD's way, a compare-and-swap of 0 to 1
 // (shmif_lockbus, docs/protocol.md §4.1; sequentially consistent, so it
 // includes the acquire barrier, §10.1), then records our pid (§9.1).
-func lock(m *layout.Mem, deadline time.Time) error {
+func lock(m *layout.Mem, limit Limit) error {
 	w, spare := m.LockWord(), m.SpareWord()
 	if atomic.CompareAndSwapUint32(w, 0, 1) {
 		atomic.StoreUint32(spare, self)
 		return nil
 	}
-	return lockSlow(m, w, spare, deadline)
+	return lockSlow(m, w, spare, limit)
 }
 
 // How long a waiter spins and yields before it starts to nap.
@@ -119,8 +135,9 @@ func watch(m *layout.Mem, spare *uint32) progress {
 	return progress{holder: atomic.LoadUint32(spare), first: m.First(), last: m.Last(), gen: m.Gen()}
 }
 
-func lockSlow(m *layout.Mem, w, spare *uint32, deadline time.Time) error {
+func lockSlow(m *layout.Mem, w, spare *uint32, limit Limit) error {
 	start := time.Now()
+	deadline := limit.deadline(start)
 	lastProbe := start
 	// Takeover and giving up are judged on how long the bus has made no
 	// progress, not on how long we have waited: a waiter starved by a

@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 		fd, _ := unix.Open(path, unix.O_RDWR, 0)
 		b, _ := unix.Mmap(fd, 0, layout.BusSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 		mem := layout.NewMem(b)
-		lock(mem, time.Time{})
+		lock(mem, Limit{})
 		os.Stdout.WriteString("locked\n")
 		time.Sleep(time.Hour)
 	}
@@ -57,7 +57,7 @@ func TestMutualExclusion(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 2000 {
-				if err := lock(m, time.Time{}); err != nil {
+				if err := lock(m, Limit{}); err != nil {
 					t.Error(err)
 					return
 				}
@@ -81,7 +81,7 @@ func TestMutualExclusion(t *testing.T) {
 // The holder's pid is recorded in the spare word while the lock is held.
 func TestHolderRecorded(t *testing.T) {
 	m := layout.NewMem(make([]byte, layout.BusSize))
-	lock(m, time.Time{})
+	lock(m, Limit{})
 	if *m.LockWord() != 1 || *m.SpareWord() != uint32(os.Getpid()) {
 		t.Fatalf("lock %d holder %d", *m.LockWord(), *m.SpareWord())
 	}
@@ -113,7 +113,7 @@ func TestDeadHolderTakenOver(t *testing.T) {
 	var killedMu sync.Mutex
 	for range waiters {
 		go func() {
-			if err := lock(m, time.Time{}); err != nil {
+			if err := lock(m, Limit{}); err != nil {
 				t.Error(err)
 			}
 			took.Add(1)
@@ -157,7 +157,7 @@ func TestUnknownHolderTakenOverAfterTimeout(t *testing.T) {
 	m := layout.NewMem(make([]byte, layout.BusSize))
 	*m.LockWord() = 1
 	start := time.Now()
-	if err := lock(m, time.Time{}); err != nil {
+	if err := lock(m, Limit{}); err != nil {
 		t.Fatal(err)
 	}
 	if d := time.Since(start); d < UnknownHolderTimeout || d > UnknownHolderTimeout+time.Second {
@@ -173,7 +173,7 @@ func TestLiveHolderNotTakenOver(t *testing.T) {
 	m := layout.NewMem(make([]byte, layout.BusSize))
 	*m.LockWord() = 1
 	*m.SpareWord() = 1 // init: alive and not us
-	if err := lock(m, time.Time{}); !errors.Is(err, unix.EDEADLK) {
+	if err := lock(m, Limit{}); !errors.Is(err, unix.EDEADLK) {
 		t.Fatalf("got %v want EDEADLK", err)
 	}
 	if *m.SpareWord() != 1 {
@@ -185,7 +185,7 @@ func TestLiveHolderNotTakenOver(t *testing.T) {
 func TestDamagedLockWordRepaired(t *testing.T) {
 	m := layout.NewMem(make([]byte, layout.BusSize))
 	*m.LockWord() = 7
-	if err := lock(m, time.Time{}); err != nil {
+	if err := lock(m, Limit{}); err != nil {
 		t.Fatal(err)
 	}
 	if *m.LockWord() != 1 {
@@ -205,7 +205,7 @@ func TestUnknownHolderTimedFromHandOff(t *testing.T) {
 	atomic.StoreUint32(m.SpareWord(), 1) // init: alive, not us
 	got := make(chan time.Time, 1)
 	go func() {
-		lock(m, time.Time{})
+		lock(m, Limit{})
 		got <- time.Now()
 	}()
 	time.Sleep(300 * time.Millisecond)
@@ -278,15 +278,20 @@ func TestWithReleasesOnPanic(t *testing.T) {
 // A caller with a deadline gives up at it (ETIMEDOUT) when a live holder
 // keeps the lock, instead of waiting GiveUpTimeout; a dead holder is
 // taken over at the deadline all the same.
-func TestWithDeadline(t *testing.T) {
+func TestWithLimit(t *testing.T) {
 	m := layout.NewMem(make([]byte, layout.BusSize))
 	w, spare := m.LockWord(), m.SpareWord()
 	atomic.StoreUint32(w, 1)
 	atomic.StoreUint32(spare, 1) // init: alive and not us
 	start := time.Now()
-	err := WithDeadline(m, start.Add(30*time.Millisecond), func() error { return nil })
+	err := WithLimit(m, Limit{Deadline: start.Add(30 * time.Millisecond)}, func() error { return nil })
 	if took := time.Since(start); !errors.Is(err, unix.ETIMEDOUT) || took > 2*time.Second {
 		t.Fatalf("held by a live process: %v after %v, want ETIMEDOUT at the deadline", err, took)
+	}
+	start = time.Now()
+	err = WithLimit(m, Limit{Wait: 30 * time.Millisecond}, func() error { return nil })
+	if took := time.Since(start); !errors.Is(err, unix.ETIMEDOUT) || took > 2*time.Second {
+		t.Fatalf("held by a live process, 30 ms to wait: %v after %v, want ETIMEDOUT", err, took)
 	}
 	// A dead holder: taken over by the deadline at the latest.
 	cmd := exec.Command("true")
@@ -295,7 +300,7 @@ func TestWithDeadline(t *testing.T) {
 	}
 	atomic.StoreUint32(spare, uint32(cmd.Process.Pid))
 	ran := false
-	if err := WithDeadline(m, time.Now().Add(5*time.Millisecond), func() error { ran = true; return nil }); err != nil || !ran {
+	if err := WithLimit(m, Limit{Wait: 5 * time.Millisecond}, func() error { ran = true; return nil }); err != nil || !ran {
 		t.Fatalf("held by a dead process: %v, ran %v", err, ran)
 	}
 }
