@@ -2,9 +2,7 @@ package ring
 
 import (
 	"math/rand/v2"
-	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -289,45 +287,9 @@ func TestBatchUnderConcurrentWriter(t *testing.T) {
 	var r Reader
 	r.Skip(m)
 	total := uint32(longRun(50000, 500000))
-	var done, stop atomic.Bool
-	var seen atomic.Uint32
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer stop.Store(true)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer done.Store(true)
-		rng := rand.New(rand.NewPCG(11, 12))
-		for seq := uint32(1); seq <= total && !stop.Load(); {
-			// Mostly a backlog of up to about half the ring, so that
-			// the reader copies batches while we write; now and then
-			// lap it.
-			burst := 1 + rng.IntN(64)
-			if rng.IntN(500) == 0 {
-				burst = 2000
-			} else {
-				for seq > seen.Load()+600 && !stop.Load() {
-					runtime.Gosched()
-				}
-			}
-			err := buslock.With(m, func() error {
-				w := NewWriter(m)
-				for range burst {
-					f := frame(layout.MinFrame+8+rng.IntN(layout.MaxFrame-layout.MinFrame-7), seq)
-					w.Append(&layout.FrameHeader{Len: uint32(len(f)), Sender: 1}, f)
-					if seq++; seq > total {
-						break
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				t.Error(err)
-				return
-			}
-		}
-	}()
+	// Mostly a backlog of up to about half the ring, so that the reader
+	// copies batches while the writer writes; now and then a lap.
+	done, seen := floodUnderLock(t, m, total, 11, 64, 600, 500)
 	buf := make([]byte, layout.MaxFrame)
 	var got, batched uint64
 	last := uint32(0)
@@ -362,7 +324,6 @@ func TestBatchUnderConcurrentWriter(t *testing.T) {
 		}
 		take(buf[:h.Len])
 	}
-	wg.Wait()
 	if got+r.Lost != uint64(total) {
 		t.Fatalf("received %d + lost %d != sent %d", got, r.Lost, total)
 	}

@@ -9,8 +9,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 
+	"github.com/libshmif/libshmif/core/internal/buslock"
 	"github.com/libshmif/libshmif/core/internal/layout"
 )
 
@@ -587,4 +591,48 @@ func TestTooSmallAfterLapCountsLossOnce(t *testing.T) {
 	if received+r.Lost != uint64(seq) {
 		t.Fatalf("received %d + lost %d, sent %d", received, r.Lost, seq)
 	}
+}
+
+// floodUnderLock writes total numbered frames of random sizes from another
+// goroutine, under the bus lock, in bursts of 1 to maxBurst, staying at
+// most ahead frames past the newest frame the reader stores in seen, except
+// for a burst of 2000 (a lap) once in about lapOdds bursts. done is set when
+// it has finished; the test's end stops it and waits for it.
+func floodUnderLock(t *testing.T, m *layout.Mem, total uint32, seed uint64, maxBurst, ahead, lapOdds int) (done *atomic.Bool, seen *atomic.Uint32) {
+	done, seen = new(atomic.Bool), new(atomic.Uint32)
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	t.Cleanup(func() { stop.Store(true); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer done.Store(true)
+		rng := rand.New(rand.NewPCG(seed, seed+1))
+		for seq := uint32(1); seq <= total && !stop.Load(); {
+			burst := 1 + rng.IntN(maxBurst)
+			if rng.IntN(lapOdds) == 0 {
+				burst = 2000
+			} else {
+				for seq > seen.Load()+uint32(ahead) && !stop.Load() {
+					runtime.Gosched()
+				}
+			}
+			err := buslock.With(m, func() error {
+				w := NewWriter(m)
+				for range burst {
+					f := frame(layout.MinFrame+8+rng.IntN(layout.MaxFrame-layout.MinFrame-7), seq)
+					w.Append(&layout.FrameHeader{Len: uint32(len(f)), Sender: 1}, f)
+					if seq++; seq > total {
+						break
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	return done, seen
 }

@@ -2,8 +2,6 @@ package ring
 
 import (
 	"math/rand/v2"
-	"runtime"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -191,44 +189,9 @@ func TestTryNextUnderConcurrentWriter(t *testing.T) {
 	var r Reader
 	r.Skip(m)
 	total := uint32(longRun(20000, 100000))
-	var done, stop atomic.Bool // the writer is done; the reader gave up
-	var seen atomic.Uint32     // the reader's newest frame
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer stop.Store(true)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer done.Store(true)
-		rng := rand.New(rand.NewPCG(7, 8))
-		for seq := uint32(1); seq <= total && !stop.Load(); {
-			// Mostly stay a few frames ahead of the reader, so that
-			// it copies while we write; now and then lap it.
-			burst := 1 + rng.IntN(4)
-			if rng.IntN(2000) == 0 {
-				burst = 2000
-			} else {
-				for seq > seen.Load()+8 && !stop.Load() {
-					runtime.Gosched()
-				}
-			}
-			err := buslock.With(m, func() error {
-				w := NewWriter(m)
-				for range burst {
-					f := frame(layout.MinFrame+8+rng.IntN(layout.MaxFrame-layout.MinFrame-7), seq)
-					w.Append(&layout.FrameHeader{Len: uint32(len(f)), Sender: 1}, f)
-					if seq++; seq > total {
-						break
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				t.Error(err)
-				return
-			}
-		}
-	}()
+	// Mostly a few frames ahead of the reader, so that it copies while
+	// the writer writes; now and then a lap.
+	done, seen := floodUnderLock(t, m, total, 7, 4, 8, 2000)
 	buf := make([]byte, layout.MaxFrame)
 	var got, fast uint64
 	last := uint32(0)
@@ -257,7 +220,6 @@ func TestTryNextUnderConcurrentWriter(t *testing.T) {
 		seen.Store(seq)
 		got++
 	}
-	wg.Wait()
 	if got+r.Lost != uint64(total) {
 		t.Fatalf("received %d + lost %d != sent %d", got, r.Lost, total)
 	}
