@@ -91,6 +91,15 @@ func (r *Reader) TryBegin(m *layout.Mem) (b Batch, ok bool) {
 	if behind > batchWindow {
 		return b, false
 	}
+	// A writer's commit stores gen and then last (Writer.commit), and
+	// may begin and end between the two looks at the lock: words read in
+	// between pair the new gen with the old last, and place puts the
+	// reader a generation ahead. The same words again, after everything
+	// derived from them, show that no commit was caught half done
+	// (docs/protocol.md §10.3, step 5b).
+	if atomic.LoadUint32(lock) != 0 || m.Last() != b.v.last || m.Gen() != b.v.gen || m.First() != b.v.first {
+		return b, false
+	}
 	r.gen = gen
 	b.start = Pos(b.v.gen, b.v.next) - uint64(behind)
 	return b, true
