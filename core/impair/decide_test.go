@@ -19,6 +19,18 @@ const z999 = 3.2905
 
 const statFrames = 100_000
 
+// statistical skips a statistical test under the race detector. A Decider
+// is used by one goroutine at a time (stage.go serialises it) and these
+// tests draw millions of numbers in one goroutine: the race detector finds
+// nothing in them and they took most of the package's time under it; make
+// test's pass without it runs them.
+func statistical(t *testing.T) {
+	t.Helper()
+	if raceEnabled {
+		t.Skip("one goroutine, nothing for the race detector: the pass without it runs this test")
+	}
+}
+
 // fate is what a Decider did to one frame.
 type fate struct {
 	at      time.Duration
@@ -144,6 +156,7 @@ func runs(flags []bool) []int {
 }
 
 func TestLossRandom(t *testing.T) {
+	statistical(t)
 	for _, tc := range []struct {
 		words   string
 		p, corr float64
@@ -196,6 +209,7 @@ func geLossRate(p, r, bad, good float64) (rate, variance float64) {
 }
 
 func TestLossGilbertElliott(t *testing.T) {
+	statistical(t)
 	for _, tc := range []struct {
 		words          string
 		p, r, bad, gd  float64
@@ -250,6 +264,7 @@ func modelQuantile(dist Distribution, q float64) float64 {
 }
 
 func TestDelayDistributions(t *testing.T) {
+	statistical(t)
 	const mu, sigma = 100 * time.Millisecond, 10 * time.Millisecond
 	for _, tc := range []struct {
 		dist Distribution
@@ -303,6 +318,7 @@ func TestDelayKeepsOrder(t *testing.T) {
 }
 
 func TestReorder(t *testing.T) {
+	statistical(t)
 	t.Run("every fifth", func(t *testing.T) {
 		// netem: "reorder 100% gap 5" sends every 5th frame at once.
 		d, fates := drive(t, 5, "delay 10ms reorder 100% gap 5", 1000, every(time.Millisecond), fixed(60))
@@ -399,6 +415,7 @@ func TestCorrupt(t *testing.T) {
 }
 
 func TestNoise(t *testing.T) {
+	statistical(t)
 	// noise N damages each bit with probability N/(8·2^20).
 	const noise = 2000
 	d, fates := drive(t, 9, "noise 2000", statFrames, every(time.Millisecond), fixed(1000))
@@ -420,6 +437,7 @@ func TestNoise(t *testing.T) {
 }
 
 func TestRate(t *testing.T) {
+	statistical(t)
 	for _, tc := range []struct {
 		words    string
 		bits     float64
@@ -587,6 +605,7 @@ func decisionLog(t *testing.T, seed uint64, words string, n int) (string, uint64
 }
 
 func TestSameSeedSameDecisions(t *testing.T) {
+	statistical(t)
 	a, _ := decisionLog(t, 42, mixed, statFrames)
 	b, _ := decisionLog(t, 42, mixed, statFrames)
 	c, _ := decisionLog(t, 43, mixed, statFrames)
@@ -603,6 +622,7 @@ func TestSameSeedSameDecisions(t *testing.T) {
 }
 
 func TestZeroDrawsNothing(t *testing.T) {
+	statistical(t)
 	// Probabilities of 0, whatever their correlation, draw nothing.
 	log, draws := decisionLog(t, 1, "loss 0 25% duplicate 0 50% corrupt 0 100% reorder 0 gap 5 noise 0 delay 10ms 0ms 75%", 10_000)
 	plain, _ := decisionLog(t, 1, "delay 10ms", 10_000)
@@ -626,6 +646,7 @@ func TestZeroDrawsNothing(t *testing.T) {
 }
 
 func TestCountersMatchOutputs(t *testing.T) {
+	statistical(t)
 	d, fates := drive(t, 14, mixed, statFrames, every(50*time.Microsecond), func(i int) int { return 60 + i%1455 })
 	var frames, bytes, lost uint64
 	for _, f := range fates {

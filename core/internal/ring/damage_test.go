@@ -58,6 +58,7 @@ func killedBatch(m *layout.Mem, rng *rand.Rand, seq uint32, n int, stop int) (st
 // (which takes the lock over) and the readers find the bus as it was before
 // the batch, plus at most bytes in the free part of the ring.
 func TestWriterKilledAnywhereInBatch(t *testing.T) {
+	singleGoroutine(t)
 	const batch = 40
 	// Enough copies to cover every copy of a batch of 40 records, each
 	// two or three copies (header, frame, a split at the end).
@@ -250,6 +251,7 @@ func TestLapOverDummyRecordWithZeroFrames(t *testing.T) {
 // it: the reader loses nothing however far behind it falls, and
 // AppendLimited writes exactly the frames that fit.
 func TestKeepPreventsLaps(t *testing.T) {
+	singleGoroutine(t)
 	m := newBus(t)
 	rng := rand.New(rand.NewPCG(8, 8))
 	var r Reader
