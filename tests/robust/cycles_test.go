@@ -38,7 +38,7 @@ func cycleBudget() time.Duration {
 	if os.Getenv("SHMIF_STRESS") == "full" {
 		return 0
 	}
-	return 4 * time.Second
+	return 2 * time.Second
 }
 
 // logCycles reports how many cycles ran and how long one took.

@@ -132,13 +132,13 @@ func flood(t *testing.T, frames, readers, ms int) []losslessReport {
 	return reps
 }
 
-// Issue 12.3: a flood of 50,000 frames (200,000 under make stress) in
+// Issue 12.3: a flood of 20,000 frames (200,000 under make stress) in
 // batches of 32 against a receiver that takes one frame per call in
 // another process: an ordinary
 // receiver loses most of them; a lossless one loses none, and neither do
 // four lossless receivers of one writer.
 func TestLosslessFlood(t *testing.T) {
-	frames := 50000 // 73 rings of full-size frames: laps enough for the comparison
+	frames := 20000 // 29 rings of full-size frames: laps enough for the comparison
 	if os.Getenv("SHMIF_STRESS") == "full" {
 		frames = 200000
 	}

@@ -90,13 +90,13 @@ func exact(t *testing.T, modes []string, nwriters int, count int, maxStop time.D
 	return res
 }
 
-// TestExactAccounting: two writers of 200,000 frames each to the end
+// TestExactAccounting: two writers of 100,000 frames each to the end
 // (about 85 MB/s together here, a ring every 12 ms), readers of every kind
 // but misfit buffers, stopped at random for up to 16 ms, so that they fall
 // from a part of a lap to more than a lap behind: received + lost =
-// 400,000 for each (3,000,000 per writer in make stress).
+// 200,000 for each (3,000,000 per writer in make stress).
 func TestExactAccounting(t *testing.T) {
-	exact(t, []string{"batch256", "batch4", "randn", "recv", "frame"}, 2, pick(200000, 3000000), 16*time.Millisecond, nil)
+	exact(t, []string{"batch256", "batch4", "randn", "recv", "frame"}, 2, pick(100000, 3000000), 16*time.Millisecond, nil)
 }
 
 // TestLosslessInStorm: lossless receivers (batch256 and recv) beside
@@ -109,8 +109,8 @@ func TestLosslessInStorm(t *testing.T) {
 
 // TestGoAPIReceivers: Interface.RecvBatch and Interface.Recv receivers in
 // their own processes (the test binary), stopped at random for up to
-// 16 ms, against two writers of 150,000 frames (3,000,000 in make stress): whole, ordered frames and
-// received + lost = 300,000 for each.
+// 16 ms, against two writers of 100,000 frames (3,000,000 in make stress):
+// whole, ordered frames and received + lost = 200,000 for each.
 func TestGoAPIReceivers(t *testing.T) {
-	exact(t, []string{"go", "gorecv", "batch256"}, 2, pick(150000, 3000000), 16*time.Millisecond, nil)
+	exact(t, []string{"go", "gorecv", "batch256"}, 2, pick(100000, 3000000), 16*time.Millisecond, nil)
 }

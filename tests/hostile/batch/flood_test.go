@@ -153,7 +153,7 @@ func TestFloodReceivers(t *testing.T) {
 // TestFloodKilledWriters: the same with writers SIGKILLed at random
 // (about every 100 ms) and restarted under new ids.
 func TestFloodKilledWriters(t *testing.T) {
-	storm(t, []string{"batch256", "batch4", "randn", "recv"}, 2, pick(3*time.Second, 40*time.Second), true, 0)
+	storm(t, []string{"batch256", "batch4", "randn", "recv"}, 2, pick(2*time.Second, 40*time.Second), true, 0)
 }
 
 // TestFloodStoppedReceivers: receivers stopped for up to 8 ms at a time
@@ -170,5 +170,5 @@ func TestFloodStoppedReceivers(t *testing.T) {
 // writers SIGKILLed at random (also while they wait for a lossless
 // receiver) and restarted: the lossless ones lose nothing.
 func TestLosslessKilledWriters(t *testing.T) {
-	storm(t, []string{"lossless", "losslessrecv", "batch256", "randn"}, 2, pick(3*time.Second, 40*time.Second), true, 8*time.Millisecond)
+	storm(t, []string{"lossless", "losslessrecv", "batch256", "randn"}, 2, pick(2*time.Second, 40*time.Second), true, 8*time.Millisecond)
 }

@@ -76,17 +76,17 @@ func TestSidecarPlanted(t *testing.T) {
 	}
 }
 
-// TestSidecarDamagedLive: while a writer process sends 300000 frames, a
-// reader process checks each and a stalled lossless receiver (max_wait_ms
-// 300) holds the writer back, the private state is overwritten with random
-// bytes or zeros, or removed, every 30 ms (libshmif(3) FILES: "Without it
-// (it cannot be made, or is damaged), libshmif works as correctly,
-// slower"). No process may die (the file is mapped by all three), the
-// writer's slowest send stays within the lossless bound plus slack, the
-// reader gets whole frames in order with received + lost equal to the
-// records written, and a writer started afterwards gets through. The file
-// truncated to nothing under the three must not kill them with SIGBUS
-// either.
+// TestSidecarDamagedLive: while a writer process sends 150,000 frames
+// (3,000,000 in make stress), a reader process checks each and a stalled
+// lossless receiver (max_wait_ms 300) holds the writer back, the private
+// state is overwritten with random bytes or zeros, or removed, every 30 ms
+// (libshmif(3) FILES: "Without it (it cannot be made, or is damaged),
+// libshmif works as correctly, slower"). No process may die (the file is
+// mapped by all three), the writer's slowest send stays within the lossless
+// bound plus slack, the reader gets whole frames in order with received +
+// lost equal to the records written, and a writer started afterwards gets
+// through. The file truncated to nothing under the three must not kill them
+// with SIGBUS either.
 func TestSidecarDamagedLive(t *testing.T) {
 	t.Parallel()
 	for _, how := range []string{"random", "zeros", "unlink", "truncate", "all"} {
@@ -108,7 +108,7 @@ func sidecarDamage(t *testing.T, how string) {
 			rd.expect(t, "ready", 10*time.Second)
 			st := startProc(t, nil, rbin, bus, "300", "stall")
 			st.expect(t, "ready", 10*time.Second)
-			frames := pick(300000, 3000000)
+			frames := pick(150000, 3000000)
 			w := startProc(t, nil, wbin, bus, "batch256", "1", strconv.Itoa(frames))
 			w.expect(t, "ready", 10*time.Second)
 			stop := time.After(pick(time.Second, 10*time.Second))
