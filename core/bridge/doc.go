@@ -65,8 +65,10 @@
 // forwarded from that same side within 20 ms (500 ms for ten seconds
 // after a loop was seen) is dropped too: that ends the loop two bridges
 // make when each reads the other's copy before the original. Two bridges
-// between the same buses therefore deliver each frame once or twice,
-// never in a storm, and count the copies they drop; shmif_bridge says so.
+// between the same buses therefore deliver each frame once or twice
+// (three times if one is kept off the CPU for longer than 20 ms as the
+// loop forms), never in a storm, and count the copies they drop;
+// shmif_bridge says so.
 // Config.NoRepeatGuard turns the 20 ms rule off.
 //
 // # Counters
