@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/libshmif/libshmif/internal/testlib"
 )
 
 // z999 is the two-sided 99.9 % quantile of the normal distribution: every
@@ -26,7 +28,7 @@ const statFrames = 100_000
 // test's pass without it runs them.
 func statistical(t *testing.T) {
 	t.Helper()
-	if raceEnabled {
+	if testlib.Race {
 		t.Skip("one goroutine, nothing for the race detector: the pass without it runs this test")
 	}
 }

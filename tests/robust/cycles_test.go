@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/libshmif/libshmif/core/shmif"
+	"github.com/libshmif/libshmif/internal/testlib"
 )
 
 const (
@@ -24,7 +25,7 @@ const (
 // race detector's shadow memory grows with every allocation it has seen,
 // so it gets more room.
 var maxRSSGrowth = func() int64 {
-	if raceEnabled {
+	if testlib.Race {
 		return 24 << 20
 	}
 	return 8 << 20

@@ -97,7 +97,7 @@ func (r *Reader) TryBegin(m *layout.Mem) (b Batch, ok bool) {
 	// reader a generation ahead. The same words again, after everything
 	// derived from them, show that no commit was caught half done
 	// (docs/protocol.md §10.3, step 5b).
-	if atomic.LoadUint32(lock) != 0 || m.Last() != b.v.last || m.Gen() != b.v.gen || m.First() != b.v.first {
+	if !b.v.stillSeen(m, lock) {
 		return b, false
 	}
 	r.gen = gen

@@ -245,6 +245,14 @@ func lookWords(m *layout.Mem) view {
 	return v
 }
 
+// stillSeen reports whether no writer holds the lock and the header words
+// are those of v: the closing check of a lock-free read (docs/protocol.md
+// §10.3). Every writer holds the lock while it writes and changes last
+// with every record it commits.
+func (v *view) stillSeen(m *layout.Mem, lock *uint32) bool {
+	return atomic.LoadUint32(lock) == 0 && m.Last() == v.last && m.Gen() == v.gen && m.First() == v.first
+}
+
 // locate finds the next write position from the newest record.
 func (v *view) locate(m *layout.Mem) {
 	v.next, _ = nextPktOff(m.Data(), inRing(v.last))
@@ -619,7 +627,7 @@ func (r *Reader) TryNext(m *layout.Mem, dst []byte) (h layout.FrameHeader, ok bo
 	// while it writes and changes last with every record (NetBSD before
 	// writing it, libshmif when done; see NewWriter for a damaged newest
 	// record; docs/protocol.md §10.3, step 5).
-	if atomic.LoadUint32(lock) != 0 || m.Last() != v.last || m.Gen() != v.gen || m.First() != v.first {
+	if !v.stillSeen(m, lock) {
 		return h, false
 	}
 	r.Offset = r.next

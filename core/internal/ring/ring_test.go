@@ -16,6 +16,7 @@ import (
 
 	"github.com/libshmif/libshmif/core/internal/buslock"
 	"github.com/libshmif/libshmif/core/internal/layout"
+	"github.com/libshmif/libshmif/internal/testlib"
 )
 
 // longRun returns short, or long with SHMIF_STRESS=full (make stress): the
@@ -28,7 +29,7 @@ func longRun(short, long int) int {
 	if os.Getenv("SHMIF_STRESS") == "full" {
 		return long
 	}
-	if raceEnabled {
+	if testlib.Race {
 		return short / 4
 	}
 	return short
@@ -39,7 +40,7 @@ func longRun(short, long int) int {
 // it without.
 func singleGoroutine(t *testing.T) {
 	t.Helper()
-	if raceEnabled {
+	if testlib.Race {
 		t.Skip("one goroutine, nothing for the race detector: the pass without it runs this test")
 	}
 }

@@ -1,5 +1,0 @@
-//go:build !race
-
-package impair
-
-const raceEnabled = false

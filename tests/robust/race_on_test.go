@@ -1,5 +1,0 @@
-//go:build race
-
-package robust_test
-
-const raceEnabled = true
