@@ -715,7 +715,9 @@ func (n protoNode) match(p *packet) bool {
 
 func (n protoNode) String() string {
 	name := map[int]string{protoTCP: "tcp", protoUDP: "udp", protoICMP: "icmp", protoICMP6: "icmp6"}[n.proto]
-	if name == "" {
+	// "proto icmp" reads as IPv4's and "proto icmp6" as IPv6's: over
+	// either version, the number says it.
+	if name == "" || (n.v == 0 && (n.proto == protoICMP || n.proto == protoICMP6)) {
 		name = strconv.Itoa(n.proto)
 	}
 	switch n.v {
