@@ -557,8 +557,14 @@ func (r *Reader) toNext(v *view) uint32 {
 // full reports whether the reader stands at the next write position with
 // a whole lap of records to read: its anchor is the record at its own
 // position (after Start, StartOldest or an overrun), not the one before
-// (docs/protocol.md §9.6).
+// (docs/protocol.md §9.6). Without an anchor, NetBSD's rule tells: the
+// reader is a generation behind the writers (it is valid there only when
+// first is at the write position too: the writers' newest record ended
+// exactly where the reader stands).
 func (r *Reader) full(v *view) bool {
+	if !r.anchored {
+		return v.next == r.next && r.gen != v.gen
+	}
 	return r.anchorOff == r.next && v.next == r.next
 }
 
