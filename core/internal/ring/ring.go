@@ -49,6 +49,13 @@ func busRead(data []byte, off uint32, dst []byte) (next uint32, wrap bool) {
 // cannot be a frame NetBSD would write (longer than layout.MaxFrame,
 // docs/protocol.md §1.3).
 func readHeader(data []byte, off uint32) (h layout.FrameHeader, next uint32, wrap, ok bool) {
+	off = inRing(off)
+	if off < dataSize-hdrSize {
+		// Not at the end of the data area: decoded in place, one
+		// copy fewer per record.
+		h.Decode(data[off : off+hdrSize])
+		return h, off + hdrSize, false, h.Len <= layout.MaxFrame
+	}
 	var b [layout.FrameHeaderSize]byte
 	next, wrap = busRead(data, off, b[:])
 	h.Decode(b[:])
@@ -60,9 +67,14 @@ func readHeader(data []byte, off uint32) (h layout.FrameHeader, next uint32, wra
 // record at off is corrupt.
 func nextPktOff(data []byte, off uint32) (uint32, bool) {
 	// Only the length is needed; it is the header's first word.
-	var b [4]byte
-	busRead(data, off, b[:])
-	n := layout.NativeEndian.Uint32(b[:])
+	var n uint32
+	if off = inRing(off); off <= dataSize-4 {
+		n = layout.NativeEndian.Uint32(data[off : off+4])
+	} else {
+		var b [4]byte
+		busRead(data, off, b[:])
+		n = layout.NativeEndian.Uint32(b[:])
+	}
 	if n > layout.MaxFrame {
 		return off, false
 	}

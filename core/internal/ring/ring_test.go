@@ -723,3 +723,85 @@ func TestLappedExactlyToTheReader(t *testing.T) {
 		t.Errorf("read up to %d of %d; lost %d, corrupt %d", want-1, seq, r.Lost-lost, r.Corrupt-corrupt)
 	}
 }
+
+// Headers are decoded in place, and encoded in place by writers, unless
+// they reach the end of the data area: at every offset near the end the
+// fast and the wrapping paths must agree with a plain copy.
+func TestHeaderNearTheEnd(t *testing.T) {
+	data := make([]byte, dataSize)
+	for off := dataSize - 2*hdrSize; off <= dataSize; off++ {
+		for k := range data {
+			data[k] = byte(k * 7)
+		}
+		want := layout.FrameHeader{Len: 60, Sec: 1, Usec: 2, Seq: 3, Sender: 0x0102030405060708}
+		var b [layout.FrameHeaderSize]byte
+		want.Encode(b[:])
+		w := Writer{data: data}
+		var wrapW bool
+		w.busWrite(off, b[:], &wrapW)
+		// The reference: a plain copy out (busRead reads an offset of
+		// dataSize as 0, and says it wrapped).
+		var c [layout.FrameHeaderSize]byte
+		end, wrapR := busRead(data, off, c[:])
+		if c != b {
+			t.Fatalf("off %#x: busRead does not read what busWrite wrote", off)
+		}
+
+		h, next, wrap, ok := readHeader(data, off)
+		if !layout.HasSeq {
+			want.Seq = 0
+		}
+		if h != want || next != end || wrap != wrapR || !ok {
+			t.Fatalf("off %#x: readHeader = %+v, %#x, %v, %v; want %+v, %#x, %v, true", off, h, next, wrap, ok, want, end, wrapR)
+		}
+		if n, ok := nextPktOff(data, off); !ok || n != advance(inRing(off)%dataSize, hdrSize+60) {
+			t.Fatalf("off %#x: nextPktOff = %#x, %v", off, n, ok)
+		}
+	}
+}
+
+// A writer encodes record headers in place except at the end of the data
+// area (and when tests set crash, which needs every copy to go through
+// Writer.copy): both ways must leave the same bus, header words included,
+// and readers must find the records, wherever near the end a record starts.
+func TestWriterAcrossTheEnd(t *testing.T) {
+	var hdr layout.FrameHeader
+	got := make([]byte, layout.MaxFrame)
+	for at := dataSize - 2*hdrSize - 2; at <= dataSize; at++ {
+		fast, slow := newBus(t), newBus(t)
+		var r Reader
+		r.Start(fast)
+		// Frames that bring the write position to at, then two more.
+		var sizes []int
+		for pos := nextWrite(fast); pos != at; {
+			n := uint32(1000)
+			if at-pos <= hdrSize+layout.MaxFrame {
+				n = at - pos - hdrSize
+			}
+			sizes = append(sizes, int(n))
+			pos += hdrSize + n
+		}
+		sizes = append(sizes, 61, 61)
+		for k, n := range sizes {
+			frame := make([]byte, n)
+			for j := range frame {
+				frame[j] = byte(k + j)
+			}
+			Append(fast, &hdr, frame)
+			crash = func() bool { return false }
+			Append(slow, &hdr, frame)
+			crash = nil
+			if fast.Gen() != slow.Gen() || fast.Last() != slow.Last() || fast.First() != slow.First() {
+				t.Fatalf("at %#x, frame %d: in place gen %d last %#x first %#x, copied gen %d last %#x first %#x", at, k,
+					fast.Gen(), fast.Last(), fast.First(), slow.Gen(), slow.Last(), slow.First())
+			}
+			h, st := r.Next(fast, got)
+			if st != Frame || !bytes.Equal(got[:h.Len], frame) {
+				t.Fatalf("at %#x, frame %d: %v, %d bytes", at, k, st, h.Len)
+			}
+		}
+		if !bytes.Equal(fast.Data(), slow.Data()) {
+			t.Fatalf("at %#x: the data areas differ", at)
+		}
+	}
+}

@@ -147,11 +147,19 @@ func (w *Writer) writeEpoch(hdr *layout.FrameHeader, frames [][]byte, span uint3
 	for _, f := range frames {
 		w.seq++
 		hdr.Len, hdr.Seq = uint32(len(f)), w.seq
-		var hb [layout.FrameHeaderSize]byte
-		hdr.Encode(hb[:])
 		w.last = w.next
 		rec := false
-		off := w.busWrite(w.next, hb[:], &rec)
+		var off uint32
+		if next := inRing(w.next); next < dataSize-hdrSize && crash == nil {
+			// Not at the end of the data area: encoded in place, one
+			// copy fewer per record.
+			hdr.Encode(w.data[next : next+hdrSize])
+			off = next + hdrSize
+		} else {
+			var hb [layout.FrameHeaderSize]byte
+			hdr.Encode(hb[:])
+			off = w.busWrite(w.next, hb[:], &rec)
+		}
 		w.next = w.busWrite(off, f, &rec)
 		if rec {
 			w.gen++
