@@ -53,6 +53,12 @@
 #define PING_MAX_LOST_RUN 10   /* this many lost in a row ends the run */
 #define ECHO_QUIET_MS 3000     /* echo: silence that ends it without STOP */
 #define READY_TIMEOUT_MS 15000
+/* Between READY and G: each libshmif process looks through /proc once,
+ * some ms after another process opens the bus file, to see whether it is a
+ * NetBSD peer that needs the wake-up write (docs/protocol.md §9.13): some
+ * 500 system calls, attach-time work that must not fall into the measured
+ * steady state of a run of a fraction of a second. */
+#define SETTLE_MS 50
 
 /* The wake-up workload's three patterns (wakeup.c). */
 enum { WAKE_SINGLE, WAKE_BURST, WAKE_BATCH, WAKE_PHASES };

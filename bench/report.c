@@ -225,10 +225,12 @@ void print_table(void)
 		       "lossless single-producer single-consumer ring in a shared file, busy polling.\n");
 	printf("syscalls/1k and cpu us/1k: system calls, and user+system CPU microseconds, per 1,000 "
 	       "frames (pingpong: round trips) of the writers (ping) / readers (echo), every thread, "
-	       "from the start of their work to its end%s; the kernel splits CPU time into user and "
+	       "from the start of their work to its end (which begins %d ms after every process of "
+	       "the run is attached and ready: attach-time work is not counted)%s; the kernel splits "
+	       "CPU time into user and "
 	       "system by sampling at its tick: the sum is exact, the split needs runs of many ticks "
 	       "(not --quick).\n",
-	    syscount_on ? "" : "; n/a: not counted (see stderr)");
+	    SETTLE_MS, syscount_on ? "" : "; n/a: not counted (see stderr)");
 	printf("rtt or delay us: pingpong round trip median/p99/min");
 	if (wake)
 		printf("; the sleeping reader's delay from the writer's stamp to its copy of the frame, "

@@ -6,10 +6,12 @@
  */
 #include "bench.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 struct row rows[MAX_ROWS];
@@ -101,6 +103,14 @@ static void bus_remove(enum backend b)
 	bus_file[0] = 0;
 }
 
+/* Lets the processes of a run finish their attach-time work (SETTLE_MS). */
+static void settle(void)
+{
+	struct timespec ts = {0, SETTLE_MS * 1000000L};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
 static int64_t run_deadline(void) { return now_ns() + (opt.quick ? 60 : 1800) * 1000000000LL; }
 
 void run_throughput(enum backend b, int size, int writers, int readers, long count, int run_no)
@@ -131,6 +141,8 @@ void run_throughput(enum backend b, int size, int writers, int readers, long cou
 		ok = child_expect(&wr[nw], "READY", ready) == 0;
 	}
 	int64_t deadline = run_deadline();
+	if (ok)
+		settle();
 	if (ok)
 		for (int k = 0; k < nw; k++)
 			child_control(&wr[k], 'G');
@@ -236,6 +248,7 @@ void run_pingpong(enum backend b, int size, long count, int run_no)
 	}
 	int64_t deadline = run_deadline();
 	if (ok) {
+		settle();
 		child_control(&ping, 'G');
 		ok = child_expect(&ping, "RESULT", deadline) == 0 && child_get(&ping, "err") == 0;
 		ok = ok && child_expect(&echo, "RESULT", deadline) == 0 && child_get(&echo, "err") == 0;
@@ -317,6 +330,7 @@ void run_wakeup(int size, long count, int run_no)
 		ok = child_expect(&wr, "READY", ready) == 0;
 	}
 	if (ok) {
+		settle();
 		child_control(&wr, 'G');
 		ok = child_expect(&wr, "RESULT", run_deadline()) == 0 && child_get(&wr, "err") == 0;
 		ok = ok && wake_reader_result(&rd) == 0;
