@@ -147,6 +147,47 @@ long long port_lost(struct port *p);
 struct shmif_frame *rx_frames(size_t n);
 int recv_timeout(void);
 
+/*
+ * netbsd.c: the bus as NetBSD lays it out (docs/protocol.md §1), for the
+ * wake-up workload's processes that do not load libshmif.
+ */
+#define BUS_SIZE (1u << 20)
+#define BUS_HLEN 32
+#define BUS_DATA (BUS_SIZE - BUS_HLEN)
+#define BUS_MAGIC 0xCA11D054u
+#define BUS_OFF_MAGIC 0
+#define BUS_OFF_GEN 8
+#define BUS_OFF_FIRST 16
+#define BUS_OFF_LAST 20
+#define BUS_OFF_LOCK 24
+#define LOCK_COOLDOWN 1001 /* failed tries before a 1 ms nap */
+#define ETHER_HDR_LEN 14
+
+/* struct shmif_pkthdr as a 64-bit host compiles it: 24 bytes. */
+struct pkthdr {
+	uint32_t len, sec, usec;
+	uint64_t sender;
+};
+_Static_assert(sizeof(struct pkthdr) == 24, "the frame header of 64-bit NetBSD hosts");
+
+struct nbus {
+	uint8_t *mem;
+	int fd, ino;      /* the bus file; the reader's inotify watch (-1: none) */
+	uint64_t devgen;  /* sc_devgen */
+	uint32_t nextpkt; /* sc_nextpacket */
+	long naps, wakes, overruns, corrupt;
+};
+
+uint32_t hdr32(const struct nbus *b, size_t off);
+uint64_t hdr_gen(const struct nbus *b);
+void lockbus(struct nbus *b);
+void unlockbus(struct nbus *b);
+uint32_t busread(struct nbus *b, void *dest, uint32_t off, uint32_t len, int *wrap);
+uint32_t nextpktoff(struct nbus *b, uint32_t off);
+int stillvalid(struct nbus *b);
+void nbus_attach(struct nbus *b);
+void nbus_detach(struct nbus *b);
+
 /* roles.c and wakeup.c: the processes of a workload. */
 int role_writer(void);
 int role_reader(void);

@@ -143,7 +143,8 @@
  * Source: shmif-bench.c (this: options, main, the order of the runs),
  * bench.h (what the parts share), common.c (clock, frame format), child.c
  * (child processes and their control protocol), roles.c (writer, reader,
- * ping, echo), wakeup.c (pacer, NetBSD-style reader), port.c and
+ * ping, echo), wakeup.c (pacer, NetBSD-style reader), netbsd.c (the bus
+ * as NetBSD walks it, for the NetBSD-style reader), port.c and
  * backend-shmif.c, backend-vde.c, backend-floor.c (the backends),
  * syscount.c (system calls, CPU time), runs.c (one run of a workload),
  * report.c (table, CSV).

@@ -13,9 +13,10 @@
  *
  * netbsd-reader: a process that does not load libshmif. It is NetBSD's
  * receive thread (if_shmem.c shmif_rcv and its helpers in shmif_busops.c;
- * rumpuser's Linux watch in shmif_user.c) written out in C on the bus file:
- * attach by mmap of the 1 MiB file (initialising a fresh one), start at the
- * newest record; then, one record per lock hold: take the lock word at
+ * rumpuser's Linux watch in shmif_user.c) written out in C on the bus file
+ * (the bus helpers are in netbsd.c): attach by mmap of the 1 MiB file
+ * (initialising a fresh one), start at the newest record; then, one record
+ * per lock hold: take the lock word at
  * offset 24 by compare-and-swap 0 -> 1 (1001 tries, then a 1 ms nap), and
  * if the reader is caught up (same generation, and the next write position
  * after `last` is where it stands) release the lock and block in read(2) on
@@ -32,14 +33,12 @@
 #include "bench.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -130,150 +129,12 @@ int role_pacer(void)
 	return rc == 0 ? 0 : EXIT_FAILED;
 }
 
-/* ---- the NetBSD-style reader: the bus as NetBSD lays it out ---- */
+/* ---- the NetBSD-style reader (the bus helpers are in netbsd.c) ---- */
 
-#define BUS_SIZE (1u << 20)
-#define BUS_HLEN 32
-#define BUS_DATA (BUS_SIZE - BUS_HLEN)
-#define BUS_MAGIC 0xCA11D054u
-#define BUS_OFF_MAGIC 0
-#define BUS_OFF_GEN 8
-#define BUS_OFF_FIRST 16
-#define BUS_OFF_LAST 20
-#define BUS_OFF_LOCK 24
-#define LOCK_COOLDOWN 1001 /* failed tries before a 1 ms nap */
-#define ETHER_HDR_LEN 14
-
-/* struct shmif_pkthdr as a 64-bit host compiles it: 24 bytes. */
-struct pkthdr {
-	uint32_t len, sec, usec;
-	uint64_t sender;
-};
-_Static_assert(sizeof(struct pkthdr) == 24, "the frame header of 64-bit NetBSD hosts");
-
-struct nbus {
-	uint8_t *mem;
-	int fd, ino;
-	uint64_t devgen;  /* sc_devgen */
-	uint32_t nextpkt; /* sc_nextpacket */
-	long naps, wakes, overruns, corrupt;
-};
-
-static uint32_t hdr32(const struct nbus *b, size_t off)
+/* rumpcomp_shmif_watchsetup: an inotify watch for IN_MODIFY on the file
+ * that backs the bus descriptor. */
+static void watchsetup(struct nbus *b)
 {
-	uint32_t v;
-	memcpy(&v, b->mem + off, sizeof v);
-	return v;
-}
-
-static uint64_t hdr_gen(const struct nbus *b)
-{
-	uint64_t v;
-	memcpy(&v, b->mem + BUS_OFF_GEN, sizeof v);
-	return v;
-}
-
-static uint32_t *lock_word(struct nbus *b) { return (uint32_t *)(void *)(b->mem + BUS_OFF_LOCK); }
-
-/* shmif_lockbus */
-static void lockbus(struct nbus *b)
-{
-	int i = 0;
-	for (;;) {
-		uint32_t unlocked = 0;
-		if (__atomic_compare_exchange_n(lock_word(b), &unlocked, 1, 0, __ATOMIC_SEQ_CST,
-		        __ATOMIC_SEQ_CST))
-			return;
-		if (++i > LOCK_COOLDOWN) {
-			struct timespec ms = {0, 1000000};
-			nanosleep(&ms, NULL);
-			b->naps++;
-			i = 0;
-		}
-	}
-}
-
-/* shmif_unlockbus */
-static void unlockbus(struct nbus *b) { __atomic_exchange_n(lock_word(b), 0, __ATOMIC_SEQ_CST); }
-
-/* shmif_busread; offsets read from the bus are folded into it. */
-static uint32_t busread(struct nbus *b, void *dest, uint32_t off, uint32_t len, int *wrap)
-{
-	const uint8_t *data = b->mem + BUS_HLEN;
-	off %= BUS_DATA + 1;
-	uint32_t chunk = len < BUS_DATA - off ? len : BUS_DATA - off;
-	memcpy(dest, data + off, chunk);
-	len -= chunk;
-	if (off + chunk == BUS_DATA)
-		*wrap = 1;
-	if (len == 0)
-		return (off + chunk) % BUS_DATA;
-	*wrap = 1;
-	memcpy((uint8_t *)dest + chunk, data, len);
-	return len;
-}
-
-/* shmif_nextpktoff */
-static uint32_t nextpktoff(struct nbus *b, uint32_t off)
-{
-	struct pkthdr sp;
-	int dummy = 0;
-	busread(b, &sp, off, sizeof sp, &dummy);
-	uint32_t next = off % BUS_DATA + (uint32_t)sizeof sp + (sp.len % BUS_DATA);
-	return next >= BUS_DATA ? next - BUS_DATA : next;
-}
-
-/* stillvalid_p */
-static int stillvalid(struct nbus *b)
-{
-	uint32_t gendiff = (uint32_t)(hdr_gen(b) - b->devgen);
-	uint32_t devoff = b->nextpkt, first = hdr32(b, BUS_OFF_FIRST);
-	uint32_t lastoff = nextpktoff(b, hdr32(b, BUS_OFF_LAST));
-	if (gendiff > 1)
-		return 0;
-	if (first >= lastoff) {
-		lastoff += BUS_DATA;
-		if (gendiff == 0)
-			devoff += BUS_DATA;
-	} else if (gendiff)
-		return 0;
-	return devoff >= first && devoff <= lastoff;
-}
-
-/* rump_shmif_create's initbackend and rumpcomp_shmif_watchsetup. */
-static void attach(struct nbus *b)
-{
-	memset(b, 0, sizeof *b);
-	b->fd = open(opt.path, O_RDWR | O_CREAT, 0644);
-	if (b->fd < 0)
-		die("open %s: %s", opt.path, strerror(errno));
-	if (ftruncate(b->fd, BUS_SIZE) < 0)
-		die("ftruncate %s: %s", opt.path, strerror(errno));
-	void *m = mmap(NULL, BUS_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, b->fd, 0);
-	if (m == MAP_FAILED)
-		die("mmap %s: %s", opt.path, strerror(errno));
-	b->mem = m;
-	uint32_t magic = hdr32(b, BUS_OFF_MAGIC);
-	if (magic != 0 && magic != BUS_MAGIC)
-		die("%s is not a shmif bus", opt.path);
-	volatile uint8_t *p, v;
-	for (p = b->mem; p < b->mem + BUS_SIZE; p += 512)
-		v = *p;
-	lockbus(b);
-	if (hdr32(b, BUS_OFF_MAGIC) == 0) {
-		const uint32_t mg = BUS_MAGIC, first = BUS_DATA;
-		memcpy(b->mem + BUS_OFF_MAGIC, &mg, sizeof mg);
-		memcpy(b->mem + BUS_OFF_FIRST, &first, sizeof first);
-	}
-	b->nextpkt = hdr32(b, BUS_OFF_LAST);
-	b->devgen = hdr_gen(b);
-	long page = sysconf(_SC_PAGESIZE);
-	for (p = b->mem; p < b->mem + BUS_SIZE; p += page) {
-		v = *p;
-		*p = v;
-	}
-	unlockbus(b);
-
 	char proc[64], target[PATH_MAX];
 	snprintf(proc, sizeof proc, "/proc/self/fd/%d", b->fd);
 	ssize_t n = readlink(proc, target, sizeof target - 1);
@@ -353,7 +214,8 @@ int role_netbsd_reader(void)
 	sa.sa_handler = on_nudge; /* no SA_RESTART: read returns EINTR */
 	sigaction(SIGUSR1, &sa, NULL);
 	struct nbus b;
-	attach(&b);
+	nbus_attach(&b);
+	watchsetup(&b);
 	long total = opt.count * WAKE_PHASES;
 	struct delays d = {.ns = xcalloc((size_t)total, sizeof(int64_t)), .n = total};
 	uint8_t *phase = xcalloc((size_t)total, 1);
@@ -447,8 +309,6 @@ int role_netbsd_reader(void)
 	    got, dups, bad, foreign, expected, end, left, (long long)all[0], (long long)all[1],
 	    (long long)all[2], b.wakes, b.naps, b.overruns, b.corrupt, cpu0, sched_getcpu(),
 	    m.syscalls, (long long)m.user_us, (long long)m.sys_us, patterns);
-	munmap(b.mem, BUS_SIZE);
-	close(b.ino);
-	close(b.fd);
+	nbus_detach(&b);
 	return 0;
 }

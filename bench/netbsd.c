@@ -1,0 +1,144 @@
+/*
+ * netbsd.c -- the shmif bus as NetBSD lays it out and walks it, for the
+ * wake-up workload's processes that do not load libshmif (wakeup.c): the
+ * helpers of NetBSD's shmif_busops.c and the attach of if_shmem.c written
+ * out in C on the bus file (docs/protocol.md §1-§4), with NetBSD's function
+ * names in the comments.
+ */
+#include "bench.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+uint32_t hdr32(const struct nbus *b, size_t off)
+{
+	uint32_t v;
+	memcpy(&v, b->mem + off, sizeof v);
+	return v;
+}
+
+uint64_t hdr_gen(const struct nbus *b)
+{
+	uint64_t v;
+	memcpy(&v, b->mem + BUS_OFF_GEN, sizeof v);
+	return v;
+}
+
+static uint32_t *lock_word(struct nbus *b) { return (uint32_t *)(void *)(b->mem + BUS_OFF_LOCK); }
+
+/* shmif_lockbus */
+void lockbus(struct nbus *b)
+{
+	int i = 0;
+	for (;;) {
+		uint32_t unlocked = 0;
+		if (__atomic_compare_exchange_n(lock_word(b), &unlocked, 1, 0, __ATOMIC_SEQ_CST,
+		        __ATOMIC_SEQ_CST))
+			return;
+		if (++i > LOCK_COOLDOWN) {
+			struct timespec ms = {0, 1000000};
+			nanosleep(&ms, NULL);
+			b->naps++;
+			i = 0;
+		}
+	}
+}
+
+/* shmif_unlockbus */
+void unlockbus(struct nbus *b) { __atomic_exchange_n(lock_word(b), 0, __ATOMIC_SEQ_CST); }
+
+/* shmif_busread; offsets read from the bus are folded into it. */
+uint32_t busread(struct nbus *b, void *dest, uint32_t off, uint32_t len, int *wrap)
+{
+	const uint8_t *data = b->mem + BUS_HLEN;
+	off %= BUS_DATA + 1;
+	uint32_t chunk = len < BUS_DATA - off ? len : BUS_DATA - off;
+	memcpy(dest, data + off, chunk);
+	len -= chunk;
+	if (off + chunk == BUS_DATA)
+		*wrap = 1;
+	if (len == 0)
+		return (off + chunk) % BUS_DATA;
+	*wrap = 1;
+	memcpy((uint8_t *)dest + chunk, data, len);
+	return len;
+}
+
+/* shmif_nextpktoff */
+uint32_t nextpktoff(struct nbus *b, uint32_t off)
+{
+	struct pkthdr sp;
+	int dummy = 0;
+	busread(b, &sp, off, sizeof sp, &dummy);
+	uint32_t next = off % BUS_DATA + (uint32_t)sizeof sp + (sp.len % BUS_DATA);
+	return next >= BUS_DATA ? next - BUS_DATA : next;
+}
+
+/* stillvalid_p */
+int stillvalid(struct nbus *b)
+{
+	uint32_t gendiff = (uint32_t)(hdr_gen(b) - b->devgen);
+	uint32_t devoff = b->nextpkt, first = hdr32(b, BUS_OFF_FIRST);
+	uint32_t lastoff = nextpktoff(b, hdr32(b, BUS_OFF_LAST));
+	if (gendiff > 1)
+		return 0;
+	if (first >= lastoff) {
+		lastoff += BUS_DATA;
+		if (gendiff == 0)
+			devoff += BUS_DATA;
+	} else if (gendiff)
+		return 0;
+	return devoff >= first && devoff <= lastoff;
+}
+
+/* rump_shmif_create's initbackend: open the bus file at opt.path (creating
+ * it), make it 1 MiB, map it, initialise a fresh bus under the lock and
+ * start reading at the newest record; dies on failure. */
+void nbus_attach(struct nbus *b)
+{
+	memset(b, 0, sizeof *b);
+	b->ino = -1;
+	b->fd = open(opt.path, O_RDWR | O_CREAT, 0644);
+	if (b->fd < 0)
+		die("open %s: %s", opt.path, strerror(errno));
+	if (ftruncate(b->fd, BUS_SIZE) < 0)
+		die("ftruncate %s: %s", opt.path, strerror(errno));
+	void *m = mmap(NULL, BUS_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, b->fd, 0);
+	if (m == MAP_FAILED)
+		die("mmap %s: %s", opt.path, strerror(errno));
+	b->mem = m;
+	uint32_t magic = hdr32(b, BUS_OFF_MAGIC);
+	if (magic != 0 && magic != BUS_MAGIC)
+		die("%s is not a shmif bus", opt.path);
+	volatile uint8_t *p, v;
+	for (p = b->mem; p < b->mem + BUS_SIZE; p += 512)
+		v = *p;
+	lockbus(b);
+	if (hdr32(b, BUS_OFF_MAGIC) == 0) {
+		const uint32_t mg = BUS_MAGIC, first = BUS_DATA;
+		memcpy(b->mem + BUS_OFF_MAGIC, &mg, sizeof mg);
+		memcpy(b->mem + BUS_OFF_FIRST, &first, sizeof first);
+	}
+	b->nextpkt = hdr32(b, BUS_OFF_LAST);
+	b->devgen = hdr_gen(b);
+	/* NetBSD touches every page so that the lock holder never waits for
+	 * a page fault. */
+	long page = sysconf(_SC_PAGESIZE);
+	for (p = b->mem; p < b->mem + BUS_SIZE; p += page) {
+		v = *p;
+		*p = v;
+	}
+	unlockbus(b);
+}
+
+void nbus_detach(struct nbus *b)
+{
+	munmap(b->mem, BUS_SIZE);
+	if (b->ino >= 0)
+		close(b->ino);
+	close(b->fd);
+}
