@@ -149,23 +149,27 @@ int recv_timeout(void);
 
 /*
  * netbsd.c: the bus as NetBSD lays it out (docs/protocol.md §1), for the
- * wake-up workload's processes that do not load libshmif.
+ * wake-up workload's processes that do not load libshmif: the NetBSD-style
+ * reader and NetBSD's writer (netbsd_port_ops, the pacer of the floor).
  */
 #define BUS_SIZE (1u << 20)
 #define BUS_HLEN 32
 #define BUS_DATA (BUS_SIZE - BUS_HLEN)
 #define BUS_MAGIC 0xCA11D054u
 #define BUS_OFF_MAGIC 0
+#define BUS_OFF_VERSION 4 /* where the wake-up write goes */
 #define BUS_OFF_GEN 8
 #define BUS_OFF_FIRST 16
 #define BUS_OFF_LAST 20
 #define BUS_OFF_LOCK 24
 #define LOCK_COOLDOWN 1001 /* failed tries before a 1 ms nap */
+#define BUS_VERSION 3
 #define ETHER_HDR_LEN 14
 
-/* struct shmif_pkthdr as a 64-bit host compiles it: 24 bytes. */
+/* struct shmif_pkthdr as a 64-bit host compiles it: 24 bytes, the padding
+ * before sp_sender named (NetBSD leaves it uninitialised). */
 struct pkthdr {
-	uint32_t len, sec, usec;
+	uint32_t len, sec, usec, pad;
 	uint64_t sender;
 };
 _Static_assert(sizeof(struct pkthdr) == 24, "the frame header of 64-bit NetBSD hosts");
@@ -175,6 +179,7 @@ struct nbus {
 	int fd, ino;      /* the bus file; the reader's inotify watch (-1: none) */
 	uint64_t devgen;  /* sc_devgen */
 	uint32_t nextpkt; /* sc_nextpacket */
+	uint64_t sender;  /* sc_uuid: the writer's id */
 	long naps, wakes, overruns, corrupt;
 };
 
@@ -187,6 +192,7 @@ uint32_t nextpktoff(struct nbus *b, uint32_t off);
 int stillvalid(struct nbus *b);
 void nbus_attach(struct nbus *b);
 void nbus_detach(struct nbus *b);
+extern const struct port_ops netbsd_port_ops;
 
 /* roles.c and wakeup.c: the processes of a workload. */
 int role_writer(void);
@@ -274,6 +280,7 @@ struct row {
 	int shown; /* the run the table shows for its workload and backend */
 	int ok;
 	double fps, gbps, loss_pct, rtt_med, rtt_p99, rtt_min, ratio, ratio_floor;
+	double ratio_floor_p99; /* wake-up: shmif/floor of the p99 delay */
 	double pause_ms; /* the longest reader pause of a throughput run; NAN: none */
 	double delay_med, delay_p99, delay_max; /* wake-up delay, us */
 	long long dups, bus_lost;
@@ -281,13 +288,13 @@ struct row {
 	struct side w, r;      /* writers (ping, pacer) and readers (echo) */
 };
 
-#define MAX_ROWS ((2 * (3 * B_COUNT + B_COUNT) + 1) * MAX_REPEAT)
+#define MAX_ROWS ((2 * (3 * B_COUNT + B_COUNT) + 2) * MAX_REPEAT)
 extern struct row rows[MAX_ROWS];
 extern int nrows;
 
 void run_throughput(enum backend b, int size, int writers, int readers, long count, int run_no);
 void run_pingpong(enum backend b, int size, long count, int run_no);
-void run_wakeup(int size, long count, int run_no);
+void run_wakeup(enum backend b, int size, long count, int run_no);
 void pick_shown(int first);
 void ratios(void);
 void print_header(void);

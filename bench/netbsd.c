@@ -1,16 +1,23 @@
 /*
  * netbsd.c -- the shmif bus as NetBSD lays it out and walks it, for the
  * wake-up workload's processes that do not load libshmif (wakeup.c): the
- * helpers of NetBSD's shmif_busops.c and the attach of if_shmem.c written
- * out in C on the bus file (docs/protocol.md §1-§4), with NetBSD's function
- * names in the comments.
+ * helpers of NetBSD's shmif_busops.c, the attach of if_shmem.c and its
+ * writer, shmif_start with dowakeup, written out in C on the bus file
+ * (docs/protocol.md §1-§5), with NetBSD's function names in the comments.
+ *
+ * The writer is a port (port_ops) that only sends: each send call of n
+ * frames writes them one lock hold each, as shmif_start drains its queue,
+ * then makes one wake-up write. It is the floor of the wake-up workload:
+ * what a NetBSD rump kernel's frames cost the NetBSD-style reader.
  */
 #include "bench.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,6 +34,8 @@ uint64_t hdr_gen(const struct nbus *b)
 	memcpy(&v, b->mem + BUS_OFF_GEN, sizeof v);
 	return v;
 }
+
+static void hdr32_set(struct nbus *b, size_t off, uint32_t v) { memcpy(b->mem + off, &v, sizeof v); }
 
 static uint32_t *lock_word(struct nbus *b) { return (uint32_t *)(void *)(b->mem + BUS_OFF_LOCK); }
 
@@ -142,3 +151,119 @@ void nbus_detach(struct nbus *b)
 		close(b->ino);
 	close(b->fd);
 }
+
+/* ---- NetBSD's writer ---- */
+
+/* shmif_advancefirst: before len bytes at off are overwritten, first moves
+ * past every record they destroy. The condition is NetBSD's to the byte
+ * (the slack of one header on the left included): every peer must agree on
+ * where first ends up. */
+static void advancefirst(struct nbus *b, uint32_t off, uint32_t len)
+{
+	uint32_t first;
+	while (off <= (first = hdr32(b, BUS_OFF_FIRST)) + (uint32_t)sizeof(struct pkthdr) &&
+	       off + len > first)
+		hdr32_set(b, BUS_OFF_FIRST, nextpktoff(b, first));
+}
+
+/* shmif_buswrite: a write that fills the data area to its end moves first
+ * one byte further, so that a first of DataSize (offset 0 seen from the
+ * end) moves before offset 0 is written. */
+static uint32_t buswrite(struct nbus *b, uint32_t off, const void *src, uint32_t len, int *wrap)
+{
+	uint8_t *data = b->mem + BUS_HLEN;
+	uint32_t chunk = len < BUS_DATA - off ? len : BUS_DATA - off;
+	int filled = off + chunk == BUS_DATA;
+	advancefirst(b, off, chunk + (filled ? 1 : 0));
+	memcpy(data + off, src, chunk);
+	if (filled)
+		*wrap = 1;
+	len -= chunk;
+	if (len == 0)
+		return (off + chunk) % BUS_DATA;
+	advancefirst(b, 0, len);
+	memcpy(data, (const uint8_t *)src + chunk, len);
+	return len;
+}
+
+/* dowakeup: the bus version written at offset 4, which inotify watchers
+ * see as a modification. */
+static int dowakeup(struct nbus *b)
+{
+	const uint32_t version = BUS_VERSION;
+	for (;;) {
+		ssize_t n = pwrite(b->fd, &version, sizeof version, BUS_OFF_VERSION);
+		if (n == (ssize_t)sizeof version)
+			return 0;
+		if (n >= 0)
+			return EIO;
+		if (errno != EINTR)
+			return errno;
+	}
+}
+
+/* The attach of rump_shmif_create, with sc_uuid random as NetBSD's. */
+static void netbsd_open(struct port *p, int flags)
+{
+	(void)flags;
+	struct nbus *b = xcalloc(1, sizeof *b);
+	nbus_attach(b);
+	if (getrandom(&b->sender, sizeof b->sender, 0) != (ssize_t)sizeof b->sender)
+		die("getrandom: %s", strerror(errno));
+	p->state = b;
+}
+
+static void netbsd_close(struct port *p)
+{
+	nbus_detach(p->state);
+	free(p->state);
+}
+
+/* shmif_start: every frame in a lock hold of its own, last stored before
+ * the record is written (NetBSD's order), gen counted if the record reached
+ * the end of the data area; then one wake-up for all of them. */
+static int netbsd_send(struct port *p, const struct shmif_frame *f, size_t n)
+{
+	struct nbus *b = p->state;
+	for (size_t k = 0; k < n; k++) {
+		if (f[k].len > SHMIF_MAXFRAME)
+			return EMSGSIZE; /* NetBSD asserts */
+		/* getmicrouptime: the kernel's cached uptime. */
+		struct timespec up;
+		clock_gettime(CLOCK_MONOTONIC_COARSE, &up);
+		struct pkthdr sp = {.len = (uint32_t)f[k].len, .sec = (uint32_t)up.tv_sec,
+		    .usec = (uint32_t)(up.tv_nsec / 1000), .pad = 0, .sender = b->sender};
+		lockbus(b);
+		uint32_t last = nextpktoff(b, hdr32(b, BUS_OFF_LAST));
+		hdr32_set(b, BUS_OFF_LAST, last);
+		int wrap = 0;
+		uint32_t off = buswrite(b, last, &sp, sizeof sp, &wrap);
+		buswrite(b, off, f[k].data, sp.len, &wrap);
+		if (wrap) {
+			uint64_t gen = hdr_gen(b) + 1;
+			memcpy(b->mem + BUS_OFF_GEN, &gen, sizeof gen);
+		}
+		unlockbus(b);
+	}
+	return n > 0 ? dowakeup(b) : 0;
+}
+
+static int netbsd_recv(struct port *p, struct shmif_frame *f, size_t max, int timeout_ms, size_t *got)
+{
+	(void)p, (void)f, (void)max, (void)timeout_ms, (void)got;
+	return EOPNOTSUPP; /* a writer only */
+}
+
+static long long netbsd_lost(struct port *p)
+{
+	(void)p;
+	return -1;
+}
+
+const struct port_ops netbsd_port_ops = {
+    .open = netbsd_open,
+    .close = netbsd_close,
+    .send = netbsd_send,
+    .recv = netbsd_recv,
+    .lost = netbsd_lost,
+};

@@ -32,7 +32,7 @@ static struct row *row_new(enum kind kind, enum backend b, int size, long count,
 	r->run = run;
 	r->bus_lost = -1;
 	r->ratio = NAN;
-	r->ratio_floor = NAN;
+	r->ratio_floor = r->ratio_floor_p99 = NAN;
 	r->pause_ms = NAN;
 	r->delay_med = r->delay_p99 = r->delay_max = NAN;
 	return r;
@@ -307,24 +307,26 @@ static int wake_reader_result(struct child *rd)
 	return -1;
 }
 
-void run_wakeup(int size, long count, int run_no)
+/* The wake-up workload: the pacer sends with libshmif (b: B_SHMIF) or, for
+ * its floor (B_FLOOR), with NetBSD's writer; the reader is the same. */
+void run_wakeup(enum backend b, int size, long count, int run_no)
 {
-	struct row *r = row_new(W_WAKE, B_SHMIF, size, count * WAKE_PHASES, run_no);
+	struct row *r = row_new(W_WAKE, b, size, count * WAKE_PHASES, run_no);
 	snprintf(r->workload, sizeof r->workload, "NetBSD-style sleeping reader: wake-up delay");
 	r->writers = r->readers = 1;
 	row_progress(r);
 
-	char *path = bus_path(B_SHMIF);
+	char *path = bus_path(b);
 	uint32_t run = next_run_id();
 	opt.frame_size = size;
 	struct child rd, wr;
 	struct args a;
 	int64_t ready = now_ns() + (int64_t)READY_TIMEOUT_MS * 1000000;
-	role_args(&a, "netbsd-reader", B_SHMIF, path, 1, 1, run, count);
+	role_args(&a, "netbsd-reader", b, path, 1, 1, run, count);
 	spawn(&rd, a.v, cpu_of(0));
 	int ok = child_expect(&rd, "READY", ready) == 0, started = 0;
 	if (ok) {
-		role_args(&a, "pacer", B_SHMIF, path, 0, 1, run, count);
+		role_args(&a, "pacer", b, path, 0, 1, run, count);
 		spawn(&wr, a.v, cpu_of(1));
 		started = 1;
 		ok = child_expect(&wr, "READY", ready) == 0;
@@ -344,7 +346,7 @@ void run_wakeup(int size, long count, int run_no)
 		ok &= child_reap(&wr) == 0;
 	}
 	ok &= child_reap(&rd) == 0;
-	bus_remove(B_SHMIF);
+	bus_remove(b);
 	if (!ok) {
 		fprintf(stderr, "FAILED\n");
 		return;

@@ -245,12 +245,17 @@ static int parent_main(void)
 			pick_shown(first);
 		}
 	}
-	if (opt.do_wake && opt.backends & 1 << B_SHMIF) {
+	/* The wake-up workload: libshmif's pacer, then NetBSD's writer as the
+	 * floor, to the same sleeping reader. */
+	static const enum backend wake[] = {B_SHMIF, B_FLOOR};
+	for (size_t w = 0; w < sizeof wake / sizeof wake[0] && opt.do_wake; w++) {
+		if (!(opt.backends & 1 << wake[w]))
+			continue;
 		long count = opt.wake_count ? opt.wake_count : opt.quick ? 500 : 5000;
 		int size = sizes[0] < WAKE_HLEN ? WAKE_HLEN : sizes[0];
 		int first = nrows;
 		for (int k = 1; k <= opt.repeat; k++)
-			run_wakeup(size, count, k);
+			run_wakeup(wake[w], size, count, k);
 		pick_shown(first);
 	}
 	cleanup();

@@ -66,10 +66,24 @@ static void stamp(struct shmif_frame *f, uint64_t seq, int phase, int64_t t)
 	put64(d + OFF_STAMP, (uint64_t)t);
 }
 
+/* The pacer's port: libshmif, or for the floor NetBSD's own writer
+ * (netbsd.c), not the ring of backend-floor.c, which no NetBSD reader
+ * could read. */
+static void pacer_open(struct port *p)
+{
+	if (backend_of_role() != B_FLOOR) {
+		port_open(p, 0);
+		return;
+	}
+	p->ops = &netbsd_port_ops;
+	p->state = NULL;
+	p->ops->open(p, 0);
+}
+
 int role_pacer(void)
 {
 	struct port p;
-	port_open(&p, 0);
+	pacer_open(&p);
 	size_t size = (size_t)opt.frame_size, burst = (size_t)opt.wake_burst;
 	uint8_t *buf = xcalloc(burst, size);
 	struct shmif_frame *f = xcalloc(burst, sizeof *f);
