@@ -72,13 +72,22 @@ static const struct row *shown_row(const char *workload, enum backend b)
 }
 
 /* Fills the ratio columns of the shown libshmif rows: libshmif / VDE and
- * libshmif / floor of frames/s or median RTT. */
+ * libshmif / floor of frames/s or median RTT; of the wake-up, libshmif /
+ * floor of the median and the p99 delay. */
 void ratios(void)
 {
 	for (int i = 0; i < nrows; i++) {
 		struct row *r = &rows[i];
-		if ((r->backend != B_SHMIF && r->backend != B_LOSSLESS) || !r->ok || !r->shown || r->kind == W_WAKE)
+		if ((r->backend != B_SHMIF && r->backend != B_LOSSLESS) || !r->ok || !r->shown)
 			continue;
+		if (r->kind == W_WAKE) {
+			const struct row *f = shown_row(r->workload, B_FLOOR);
+			if (f != NULL && f->delay_med > 0)
+				r->ratio_floor = r->delay_med / f->delay_med;
+			if (f != NULL && f->delay_p99 > 0)
+				r->ratio_floor_p99 = r->delay_p99 / f->delay_p99;
+			continue;
+		}
 		double s = r->kind == W_TPUT ? r->fps : r->rtt_med;
 		const struct row *v = shown_row(r->workload, B_VDE), *f = shown_row(r->workload, B_FLOOR);
 		double vv = v ? (v->kind == W_TPUT ? v->fps : v->rtt_med) : 0;
@@ -171,16 +180,17 @@ void print_table(void)
 	for (int k = 1; k < width; k++)
 		putchar('-');
 	putchar('\n');
-	int failed = 0, wake = 0, floor = 0;
+	int failed = 0, wake = 0, floor = 0, wake_floor = 0;
 	for (int i = 0; i < nrows; i++) {
 		const struct row *r = &rows[i];
 		failed += !r->ok;
 		if (!r->shown)
 			continue;
 		wake |= r->kind == W_WAKE;
-		floor |= r->backend == B_FLOOR;
+		floor |= r->backend == B_FLOOR && r->kind != W_WAKE;
+		wake_floor |= r->backend == B_FLOOR && r->kind == W_WAKE;
 		char fps[24] = "-", gbps[16] = "-", loss[16] = "-", dups[16] = "-", lost[24] = "-",
-		     lat[48] = "-", ratio[16] = "-", rfloor[16] = "-", calls[40], cpu[64], wc[32],
+		     lat[48] = "-", ratio[16] = "-", rfloor[32] = "-", calls[40], cpu[64], wc[32],
 		     rc[32], cpus[72], cw[16], cr[16], uw[32], ur[32];
 		cpus_fmt(wc, sizeof wc, r->wcpus, ',');
 		cpus_fmt(rc, sizeof rc, r->rcpus, ',');
@@ -206,7 +216,9 @@ void print_table(void)
 		}
 		if (!isnan(r->ratio))
 			snprintf(ratio, sizeof ratio, "%.2f", r->ratio);
-		if (!isnan(r->ratio_floor))
+		if (!isnan(r->ratio_floor) && !isnan(r->ratio_floor_p99))
+			snprintf(rfloor, sizeof rfloor, "%.2f/%.2f", r->ratio_floor, r->ratio_floor_p99);
+		else if (!isnan(r->ratio_floor))
 			snprintf(rfloor, sizeof rfloor, "%.2f", r->ratio_floor);
 		per1k_calls(cw, sizeof cw, &r->w);
 		per1k_calls(cr, sizeof cr, &r->r);
@@ -237,6 +249,12 @@ void print_table(void)
 		       "median/p99 and max (one frame every %d us, then bursts of %d: see --help)",
 		    opt.wake_gap_us, opt.wake_burst);
 	printf(".\n");
+	if (wake_floor)
+		printf("wake-up floor: NetBSD's own writer (shmif_start and its wake-up write, in C) sending "
+		       "the same frames to the same sleeping reader: what a NetBSD rump kernel's frames "
+		       "cost that reader on this machine, most of it the kernel's inotify wake-up; "
+		       "shmif/floor of the wake-up: libshmif's median/p99 delay as a multiple of the "
+		       "floor's.\n");
 	if (opt.repeat > 1)
 		printf("each line: the median of %d runs (throughput by loss, pingpong by median rtt%s); "
 		       "every run is %s.\n",
@@ -265,7 +283,8 @@ void write_csv(const char *file)
 	            "ratio_shmif_vde,writer_cpus,reader_cpus,reader_pause_ms,run,shown,"
 	            "ratio_shmif_floor,writer_syscalls_per_1k,reader_syscalls_per_1k,"
 	            "writer_cpu_user_us_per_1k,writer_cpu_sys_us_per_1k,reader_cpu_user_us_per_1k,"
-	            "reader_cpu_sys_us_per_1k,delay_median_us,delay_p99_us,delay_max_us\n");
+	            "reader_cpu_sys_us_per_1k,delay_median_us,delay_p99_us,delay_max_us,"
+	            "ratio_shmif_floor_delay_p99\n");
 	for (int i = 0; i < nrows; i++) {
 		const struct row *r = &rows[i];
 		char wc[32], rc[32];
@@ -313,9 +332,12 @@ void write_csv(const char *file)
 		fputc(',', fp);
 		csv_per1k(fp, r, &r->r, r->r.user_us < 0 ? -1 : r->r.sys_us);
 		if (r->ok && r->kind == W_WAKE)
-			fprintf(fp, ",%.2f,%.2f,%.2f\n", r->delay_med, r->delay_p99, r->delay_max);
+			fprintf(fp, ",%.2f,%.2f,%.2f,", r->delay_med, r->delay_p99, r->delay_max);
 		else
-			fprintf(fp, ",,,\n");
+			fprintf(fp, ",,,,");
+		if (!isnan(r->ratio_floor_p99))
+			fprintf(fp, "%.4f", r->ratio_floor_p99);
+		fputc('\n', fp);
 	}
 	if (fclose(fp) != 0)
 		fprintf(stderr, "shmif-bench: %s: %s\n", file, strerror(errno));

@@ -38,7 +38,8 @@
  *          whenever libshmif is (--no-floor: not), so that every table gives
  *          libshmif as a ratio to the floor of the same run: system calls
  *          and cache traffic cost very different amounts on different
- *          machines, and only ratios compare across them.
+ *          machines, and only ratios compare across them. The floor of the
+ *          wakeup workload is another: NetBSD's own writer (below).
  *
  * Workloads (every frame is a broadcast frame of one size, 60 and 1514
  * bytes unless --frame-size says otherwise):
@@ -70,12 +71,12 @@
  *   pingpong  one process sends a frame, the other sends it back; --rtt-count
  *          round trips (default 20,000, after 10% warm-up, at most 1,000);
  *          median, 99th percentile and minimum in microseconds.
- *   wakeup  "NetBSD-style sleeping reader: wake-up delay" (libshmif only,
- *          one frame size: the first, at least 41 bytes). A libshmif writer
- *          (pacer) sends --wake-count frames in each of three patterns: one
- *          frame every --wake-gap-us (200); bursts of --wake-burst (32)
- *          frames, one shmif_send each; the same bursts, one
- *          shmif_send_batch each (a burst every 16 gaps). Every frame
+ *   wakeup  "NetBSD-style sleeping reader: wake-up delay" (libshmif and its
+ *          floor, one frame size: the first, at least 41 bytes). A libshmif
+ *          writer (pacer) sends --wake-count frames in each of three
+ *          patterns: one frame every --wake-gap-us (200); bursts of
+ *          --wake-burst (32) frames, one shmif_send each; the same bursts,
+ *          one shmif_send_batch each (a burst every 16 gaps). Every frame
  *          carries its CLOCK_MONOTONIC time just before the send call. The
  *          reader does not load libshmif: it is NetBSD's receive loop
  *          (if_shmem.c) in C on the bus file: the lock word at offset 24
@@ -86,6 +87,19 @@
  *          row gives the delay from stamp to receipt (median, 99th
  *          percentile, max; per pattern on stderr); a run in which the
  *          reader did not get every frame exactly once has failed.
+ *          Its floor (backend floor; measured whenever libshmif is, unless
+ *          --no-floor) is the same pacer, frames and reader with NetBSD's
+ *          writer in place of libshmif: if_shmem.c's shmif_start written
+ *          out in C (netbsd.c), no libshmif loaded. For every frame of a
+ *          send call it takes the lock as the reader does, stores last =
+ *          nextpktoff(last), writes the header (random sender id) and the
+ *          frame with shmif_buswrite and shmif_advancefirst, counts gen on
+ *          a wrap and releases the lock; after the call's frames, one
+ *          wake-up write (dowakeup: a 4-byte pwrite of the bus version at
+ *          offset 4). It is what a NetBSD rump kernel's frames cost the
+ *          same reader on this machine, most of it the kernel's wake-up of
+ *          a process blocked on inotify; the libshmif row's shmif/floor
+ *          gives its median and p99 delay as multiples of the floor's.
  *
  * System calls and CPU time (syscalls/1k, cpu us/1k w/r): per 1,000 frames
  * (pingpong: round trips; readers: frames received) of the writer side
@@ -133,8 +147,9 @@
  * figure, frames/s for throughput (above 1: libshmif delivers more), median
  * round trip for pingpong (below 1: libshmif is faster); shmif/floor is the
  * same against the floor (frames/s: a fraction of the floor's; round trip:
- * a multiple of the floor's). "rtt or delay us" is the round trip of
- * pingpong (median/p99/min) or the wake-up delay (median/p99 max).
+ * a multiple of the floor's; wake-up: median/p99 delay, each a multiple of
+ * the floor's). "rtt or delay us" is the round trip of pingpong
+ * (median/p99/min) or the wake-up delay (median/p99 max).
  *
  * Exit status: 0 every run completed; 1 a run failed (on stderr and in the
  * CSV; in the table, FAILED if every run of a workload failed); 2 a usage
@@ -144,7 +159,8 @@
  * bench.h (what the parts share), common.c (clock, frame format), child.c
  * (child processes and their control protocol), roles.c (writer, reader,
  * ping, echo), wakeup.c (pacer, NetBSD-style reader), netbsd.c (the bus
- * as NetBSD walks it, for the NetBSD-style reader), port.c and
+ * as NetBSD walks it: the NetBSD-style reader's helpers, NetBSD's writer),
+ * port.c and
  * backend-shmif.c, backend-vde.c, backend-floor.c (the backends),
  * syscount.c (system calls, CPU time), runs.c (one run of a workload),
  * report.c (table, CSV).
@@ -281,7 +297,8 @@ static void usage(void)
 	    "  --no-lossless             do not measure lossless delivery with libshmif (measured:\n"
 	    "                            readers that ask for it, 1 writer -> 1 and 4 readers)\n"
 	    "  --no-floor                do not measure the floor with libshmif (measured: the\n"
-	    "                            shmif/floor ratios need it)\n"
+	    "                            shmif/floor ratios need it); the wakeup floor is\n"
+	    "                            NetBSD's own writer to the same sleeping reader\n"
 	    "  --workload all|throughput|pingpong|wakeup  (all)\n"
 	    "  --frame-size N            one frame size, 32..1514 (60 and 1514)\n"
 	    "  --count N                 frames per writer (2000000 for 60B, 500000 for 1514B)\n"
@@ -289,7 +306,8 @@ static void usage(void)
 	    "  --batch N                 frames per send call, 1..1024 (32)\n"
 	    "  --rx-batch N              frames per receive call of throughput readers, 1..1024 (256):\n"
 	    "                            a reader must drain faster than writers fill\n"
-	    "  --wake-count N            wakeup: frames of each of its three patterns (5000)\n"
+	    "  --wake-count N            wakeup: frames of each of its three patterns (5000),\n"
+	    "                            sent with libshmif and, as its floor, NetBSD's writer\n"
 	    "  --wake-gap-us N           wakeup: microseconds between single frames (200)\n"
 	    "  --wake-burst N            wakeup: frames per burst, 1..1024 (32)\n"
 	    "  --pin | --no-pin          pin writers to one CPU, readers to another (pin)\n"

@@ -1,6 +1,7 @@
 /*
  * wakeup.c -- the wake-up workload: does a NetBSD rump kernel that sleeps
- * on the bus get woken, and how soon, when libshmif sends?
+ * on the bus get woken, and how soon, when libshmif sends? And how soon
+ * when NetBSD itself sends (the floor)?
  *
  * pacer: a libshmif writer (backend-shmif.c) that sends --wake-count frames
  * in each of three patterns, stamping every frame with CLOCK_MONOTONIC just
@@ -10,6 +11,14 @@
  * starts every 16 gaps. Then end markers, as a throughput writer does. Its
  * own sleeps (one clock_nanosleep per pause) are not counted as its system
  * calls.
+ *
+ * The floor (--backend floor): the same pacer with NetBSD's writer in place
+ * of libshmif (netbsd.c, netbsd_port_ops; libshmif is not loaded): every
+ * frame of a send call written in a lock hold of its own as if_shmem.c's
+ * shmif_start writes it, then one wake-up write (dowakeup) per call. The
+ * same frames reach the same reader, so the two rows differ only in the
+ * writer: the floor is what a NetBSD rump kernel sending to the reader
+ * costs on this machine.
  *
  * netbsd-reader: a process that does not load libshmif. It is NetBSD's
  * receive thread (if_shmem.c shmif_rcv and its helpers in shmif_busops.c;
