@@ -4,8 +4,10 @@
 // table must have one row for every workload and backend, every throughput
 // row must have delivered frames, libshmif and the floor must never deliver a
 // frame twice or out of order, the floor must lose none, and the NetBSD-style
-// sleeping reader must have got every frame. The CSV must have every run, one
-// of them shown per workload and backend.
+// sleeping reader must have got every frame, from libshmif and from NetBSD's
+// own writer (the wake-up floor), with libshmif's delay given as a ratio to
+// the floor's. The CSV must have every run, one of them shown per workload and
+// backend.
 package bench_test
 
 import (
@@ -29,6 +31,9 @@ const benchTimeout = 40 * time.Second
 
 // repeat is the --repeat of the test: every workload runs this many times.
 const repeat = 2
+
+// wakeWorkload is the name of the wake-up workload's rows.
+const wakeWorkload = "NetBSD-style sleeping reader: wake-up delay"
 
 // needVDE skips the test without vde_switch and libvdeplug, except in CI
 // (CI=true), which installs them (.ci/run) and must not skip silently.
@@ -157,9 +162,14 @@ func TestBenchQuick(t *testing.T) {
 			if r.rtt == "-" {
 				t.Errorf("%s/%s: no round-trip times", r.workload, r.backend)
 			}
-		case r.workload == "NetBSD-style sleeping reader: wake-up delay":
-			if r.backend != "shmif" || r.loss != "0.00" || r.dups != "0" || !strings.Contains(r.rtt, " max ") {
-				t.Errorf("wake-up row %+v: want backend shmif, loss 0.00, dups 0 and delays", r)
+		case r.workload == wakeWorkload:
+			if (r.backend != "shmif" && r.backend != "floor") || r.loss != "0.00" || r.dups != "0" ||
+				!strings.Contains(r.rtt, " max ") {
+				t.Errorf("wake-up row %+v: want backend shmif or floor, loss 0.00, dups 0 and delays", r)
+			}
+			// libshmif's median/p99 delay as multiples of the floor's.
+			if ok, _ := regexp.MatchString(`^[0-9.]+/[0-9.]+$`, r.ratioFloor); r.backend == "shmif" && !ok {
+				t.Errorf("wake-up row %+v: shmif/floor %q, want median/p99 ratios", r, r.ratioFloor)
 			}
 		default:
 			t.Errorf("unexpected row %q", r.workload)
@@ -191,21 +201,24 @@ func TestBenchQuick(t *testing.T) {
 			t.Errorf("%s/%s: syscalls/1k %q, want two numbers or n/a", r.workload, r.backend, r.syscalls)
 		}
 	}
-	if seen["NetBSD-style sleeping reader: wake-up delay/shmif"] != 1 {
-		t.Errorf("no wake-up row")
+	for _, b := range []string{"shmif", "floor"} {
+		if n := seen[wakeWorkload+"/"+b]; n != 1 {
+			t.Errorf("%d wake-up rows on %s, want 1 (the median of %d runs)", n, b, repeat)
+		}
 	}
 	// Per frame size: 3 throughput shapes and pingpong on shmif and vde,
 	// floors for 1w->1r and pingpong, lossless for 1w->1r and 1w->4r;
-	// and the wake-up row.
-	if want := 2*(4*2+2+2) + 1; len(rows) != want {
+	// and the wake-up rows, libshmif and its floor.
+	if want := 2*(4*2+2+2) + 2; len(rows) != want {
 		t.Errorf("the table has %d rows, want %d", len(rows), want)
 	}
 	checkCSV(t, csvFile, len(rows))
 }
 
 // checkCSV checks that the CSV has every run of the tableRows rows of the
-// table, exactly one of each workload and backend shown, and every shmif
-// throughput run its readers' longest pause.
+// table, exactly one of each workload and backend shown, every shmif
+// throughput run its readers' longest pause, and the shown shmif wake-up run
+// its delay ratios to the floor.
 func checkCSV(t *testing.T, file string, tableRows int) {
 	t.Helper()
 	data, err := os.ReadFile(file)
@@ -228,7 +241,7 @@ func checkCSV(t *testing.T, file string, tableRows int) {
 	}
 	for _, name := range []string{"workload", "backend", "status", "reader_pause_ms", "run", "shown",
 		"ratio_shmif_floor", "writer_syscalls_per_1k", "reader_syscalls_per_1k", "delay_median_us",
-		"delay_p99_us", "delay_max_us"} {
+		"delay_p99_us", "delay_max_us", "ratio_shmif_floor_delay_p99"} {
 		if _, ok := col[name]; !ok {
 			t.Fatalf("CSV has no column %s: %q", name, recs[0])
 		}
@@ -245,6 +258,13 @@ func checkCSV(t *testing.T, file string, tableRows int) {
 		case "0":
 		default:
 			t.Errorf("%s run %s: shown %q, want 0 or 1", key, get("run"), get("shown"))
+		}
+		if key == wakeWorkload+"/shmif" && get("shown") == "1" {
+			for _, name := range []string{"ratio_shmif_floor", "ratio_shmif_floor_delay_p99"} {
+				if v, err := strconv.ParseFloat(get(name), 64); err != nil || v <= 0 {
+					t.Errorf("%s run %s: %s %q, want a ratio > 0", key, get("run"), name, get(name))
+				}
+			}
 		}
 		pause := get("reader_pause_ms")
 		switch {
