@@ -945,11 +945,10 @@ func TestHostileHeaderWords(t *testing.T) {
 						}
 						// The first three repair the bus; the
 						// readers then get the last two. (A
-						// reset by the walk of first while a
-						// reader is anchored on a record that
-						// straddles the end escapes that
-						// reader: it reads on from its place in
-						// the new ring's records, Corrupt.)
+						// reader that starts before them loses,
+						// rightly, what a reset drops: see
+						// TestResetLapsReaderAnchoredAcrossTheEnd
+						// for a reader anchored across the end.)
 						if k == 2 {
 							for j := range readers {
 								readers[j].Skip(fast)

@@ -303,7 +303,11 @@ func (r *Reader) place(v *view, data []byte) (position, uint64) {
 	if !r.anchored {
 		return r.position(v), r.gen
 	}
-	if same, _ := r.intact(data); !same || !v.holds(r.next) {
+	// An anchor that straddles the end lies before the reader in the lap
+	// before: it must be in the valid region too. A ring reset by a writer
+	// (docs/protocol.md §9.8) rewrites only its start, leaving such an
+	// anchor whole and the reader's place inside the new records.
+	if same, _ := r.intact(data); !same || !v.holds(r.next) || (r.anchorOff > r.next && !v.holds(r.anchorOff)) {
 		return lapped, r.gen
 	}
 	if r.next > v.next || r.full(v) {

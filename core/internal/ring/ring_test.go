@@ -805,3 +805,43 @@ func TestWriterAcrossTheEnd(t *testing.T) {
 		}
 	}
 }
+
+// docs/protocol.md §9.8: a writer whose walk of first meets a damaged
+// record resets the ring, and every reader finds itself lapped. A reader
+// anchored on a record that straddles the end of the data area kept its
+// anchor (the reset rewrites only the start of the ring) and its place,
+// which the new ring's first record covers: it read from the middle of that
+// record and counted it corrupt instead of receiving it.
+func TestResetLapsReaderAnchoredAcrossTheEnd(t *testing.T) {
+	m := newBus(t)
+	seq := uint32(0)
+	for {
+		v := look(m)
+		if v.gen >= 1 && v.next+hdrSize+1000 > dataSize && v.next < dataSize-hdrSize {
+			break
+		}
+		seq++
+		appendFrame(m, frame(1000, seq), 1)
+	}
+	seq++
+	appendFrame(m, frame(1000, seq), 1) // straddles the end
+	var r Reader
+	r.Skip(m) // caught up, anchored on the straddling record
+	if !r.anchored || r.anchorOff <= r.next {
+		t.Fatalf("setup: anchor %#x, reader at %#x", r.anchorOff, r.next)
+	}
+	// A stranger damages the oldest record; the next write's walk of
+	// first meets it and resets the ring.
+	v := look(m)
+	layout.NativeEndian.PutUint32(m.Data()[v.first:], 0xffffffff)
+	seq++
+	appendFrame(m, frame(1400, seq), 1)
+	buf := make([]byte, layout.MaxFrame)
+	h, st := r.Next(m, buf)
+	if st != Frame || checkFrame(t, buf[:h.Len]) != seq {
+		t.Fatalf("after the reset: %v, %d bytes; want frame %d", st, h.Len, seq)
+	}
+	if r.Corrupt != 0 || r.Overruns != 1 {
+		t.Fatalf("corrupt %d, overruns %d; want 0 and 1", r.Corrupt, r.Overruns)
+	}
+}
