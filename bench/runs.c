@@ -6,12 +6,10 @@
  */
 #include "bench.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 struct row rows[MAX_ROWS];
@@ -104,12 +102,7 @@ static void bus_remove(enum backend b)
 }
 
 /* Lets the processes of a run finish their attach-time work (SETTLE_MS). */
-static void settle(void)
-{
-	struct timespec ts = {0, SETTLE_MS * 1000000L};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
+static void settle(void) { usleep(SETTLE_MS * 1000); }
 
 static int64_t run_deadline(void) { return now_ns() + (opt.quick ? 60 : 1800) * 1000000000LL; }
 
@@ -141,11 +134,11 @@ void run_throughput(enum backend b, int size, int writers, int readers, long cou
 		ok = child_expect(&wr[nw], "READY", ready) == 0;
 	}
 	int64_t deadline = run_deadline();
-	if (ok)
+	if (ok) {
 		settle();
-	if (ok)
 		for (int k = 0; k < nw; k++)
 			child_control(&wr[k], 'G');
+	}
 	long long sent = 0, wns = 0, wstart = 0;
 	for (int k = 0; k < nw && ok; k++) {
 		ok = child_expect(&wr[k], "RESULT", deadline) == 0 && child_get(&wr[k], "err") == 0;

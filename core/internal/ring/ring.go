@@ -49,10 +49,7 @@ func busRead(data []byte, off uint32, dst []byte) (next uint32, wrap bool) {
 // cannot be a frame NetBSD would write (longer than layout.MaxFrame,
 // docs/protocol.md §1.3).
 func readHeader(data []byte, off uint32) (h layout.FrameHeader, next uint32, wrap, ok bool) {
-	off = inRing(off)
-	if off < dataSize-hdrSize {
-		// Not at the end of the data area: decoded in place, one
-		// copy fewer per record.
+	if off = inRing(off); headerInPlace(off) {
 		h.Decode(data[off : off+hdrSize])
 		return h, off + hdrSize, false, h.Len <= layout.MaxFrame
 	}
@@ -61,6 +58,12 @@ func readHeader(data []byte, off uint32) (h layout.FrameHeader, next uint32, wra
 	h.Decode(b[:])
 	return h, next, wrap, h.Len <= layout.MaxFrame
 }
+
+// headerInPlace reports whether a record header at data offset off (folded
+// by inRing) ends before the end of the data area: it is then decoded and
+// encoded where it lies, one copy fewer per record; otherwise it wraps, or
+// ends exactly at the end and moves the position into the next generation.
+func headerInPlace(off uint32) bool { return off < dataSize-hdrSize }
 
 // nextPktOff returns the offset of the record after the one at off
 // (NetBSD's shmif_nextpktoff, docs/protocol.md §2.3). ok is false if the

@@ -788,10 +788,8 @@ func TestWriterAcrossTheEnd(t *testing.T) {
 				frame[j] = byte(k + j)
 			}
 			Append(fast, &hdr, frame)
-			crash = func() bool { return false }
-			Append(slow, &hdr, frame)
-			crash = nil
-			if fast.Gen() != slow.Gen() || fast.Last() != slow.Last() || fast.First() != slow.First() {
+			withCopyingWriter(func() { Append(slow, &hdr, frame) })
+			if !sameWords(fast, slow) {
 				t.Fatalf("at %#x, frame %d: in place gen %d last %#x first %#x, copied gen %d last %#x first %#x", at, k,
 					fast.Gen(), fast.Last(), fast.First(), slow.Gen(), slow.Last(), slow.First())
 			}

@@ -149,17 +149,7 @@ func (w *Writer) writeEpoch(hdr *layout.FrameHeader, frames [][]byte, span uint3
 		hdr.Len, hdr.Seq = uint32(len(f)), w.seq
 		w.last = w.next
 		rec := false
-		var off uint32
-		if next := inRing(w.next); next < dataSize-hdrSize && crash == nil {
-			// Not at the end of the data area: encoded in place, one
-			// copy fewer per record.
-			hdr.Encode(w.data[next : next+hdrSize])
-			off = next + hdrSize
-		} else {
-			var hb [layout.FrameHeaderSize]byte
-			hdr.Encode(hb[:])
-			off = w.busWrite(w.next, hb[:], &rec)
-		}
+		off := w.putHeader(w.next, hdr, &rec)
 		w.next = w.busWrite(off, f, &rec)
 		if rec {
 			w.gen++
@@ -288,6 +278,20 @@ func (w *Writer) busWrite(off uint32, src []byte, wrap *bool) uint32 {
 	}
 	w.copy(w.data[:n-chunk], src[chunk:])
 	return n - chunk
+}
+
+// putHeader writes the record header hdr at data offset off, as busWrite
+// would, and returns where the frame goes: encoded in place unless it
+// reaches the end of the data area (headerInPlace), or tests inject
+// crashes, which need every write to go through copy.
+func (w *Writer) putHeader(off uint32, hdr *layout.FrameHeader, wrap *bool) uint32 {
+	if off = inRing(off); headerInPlace(off) && crash == nil {
+		hdr.Encode(w.data[off : off+hdrSize])
+		return off + hdrSize
+	}
+	var hb [layout.FrameHeaderSize]byte
+	hdr.Encode(hb[:])
+	return w.busWrite(off, hb[:], wrap)
 }
 
 func (w *Writer) copy(dst, src []byte) {
