@@ -459,10 +459,10 @@ func (i *Interface) read(frames []Frame, limit buslock.Limit, clearPoll bool) (n
 		if m.Magic() != layout.Magic {
 			return nil
 		}
+		var h layout.FrameHeader
 		for tries := 0; n < len(frames) && tries < maxTries; tries++ {
 			f := &frames[n]
-			h, ok := i.reader.TryNext(m, f.Buf)
-			if !ok {
+			if !i.reader.TryNext(m, f.Buf, &h) {
 				break
 			}
 			if i.deliver(f, &h, &c) {
@@ -525,10 +525,10 @@ func (i *Interface) readBatches(m *layout.Mem, frames []Frame, c *rxCount) int {
 		if !ok {
 			return n
 		}
+		var h layout.FrameHeader
 		for n < len(frames) {
 			f := &frames[n]
-			h, ok := i.reader.TryCopy(m, &b, f.Buf)
-			if !ok {
+			if !i.reader.TryCopy(m, &b, f.Buf, &h) {
 				break
 			}
 			if i.deliver(f, &h, c) {

@@ -116,29 +116,29 @@ func (r *Reader) TryBegin(m *layout.Mem) (b Batch, ok bool) {
 // record that is not a plain frame that fits dst (a dummy or damaged record,
 // a buffer too small): those are read under the lock. What it returns is
 // good only once TryEnd says so.
-func (r *Reader) TryCopy(m *layout.Mem, b *Batch, dst []byte) (h layout.FrameHeader, ok bool) {
+func (r *Reader) TryCopy(m *layout.Mem, b *Batch, dst []byte, h *layout.FrameHeader) bool {
 	if b.done || b.bytes >= batchBytes {
-		return h, false
+		return false
 	}
 	if r.caughtUp(&b.v) {
 		b.done = true
-		return h, false
+		return false
 	}
 	data := m.Data()
-	h, off, wrap, okh := readHeader(data, r.next)
+	off, wrap, okh := readHeaderTo(h, data, r.next)
 	if !okh || h.Len < layout.MinFrame || h.Len > uint32(len(dst)) || hdrSize+h.Len > r.toNext(&b.v) {
 		b.done = true
-		return h, false
+		return false
 	}
 	off, wrap2 := busRead(data, off, dst[:h.Len])
 	if b.bytes == 0 {
-		b.firstOff, b.firstHdr = r.next, h
+		b.firstOff, b.firstHdr = r.next, *h
 	}
 	r.Offset = r.next
 	r.numbered = h.Seq == r.seq+1
 	r.consume(r.next, h, off, wrap || wrap2)
 	b.bytes += hdrSize + h.Len
-	return h, true
+	return true
 }
 
 // More reports whether TryCopy may copy more records in this batch.

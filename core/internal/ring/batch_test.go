@@ -24,7 +24,8 @@ func readBatch(t *testing.T, r *Reader, m *layout.Mem) (frames [][]byte, hs []la
 	}
 	buf := make([]byte, layout.MaxFrame)
 	for {
-		h, ok := r.TryCopy(m, &b, buf)
+		var h layout.FrameHeader
+		ok := r.TryCopy(m, &b, buf, &h)
 		if !ok {
 			break
 		}
@@ -377,7 +378,7 @@ func TestBatchBeginSeesCommitHalfDone(t *testing.T) {
 		buf := make([]byte, size)
 		copied := 0
 		for {
-			if _, ok := r.TryCopy(m, &b, buf); !ok {
+			if !r.TryCopy(m, &b, buf, new(layout.FrameHeader)) {
 				break
 			}
 			copied++

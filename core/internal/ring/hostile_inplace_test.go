@@ -273,7 +273,8 @@ func hostileBatch(r *Reader, m *layout.Mem, buf []byte) (hs []layout.FrameHeader
 		return nil, nil, false, nil
 	}
 	for {
-		h, ok := r.TryCopy(m, &b, buf)
+		var h layout.FrameHeader
+		ok := r.TryCopy(m, &b, buf, &h)
 		if !ok {
 			break
 		}
@@ -313,7 +314,7 @@ func readAll(t *testing.T, how string, r *Reader, m *layout.Mem, buf []byte) (go
 				continue
 			}
 		case "trynext":
-			if h, ok := r.TryNext(m, buf); ok {
+			if h, ok := tryNext(r, m, buf); ok {
 				got = append(got, sent{h, append([]byte(nil), buf[:h.Len]...)})
 				continue
 			}
@@ -749,7 +750,8 @@ func probe(how string, r *Reader, m *layout.Mem, buf []byte, limit int) (frames 
 			b, ok := r.TryBegin(m)
 			if ok {
 				for {
-					h, ok := r.TryCopy(m, &b, buf)
+					var h layout.FrameHeader
+					ok := r.TryCopy(m, &b, buf, &h)
 					if !ok {
 						break
 					}
@@ -765,7 +767,7 @@ func probe(how string, r *Reader, m *layout.Mem, buf []byte, limit int) (frames 
 				return frames, fmt.Errorf("TryBegin declined and changed the reader")
 			}
 		case "trynext":
-			if h, ok := r.TryNext(m, buf); ok {
+			if h, ok := tryNext(r, m, buf); ok {
 				if err := check(h, buf[:h.Len]); err != nil {
 					return frames, err
 				}
@@ -1058,7 +1060,7 @@ func TestHostileStuckLock(t *testing.T) {
 				if b, ok = r.TryBegin(m); !ok {
 					t.Fatal("setup: TryBegin declined a plain backlog")
 				}
-				if _, ok := r.TryCopy(m, &b, buf); !ok {
+				if !r.TryCopy(m, &b, buf, new(layout.FrameHeader)) {
 					t.Fatal("setup: TryCopy declined a plain frame")
 				}
 				atomic.StoreUint32(lock, word)
@@ -1233,7 +1235,7 @@ func TestHostileLongHoldsUnderBatchReaders(t *testing.T) {
 						res.batched += uint64(len(hs))
 						continue
 					}
-					if h, ok := r.TryNext(m, buf); ok {
+					if h, ok := tryNext(r, m, buf); ok {
 						if !take(h, buf[:h.Len], "TryNext") {
 							return
 						}

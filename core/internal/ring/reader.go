@@ -78,11 +78,15 @@ func (r *Reader) Keep() uint64 {
 // frame. Empty records (the dummy at 0, a reset's) have all-zero headers
 // or nearly so, which the writers' bytes can reproduce: the previous
 // anchor, earlier in the ring, still vouches for the reader's position.
-func (r *Reader) setAnchor(off uint32, h layout.FrameHeader) {
+func (r *Reader) setAnchor(off uint32, h *layout.FrameHeader) {
 	if h.Len < layout.MinFrame {
 		return
 	}
-	r.anchor, r.anchorOff, r.anchored = h, off, true
+	// Field by field: h was just stored a word at a time, and a copy of
+	// the whole struct would load it 16 bytes at a time, which the CPU
+	// cannot forward from those stores (a stall on every record read).
+	r.anchor.Len, r.anchor.Sec, r.anchor.Usec, r.anchor.Seq, r.anchor.Sender = h.Len, h.Sec, h.Usec, h.Seq, h.Sender
+	r.anchorOff, r.anchored = off, true
 }
 
 // anchorAt makes the record at off the anchor if its header is sane, and
@@ -91,7 +95,7 @@ func (r *Reader) anchorAt(m *layout.Mem, off uint32) {
 	h, _, _, ok := readHeader(m.Data(), off)
 	r.anchored = false
 	if ok {
-		r.setAnchor(off, h)
+		r.setAnchor(off, &h)
 	}
 	// Without a frame to anchor on, NetBSD's rule places the reader.
 }
@@ -195,7 +199,7 @@ func (r *Reader) Drop(m *layout.Mem) {
 	if !ok {
 		return
 	}
-	r.setAnchor(r.next, h)
+	r.setAnchor(r.next, &h)
 	off, wrap2 := skip(off, h.Len)
 	r.next = off
 	if wrap || wrap2 {
@@ -463,7 +467,7 @@ func (r *Reader) Next(m *layout.Mem, dst []byte) (layout.FrameHeader, Status) {
 		if wasLapped && h.Len >= layout.MinFrame && r.numbered && int32(h.Seq-r.seq) <= 0 {
 			// Read before: the lap was damage, not writers
 			// (docs/protocol.md §9.6).
-			r.consume(pos, h, off, wrap)
+			r.consume(pos, &h, off, wrap)
 			continue
 		}
 		if wasLapped && h.Len < layout.MinFrame && r.numbered && int32(h.Seq-r.seq) > 0 {
@@ -508,7 +512,7 @@ func (r *Reader) Next(m *layout.Mem, dst []byte) (layout.FrameHeader, Status) {
 				r.numbered = h.Seq == r.seq+1
 			}
 		}
-		r.consume(pos, h, off, wrap || wrap2)
+		r.consume(pos, &h, off, wrap || wrap2)
 		if h.Len < layout.MinFrame {
 			continue
 		}
@@ -528,7 +532,7 @@ func (r *Reader) Next(m *layout.Mem, dst []byte) (layout.FrameHeader, Status) {
 // consume moves the reader past the record h at pos, which ends at off; a
 // record that touched the end of the data area moves the reader into the
 // next generation (docs/protocol.md §3.3).
-func (r *Reader) consume(pos uint32, h layout.FrameHeader, off uint32, wrap bool) {
+func (r *Reader) consume(pos uint32, h *layout.FrameHeader, off uint32, wrap bool) {
 	r.setAnchor(pos, h)
 	r.next = off
 	if wrap {
@@ -593,9 +597,9 @@ var beforeTryLockCheck, afterTryCopy func()
 // tell the difference. The ordering it relies on is docs/protocol.md §10.3;
 // where loads may be reordered (arm64, race builds) it is not attempted
 // (docs/protocol.md §10.5).
-func (r *Reader) TryNext(m *layout.Mem, dst []byte) (h layout.FrameHeader, ok bool) {
+func (r *Reader) TryNext(m *layout.Mem, dst []byte, h *layout.FrameHeader) bool {
 	if !layout.LoadsOrdered {
-		return h, false
+		return false
 	}
 	// Nothing to gain while a writer is at work. Then the header words,
 	// the lock word again, and only then the records: a NetBSD writer
@@ -606,27 +610,27 @@ func (r *Reader) TryNext(m *layout.Mem, dst []byte) (h layout.FrameHeader, ok bo
 	// that, but measurably shortens round trips.
 	lock := m.LockWord()
 	if atomic.LoadUint32(lock) != 0 {
-		return h, false
+		return false
 	}
 	v := lookWords(m)
 	if beforeTryLockCheck != nil {
 		beforeTryLockCheck()
 	}
 	if atomic.LoadUint32(lock) != 0 {
-		return h, false
+		return false
 	}
 	v.locate(m)
 	if !v.sane {
-		return h, false
+		return false
 	}
 	data := m.Data()
 	pos, gen := r.place(&v, data)
 	if pos != valid || r.caughtUp(&v) || (v.next-r.next+dataSize)%dataSize > tryWindow {
-		return h, false
+		return false
 	}
-	h, off, wrap, okh := readHeader(data, r.next)
+	off, wrap, okh := readHeaderTo(h, data, r.next)
 	if !okh || h.Len < layout.MinFrame || h.Len > uint32(len(dst)) || hdrSize+h.Len > r.toNext(&v) {
-		return h, false
+		return false
 	}
 	off, wrap2 := busRead(data, off, dst[:h.Len])
 	if afterTryCopy != nil {
@@ -638,13 +642,13 @@ func (r *Reader) TryNext(m *layout.Mem, dst []byte) (h layout.FrameHeader, ok bo
 	// writing it, libshmif when done; see NewWriter for a damaged newest
 	// record; docs/protocol.md §10.3, step 5).
 	if !v.stillSeen(m, lock) {
-		return h, false
+		return false
 	}
 	r.Offset = r.next
 	r.gen = gen
 	r.numbered = h.Seq == r.seq+1
 	r.consume(r.next, h, off, wrap || wrap2)
-	return h, true
+	return true
 }
 
 // restarted reports whether the ring starts as a reset leaves it: two empty

@@ -17,7 +17,7 @@ func needLockFree(t *testing.T) {
 
 // next reads like the receive path: TryNext, else Next.
 func next(r *Reader, m *layout.Mem, buf []byte) (layout.FrameHeader, Status, bool) {
-	if h, ok := r.TryNext(m, buf); ok {
+	if h, ok := tryNext(r, m, buf); ok {
 		return h, Frame, true
 	}
 	h, st := r.Next(m, buf)
@@ -116,7 +116,7 @@ func TestTryNextDeclines(t *testing.T) {
 			var r Reader
 			dst := c.setup(m, &r)
 			before := r
-			if _, ok := r.TryNext(m, dst); ok || r != before {
+			if _, ok := tryNext(&r, m, dst); ok || r != before {
 				t.Fatalf("TryNext: ok %v, reader %+v, was %+v", ok, r, before)
 			}
 		})
@@ -159,7 +159,7 @@ func TestTryNextDeclinesWhenWriterStrikes(t *testing.T) {
 			afterTryCopy = func() { afterTryCopy = nil; s.strike(m, &seq) }
 			defer func() { afterTryCopy = nil }()
 			buf := make([]byte, layout.MaxFrame)
-			if _, ok := r.TryNext(m, buf); ok || r != before {
+			if _, ok := tryNext(&r, m, buf); ok || r != before {
 				t.Fatalf("TryNext accepted a copy a writer struck: reader %+v", r)
 			}
 			if atomic.LoadUint32(m.LockWord()) != 0 {
@@ -197,7 +197,7 @@ func TestTryNextUnderConcurrentWriter(t *testing.T) {
 	last := uint32(0)
 	for {
 		finished := done.Load()
-		h, ok := r.TryNext(m, buf)
+		h, ok := tryNext(&r, m, buf)
 		st := Frame
 		if !ok {
 			if err := buslock.With(m, func() error { h, st = r.Next(m, buf); return nil }); err != nil {
@@ -303,7 +303,7 @@ func TestTryNextWithNetBSDWriter(t *testing.T) {
 					finish = netbsdWrite(m, f, c.part)
 				}
 				before := r
-				if h, ok := r.TryNext(m, buf); ok || r != before {
+				if h, ok := tryNext(&r, m, buf); ok || r != before {
 					t.Fatalf("TryNext accepted a record a NetBSD writer is writing: len %d, reader %+v", h.Len, r)
 				}
 				finish()
@@ -347,4 +347,10 @@ func TestRepairOfDamagedNewestRecordChangesLast(t *testing.T) {
 	if _, st := r.Next(m, buf); st != Empty || r.Corrupt != 0 {
 		t.Fatalf("then: %v, corrupt %d", st, r.Corrupt)
 	}
+}
+
+// tryNext is TryNext returning the header, for tests.
+func tryNext(r *Reader, m *layout.Mem, dst []byte) (h layout.FrameHeader, ok bool) {
+	ok = r.TryNext(m, dst, &h)
+	return h, ok
 }
