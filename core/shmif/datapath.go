@@ -166,7 +166,7 @@ func (i *Interface) putHold(frames [][]byte) error {
 		}
 	}
 	if i.link != LinkDown {
-		now := time.Now()
+		now := stamps.now()
 		h := layout.FrameHeader{Sec: uint32(now.Unix()), Usec: uint32(now.Nanosecond() / 1000), Sender: i.sender}
 		if err := i.writeAll(frames, &h); err != nil {
 			i.stats.oerrors.Add(uint64(len(frames)))
@@ -176,7 +176,9 @@ func (i *Interface) putHold(frames [][]byte) error {
 	// With media none NetBSD drops the frames but still counts them.
 	i.stats.opackets.Add(uint64(len(frames)))
 	i.stats.obytes.Add(bytes)
-	i.stats.omcasts.Add(mcasts)
+	if mcasts > 0 {
+		i.stats.omcasts.Add(mcasts)
+	}
 	return nil
 }
 
