@@ -303,3 +303,84 @@ func TestKeepPreventsLaps(t *testing.T) {
 		t.Fatalf("lost %d, overruns %d, read %d of %d, gen %d", r.Lost, r.Overruns, last, seq, m.Gen())
 	}
 }
+
+// A stranger rewrote the time stamp of the record a reader last read (its
+// anchor), so the reader takes itself for lapped and goes back to the
+// oldest record: the records it read before are skipped by their numbers,
+// each whole (docs/protocol.md §9.6), none delivered again, none counted
+// lost or corrupt, and the frames written afterwards arrive.
+func TestMistakenLapSkipsWholeRecords(t *testing.T) {
+	for _, n := range []int{1, 2, 40} {
+		m := newBus(t)
+		seq := uint32(0)
+		write := func(k int) {
+			for range k {
+				seq++
+				appendFrame(m, frame(60+int(seq)%700, seq), 1)
+			}
+		}
+		var r Reader
+		r.Skip(m)
+		last := uint32(0)
+		// Past the first lap, so that the oldest record is a frame,
+		// not the dummy.
+		for range 30 {
+			write(100)
+			drainAll(t, &r, m, &last)
+		}
+		write(n)
+		drainAll(t, &r, m, &last)
+		if m.Gen() == 0 || last != seq {
+			t.Fatalf("setup: gen %d, received up to %d of %d", m.Gen(), last, seq)
+		}
+		h, _, _, _ := readHeader(m.Data(), m.Last())
+		h.Sec++
+		var b [layout.FrameHeaderSize]byte
+		h.Encode(b[:])
+		copy(m.Data()[m.Last():], b[:])
+		write(3)
+		if got := drainAll(t, &r, m, &last); got != 3 || r.Lost != 0 || r.Corrupt != 0 {
+			t.Fatalf("%d frames read, anchor damaged, 3 more written: received %d, lost %d, corrupt %d",
+				n, got, r.Lost, r.Corrupt)
+		}
+	}
+}
+
+// After a real lap the oldest record may be a NetBSD writer's, whose
+// number is its padding word, anything: one far below the newest number
+// read is a new frame, delivered, not one read before (docs/protocol.md
+// §9.6).
+func TestLapOntoArbitraryNumber(t *testing.T) {
+	for _, below := range []uint32{maxRecords, 1 << 20, 1 << 31} {
+		m := newBus(t)
+		seq := uint32(0)
+		write := func(k int) {
+			for range k {
+				seq++
+				appendFrame(m, frame(300, seq), 1)
+			}
+		}
+		var r Reader
+		r.Skip(m)
+		last := uint32(0)
+		write(100)
+		drainAll(t, &r, m, &last)
+		write(5000) // more than a ring: the reader is lapped
+		oldest := m.First()
+		h, _, _, _ := readHeader(m.Data(), oldest)
+		want := h.Seq
+		h.Seq = r.seq - below
+		var b [layout.FrameHeaderSize]byte
+		h.Encode(b[:])
+		copy(m.Data()[oldest:], b[:])
+		buf := make([]byte, layout.MaxFrame)
+		g, st := r.Next(m, buf)
+		if st != Frame || checkFrame(t, buf[:g.Len]) != want {
+			t.Fatalf("%d below the newest number: first frame after the lap: status %v, frame %d; want frame %d",
+				below, st, checkFrame(t, buf[:g.Len]), want)
+		}
+		if r.Lost == 0 || r.Corrupt != 0 {
+			t.Fatalf("%d below: lost %d, corrupt %d", below, r.Lost, r.Corrupt)
+		}
+	}
+}

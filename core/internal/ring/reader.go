@@ -464,10 +464,14 @@ func (r *Reader) Next(m *layout.Mem, dst []byte) (layout.FrameHeader, Status) {
 			r.resync(&v, m)
 			break
 		}
-		if wasLapped && h.Len >= layout.MinFrame && r.numbered && int32(h.Seq-r.seq) <= 0 {
+		if wasLapped && h.Len >= layout.MinFrame && r.numbered && readBefore(h.Seq, r.seq) {
 			// Read before: the lap was damage, not writers
-			// (docs/protocol.md §9.6).
-			r.consume(pos, &h, off, wrap)
+			// (docs/protocol.md §9.6). Past the whole record,
+			// keeping the newest number read.
+			off, wrap2 := skip(off, h.Len)
+			seq := r.seq
+			r.consume(pos, &h, off, wrap || wrap2)
+			r.seq = seq
 			continue
 		}
 		if wasLapped && h.Len < layout.MinFrame && r.numbered && int32(h.Seq-r.seq) > 0 {
@@ -672,6 +676,14 @@ func (r *Reader) countLost(seq uint32) {
 	}
 	r.Lost += missed
 }
+
+// readBefore reports whether a frame numbered seq, met after a lap, is one
+// a reader whose newest number is newest has read already: numbered at most
+// a ring's worth of records before it (docs/protocol.md §9.6). The word is
+// a NetBSD writer's padding, anything at all, and libshmif writers number
+// on from the newest record, so on a bus with NetBSD writers a number
+// merely below newest proves nothing (it would be, half the time).
+func readBefore(seq, newest uint32) bool { return newest-seq < maxRecords }
 
 // skip is busRead without the copy.
 func skip(off, n uint32) (next uint32, wrap bool) {

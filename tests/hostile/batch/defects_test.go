@@ -7,21 +7,6 @@ import (
 	"time"
 )
 
-// TestDefectNetBSDMixCorrupt: netbsdMix (two libshmif writers, one
-// NetBSD-style writer): the walker, under the lock, always finds a sound
-// ring, yet every receiver counts corrupt records (41..66 per reader per
-// run of 3 s), and a reader that counts one gives up its position and
-// jumps to the write position, skipping its backlog. With libshmif writers
-// only, corrupt stays 0; with two NetBSD-style writers and no libshmif
-// writer it was 0 or 1.
-func TestDefectNetBSDMixCorrupt(t *testing.T) {
-	for _, r := range netbsdMix(t) {
-		if r.corrupt != 0 {
-			t.Errorf("corrupt %d on a bus of sound writers", r.corrupt)
-		}
-	}
-}
-
 // TestDefectGenFreeze: a stranger stores the gen it first read (0), over
 // and over (c/bat.c stranger genfreeze), so that gen never moves while two
 // flooding libshmif writers lap the receivers (stopped at random for up

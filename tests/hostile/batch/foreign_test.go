@@ -14,7 +14,8 @@ import (
 // 200 us and checks that the chain of records from first meets the next
 // write position with every length sane. NetBSD records carry no sequence
 // numbers, so loss is counted as at least one per gap: frames must be
-// whole and in order and received <= sent.
+// whole and in order, received <= sent, and no receiver counts a corrupt
+// record (the walker finds the ring sound every time).
 func netbsdMix(t *testing.T) []readerResult {
 	return exact(t, []string{"batch256", "batch4", "randn", "recv"}, 2, pick(150000, 1500000), 8*time.Millisecond,
 		func(bin, bus string, s uint64) (int, func()) {
@@ -25,10 +26,18 @@ func netbsdMix(t *testing.T) []readerResult {
 		})
 }
 
-// TestNetBSDWriterMix: see netbsdMix. (That the readers also count no
-// corrupt record is TestDefectNetBSDMixCorrupt.)
+// TestNetBSDWriterMix: see netbsdMix. Receivers once counted 41..66
+// corrupt records per 3 s here and jumped past their backlog: after a lap,
+// a NetBSD record's padding word, taken for a number below the newest
+// read, made it a record "read before", skipped by its header alone, so
+// that its frame bytes were read as the next header (docs/protocol.md
+// §9.6).
 func TestNetBSDWriterMix(t *testing.T) {
-	netbsdMix(t)
+	for _, r := range netbsdMix(t) {
+		if r.corrupt != 0 {
+			t.Errorf("corrupt %d on a bus of sound writers", r.corrupt)
+		}
+	}
 }
 
 // strangerRun runs a process that scribbles WHAT without the bus lock
