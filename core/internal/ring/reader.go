@@ -100,12 +100,24 @@ func (r *Reader) anchorAt(m *layout.Mem, off uint32) {
 	// Without a frame to anchor on, NetBSD's rule places the reader.
 }
 
-// intact reports whether the anchor's header is unchanged, and if not,
-// whether it is a header a writer could have written at all: a sane change
-// is a lap, an insane one damage (docs/protocol.md §9.6).
-func (r *Reader) intact(data []byte) (same, sane bool) {
-	h, _, _, ok := readHeader(data, r.anchorOff)
-	return h == r.anchor, ok
+// intact reports whether the anchor's header is unchanged.
+func (r *Reader) intact(data []byte) bool {
+	h, _, _, _ := readHeader(data, r.anchorOff)
+	return h == r.anchor
+}
+
+// damagedAnchor reports whether the anchor changed in a way that only a
+// stranger explains: into a header no writer writes (a length over 1514),
+// while it is still the newest record or the records from the reader's
+// position on still meet the next write position. Writers that came round
+// wrote a header there only if a record of theirs starts there, and
+// otherwise frame bytes, which read as anything, insane headers too; but
+// then they moved last, and the reader's position lies inside one of their
+// records, where no such chain starts but by rare chance (docs/protocol.md
+// §9.6).
+func (r *Reader) damagedAnchor(v *view, data []byte) bool {
+	h, _, _, sane := readHeader(data, r.anchorOff)
+	return h != r.anchor && !sane && (r.anchorOff == inRing(v.last) || v.meets(data, r.next))
 }
 
 // Start positions the reader at the newest record on the bus, as NetBSD does
@@ -257,6 +269,26 @@ func (v *view) stillSeen(m *layout.Mem, lock *uint32) bool {
 	return atomic.LoadUint32(lock) == 0 && m.Last() == v.last && m.Gen() == v.gen && m.First() == v.first
 }
 
+// meets reports whether the records from off on, each of a sane length,
+// end exactly at the next write position.
+func (v *view) meets(data []byte, off uint32) bool {
+	off = inRing(off) % dataSize
+	left := (v.next - off + dataSize) % dataSize
+	for range maxRecords {
+		if left == 0 {
+			return true
+		}
+		n, ok := nextPktOff(data, off)
+		step := (n - off + dataSize) % dataSize
+		if !ok || step == 0 || step > left {
+			return false
+		}
+		left -= step
+		off = n
+	}
+	return false
+}
+
 // locate finds the next write position from the newest record.
 func (v *view) locate(m *layout.Mem) {
 	v.next, _ = nextPktOff(m.Data(), inRing(v.last))
@@ -286,15 +318,14 @@ const (
 // trusts nothing but the anchor: intact, the reader was not lapped, and
 // its generation follows from where it stands, behind the next write
 // position (this lap) or past it (the lap before), whatever a stranger
-// wrote into gen or first (docs/protocol.md §9.6). Without one it uses
-// NetBSD's rule (docs/protocol.md §3.4).
+// wrote into gen or first; changed, it was lapped, unless a stranger
+// damaged it (damagedAnchor). Without one it uses NetBSD's rule
+// (docs/protocol.md §3.4, §9.6).
 func (r *Reader) check(v *view, data []byte) position {
-	if r.anchored {
-		if same, sane := r.intact(data); !same && !sane {
-			// Writers only write sane headers: a stranger
-			// damaged the anchor, which tells nothing now.
-			r.anchored = false
-		}
+	if r.anchored && r.damagedAnchor(v, data) {
+		// Damage tells nothing: NetBSD's rule places the reader
+		// until it has read a frame, the next anchor.
+		r.anchored = false
 	}
 	p, gen := r.place(v, data)
 	r.gen = gen
@@ -311,7 +342,7 @@ func (r *Reader) place(v *view, data []byte) (position, uint64) {
 	// before: it must be in the valid region too. A ring reset by a writer
 	// (docs/protocol.md §9.8) rewrites only its start, leaving such an
 	// anchor whole and the reader's place inside the new records.
-	if same, _ := r.intact(data); !same || !v.holds(r.next) || (r.anchorOff > r.next && !v.holds(r.anchorOff)) {
+	if !r.intact(data) || !v.holds(r.next) || (r.anchorOff > r.next && !v.holds(r.anchorOff)) {
 		return lapped, r.gen
 	}
 	if r.next > v.next || r.full(v) {

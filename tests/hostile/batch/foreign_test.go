@@ -40,6 +40,42 @@ func TestNetBSDWriterMix(t *testing.T) {
 	}
 }
 
+// TestStrangerGenFreeze: a stranger stores the gen it first read (0), over
+// and over (c/bat.c stranger genfreeze), so that gen never moves while two
+// flooding libshmif writers lap the receivers (stopped at random for up
+// to 8 ms); a walker takes the lock every 200 us and finds the ring sound
+// every time (gen places no record, and libshmif writers commit whole
+// records). The receivers' anchors (docs/protocol.md §9.6) catch the laps
+// that gen does not show, so no receiver may deliver a torn frame. (One
+// did in one round of two to six here, while an anchor that writers had
+// overwritten with frame bytes counted as a stranger's damage and left
+// the lap to NetBSD's rule, which reads gen.) make stress runs eight
+// rounds.
+func TestStrangerGenFreeze(t *testing.T) {
+	for round := 0; round < pick(1, 8) && !t.Failed(); round++ {
+		exact(t, []string{"batch256", "batch4", "randn", "recv"}, 2, 150000, 8*time.Millisecond,
+			func(bin, bus string, s uint64) (int, func()) {
+				_, sw := strangerRun(t, "genfreeze", 4000)(bin, bus, s)
+				w := start(t, bin, "walker", bus, "4000")
+				return 0, func() { sw(); w.wait(t, 60*time.Second) }
+			})
+	}
+}
+
+// TestStrangerGen: a stranger rewrites only gen without the lock every
+// 0..2 ms (c/bat.c stranger gen: +1 or -1 for 0..50 us and put back, or
+// moved by -1, 0 or +1 for good), while two writers flood and receivers of
+// every kind, stopped at random for up to 8 ms, stream a backlog and get
+// lapped. gen places no record, so every record on the bus stays whole and
+// no receiver may deliver a torn frame (as in TestStrangerGenFreeze).
+// make stress runs eight rounds.
+func TestStrangerGen(t *testing.T) {
+	for round := 0; round < pick(1, 8) && !t.Failed(); round++ {
+		exact(t, []string{"batch256", "batch4", "randn", "recv"}, 2, 150000, 8*time.Millisecond,
+			strangerRun(t, "gen", 4000))
+	}
+}
+
 // strangerRun runs a process that scribbles WHAT without the bus lock
 // while the writers run (c/bat.c stranger).
 func strangerRun(t *testing.T, what string, ms int) func(bin, bus string, s uint64) (int, func()) {
