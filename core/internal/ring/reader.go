@@ -272,21 +272,8 @@ func (v *view) stillSeen(m *layout.Mem, lock *uint32) bool {
 // meets reports whether the records from off on, each of a sane length,
 // end exactly at the next write position.
 func (v *view) meets(data []byte, off uint32) bool {
-	off = inRing(off) % dataSize
-	left := (v.next - off + dataSize) % dataSize
-	for range maxRecords {
-		if left == 0 {
-			return true
-		}
-		n, ok := nextPktOff(data, off)
-		step := (n - off + dataSize) % dataSize
-		if !ok || step == 0 || step > left {
-			return false
-		}
-		left -= step
-		off = n
-	}
-	return false
+	meets, _ := walkTo(data, off, v.next)
+	return meets
 }
 
 // locate finds the next write position from the newest record.
@@ -457,7 +444,7 @@ const maxRecords = dataSize/hdrSize + 1
 func (r *Reader) Next(m *layout.Mem, dst []byte) (layout.FrameHeader, Status) {
 	data := m.Data()
 	v := look(m)
-	wasLapped := false
+	wasLapped, jumped := false, false
 	for range maxRecords {
 		if !v.sane {
 			// Damaged header words: a writer resets the ring
@@ -491,7 +478,16 @@ func (r *Reader) Next(m *layout.Mem, dst []byte) (layout.FrameHeader, Status) {
 		if !ok || hdrSize+h.Len > r.toNext(&v) {
 			// Damaged, or a record that runs past the next write
 			// position: the chain is broken (a sane chain meets
-			// that position exactly).
+			// that position exactly). The newest record is the
+			// one most likely whole, and unread: go to it, once,
+			// unless it is the broken one (docs/protocol.md §9.6).
+			if newest := inRing(v.last); pos != newest && !jumped {
+				jumped = true
+				r.next, r.gen = newest, v.gen
+				r.anchorAt(m, newest)
+				r.Corrupt++
+				continue
+			}
 			r.resync(&v, m)
 			break
 		}

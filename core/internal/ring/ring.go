@@ -93,6 +93,31 @@ func nextPktOff(data []byte, off uint32) (uint32, bool) {
 	return advance(off, hdrSize+n), true
 }
 
+// walkTo follows the records from data offset from towards offset to,
+// around the ring, and tells how the chain ends: at to exactly (meets),
+// with a record that starts before to and ends past it (over), or at a
+// record of insane length, or after a ring's worth of records (neither).
+func walkTo(data []byte, from, to uint32) (meets, over bool) {
+	from, to = inRing(from)%dataSize, inRing(to)%dataSize
+	left := (to - from + dataSize) % dataSize
+	for range maxRecords {
+		if left == 0 {
+			return true, false
+		}
+		n, ok := nextPktOff(data, from)
+		step := (n - from + dataSize) % dataSize
+		if !ok || step == 0 {
+			return false, false
+		}
+		if step > left {
+			return false, true
+		}
+		left -= step
+		from = n
+	}
+	return false, false
+}
+
 // nextWrite returns where the next record goes: just after the newest record
 // at last (docs/protocol.md §2.6). If that record is corrupt, just after it
 // once a writer has turned it into an empty record (see NewWriter,

@@ -64,6 +64,19 @@ func NewWriter(m *layout.Mem) Writer {
 	w := Writer{data: m.Data(), m: m, first: m.First(), gen: m.Gen(), last: m.Last()}
 	w.storedFirst = w.first
 	prev, _, _, ok := readHeader(w.data, w.last)
+	if !ok {
+		if _, over := walkTo(w.data, w.first%dataSize, w.last); over {
+			// A damaged newest record inside a record of the
+			// chain from first: a stranger moved last into an
+			// older record. The empty record written there would
+			// overwrite a record of that chain, which readers
+			// behind would read as garbage, and skip the frames
+			// after it: the ring starts afresh, and no number can
+			// be trusted (docs/protocol.md §9.8).
+			reset(m, 0)
+			return NewWriter(m)
+		}
+	}
 	w.seq = prev.Seq
 	if ok {
 		w.next = advance(w.last, hdrSize+prev.Len)

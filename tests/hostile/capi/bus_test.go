@@ -3,33 +3,19 @@ package hostile_test
 import (
 	"math/rand/v2"
 	"os/exec"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 )
 
-// defectCases are damage cases of c/bushostile.c that show defects; they
-// run in defects_test.go (build tag hostile_defects).
-var defectCases = []string{
-	// last moved back to a damaged place while the receiver does not look:
-	// the receiver skips the first frame written after the repair.
-	"last=1/noprobe", "last=0/noprobe", "last=random/noprobe",
-}
-
-// damageCases lists the cases of c/bushostile.c, without the defects.
+// damageCases lists the cases of c/bushostile.c.
 func damageCases(t *testing.T) []string {
 	t.Helper()
 	out, err := exec.Command(program(t, "bushostile"), t.TempDir(), "list").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cases []string
-	for _, c := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if !slices.Contains(defectCases, c) {
-			cases = append(cases, c)
-		}
-	}
+	cases := strings.Split(strings.TrimSpace(string(out)), "\n")
 	if len(cases) < 40 {
 		t.Fatalf("only %d damage cases: %q", len(cases), cases)
 	}

@@ -14,22 +14,20 @@ import (
 	"time"
 )
 
-// TestDefectFirstFrameAfterLastMovedBack: a stranger moves last back to a
-// place inside an older record (1, 0, a random offset) on a wrapped bus
-// while the receiver B, five frames behind, does not look; A's next send
-// repairs the header (the record at last is damaged: emptied, appended
-// after) and B never receives that frame: it counts one corrupt and one
-// lost and resumes after it (the next frame arrives). A receiver that
-// looked at the damaged bus before the send gets the frame (case
-// last=0). Only the frames that were waiting may be lost: README "damaged
-// records are skipped and counted (corrupt), a damaged header is repaired
-// by the next writer"; the frame was written whole after the repair. The
-// fuzz below finds the same on its own (seed 1: 26 of 800 rounds of
-// damage lose the next frame for B).
-func TestDefectFirstFrameAfterLastMovedBack(t *testing.T) {
-	run(t, 60*time.Second, nil, program(t, "bushostile"), t.TempDir(), "cases",
-		"last=1/noprobe", "last=0/noprobe", "last=random/noprobe")
-	run(t, 120*time.Second, nil, program(t, "bushostile"), t.TempDir(), "fuzz", "300", "1", "strict", "10")
+// TestDefectFirstFrameAfterDamage: random damage to the header words and
+// the ring between the calls of a sender A and a receiver B (c/bushostile.c
+// fuzz, strict: after every round A sends and B must receive that very
+// frame). Seed 23 misses one frame in 800 rounds, as do about half of the
+// seeds tried (1 in 1,600 rounds; it was 26 in 800 before a writer reset
+// the ring for a last moved into an older record and a reader went to the
+// newest record after a broken chain: docs/protocol.md §9.6, §9.8). What
+// is left: last moved to a place whose bytes read as a sane header (an
+// empty record, say); A appends after it, and B, left without an anchor by
+// earlier damage, finds itself past the new write position and resumes
+// after A's frame. The frames that were waiting may be lost; the frame
+// written after the damage should not be.
+func TestDefectFirstFrameAfterDamage(t *testing.T) {
+	run(t, 120*time.Second, nil, program(t, "bushostile"), t.TempDir(), "fuzz", "800", "23", "strict", "1")
 }
 
 // TestDefectSignalHandlersWithoutOnstack: the storm of TestSignalStorm
