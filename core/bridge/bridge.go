@@ -74,7 +74,7 @@ type Bridge struct {
 	toEp     memory // frames forwarded to the endpoint
 	toBus    memory // frames forwarded to the bus
 	fdb      *fdb
-	loopSeen atomic.Int64 // UnixNano when a loop was last seen
+	loopSeen atomic.Int64 // monoNanos when a loop was last seen; 0: never
 	epStats  counters     // bus -> endpoint
 	busStats counters     // endpoint -> bus
 
@@ -254,9 +254,10 @@ func (b *Bridge) admit(from side, frames [][]byte, now time.Time, t *tally) [][]
 	if from == endpointSide {
 		back, ahead = &b.toEp, &b.toBus
 	}
-	tk := tick(now)
+	mono := monoNanos(now)
+	tk := tick(mono)
 	repeat := repeatWindow
-	if now.UnixNano()-b.loopSeen.Load() < int64(loopAlert) {
+	if seen := b.loopSeen.Load(); seen != 0 && mono-seen < int64(loopAlert) {
 		repeat = loopRepeatWindow
 	}
 	if b.cfg.NoRepeatGuard {
@@ -271,14 +272,14 @@ func (b *Bridge) admit(from side, frames [][]byte, now time.Time, t *tally) [][]
 		h := b.hash.sum(f)
 		if back.has(h, tk, loopWindow) {
 			t.loop++
-			b.loopSeen.Store(now.UnixNano())
+			b.loopSeen.Store(max(mono, 1))
 			continue
 		}
 		if repeat >= 0 && ahead.has(h, tk, repeat) {
 			t.loop++
 			continue
 		}
-		if b.fdb != nil && b.fdb.filter(from, f, now.UnixNano()) {
+		if b.fdb != nil && b.fdb.filter(from, f, mono) {
 			t.filtered++
 			continue
 		}

@@ -32,7 +32,7 @@ type fdb struct {
 
 type fdbEntry struct {
 	side side
-	seen int64 // UnixNano
+	seen int64 // monoNanos
 }
 
 func newFDB(ageing time.Duration) *fdb {

@@ -52,7 +52,17 @@ type memory struct {
 	slots [memoryBuckets * memoryWays]atomic.Uint64
 }
 
-func tick(now time.Time) uint16 { return uint16(now.UnixNano() >> tickShift) }
+// monoBase is where the bridges' clock starts. Windows and ages (the loop
+// rule's, the learning filter's) are measured on the monotonic clock, as
+// nanoseconds since monoBase: a step of the wall clock (NTP, an operator)
+// must not make remembered frames look new or old, nor hold a bridge in
+// loop alert for as long as the clock went back.
+var monoBase = time.Now()
+
+// monoNanos returns now, read with time.Now, as nanoseconds since monoBase.
+func monoNanos(now time.Time) int64 { return int64(now.Sub(monoBase)) }
+
+func tick(mono int64) uint16 { return uint16(mono >> tickShift) }
 
 func (m *memory) bucket(h uint64) []atomic.Uint64 {
 	b := (h % memoryBuckets) * memoryWays
