@@ -376,11 +376,11 @@ func parseFrame(f []byte) (id uint32, seq uint64, ok bool) {
 
 // tally is what a receiver saw.
 type tally struct {
-	got     uint64            // whole frames of ours
-	foreign uint64            // torn, invented or bytes from inside a frame
-	dup     uint64            // a frame number not above the last one of its writer
-	last    map[uint32]uint64 // per writer: last number + 1
-	seen    map[[2]uint64]bool
+	got      uint64            // whole frames of ours
+	foreign  uint64            // torn, invented or bytes from inside a frame
+	dup      uint64            // a frame number not above the last one of its writer
+	last     map[uint32]uint64 // per writer: last number + 1
+	seen     map[[2]uint64]bool
 	firstBad []byte
 }
 
