@@ -426,3 +426,66 @@ func TestLapWritesFrameBytesOverTheAnchor(t *testing.T) {
 		t.Fatalf("only %d of 15 cases had frame bytes over the anchor", ran)
 	}
 }
+
+// On a bus that never wrapped, a stranger gives the newest record, a
+// caught-up reader's anchor, a length over 1514; the next writer empties
+// it and appends. The reader takes the changed anchor for a lap and goes
+// back to the oldest record, the dummy at 0 (number 0): the dummy, like
+// every record it read, is skipped by its number, and only the new frames
+// arrive (docs/protocol.md §9.6).
+func TestYoungBusDamagedAnchorDeliversNothingTwice(t *testing.T) {
+	for _, n := range []int{1, 5, 45} {
+		m := newBus(t)
+		seq := uint32(0)
+		write := func(k int) {
+			for range k {
+				seq++
+				appendFrame(m, frame(60+int(seq)%300, seq), 1)
+			}
+		}
+		var r Reader
+		r.Skip(m)
+		last := uint32(0)
+		write(n)
+		drainAll(t, &r, m, &last)
+		layout.NativeEndian.PutUint32(m.Data()[m.Last():], 0xfffffff0)
+		write(3)
+		if got := drainAll(t, &r, m, &last); got != 3 || r.Lost != 0 || m.Gen() != 0 {
+			t.Fatalf("%d frames read, the newest damaged, 3 more written: received %d, lost %d (gen %d)", n, got, r.Lost, m.Gen())
+		}
+	}
+}
+
+// On a bus that never wrapped (first still DataSize), a stranger writes a
+// gen other than 0. "Nothing overwritten yet" and a wrapped gen cannot
+// both be right: the records from 0 lead to the newest, so gen is the
+// damage, and the next writer keeps every record (docs/protocol.md §9.8).
+// A reader behind receives all it had not read, and counts nothing lost.
+func TestYoungBusGenDamageLosesNothing(t *testing.T) {
+	for _, gen := range []uint64{1, 2, 1 << 40, ^uint64(0)} {
+		m := newBus(t)
+		seq := uint32(0)
+		for range 40 {
+			seq++
+			appendFrame(m, frame(100+int(seq)*7, seq), 1)
+		}
+		var r Reader
+		r.StartOldest(m)
+		buf := make([]byte, layout.MaxFrame)
+		for range 10 {
+			if _, st := r.Next(m, buf); st != Frame {
+				t.Fatalf("setup: %v", st)
+			}
+		}
+		m.SetGen(gen)
+		for range 3 {
+			seq++
+			appendFrame(m, frame(100, seq), 1)
+		}
+		last := uint32(10)
+		if got := drainAll(t, &r, m, &last); got != 33 || r.Lost != 0 || m.First() == m.Last() {
+			t.Fatalf("gen %#x on a young bus: received %d of 33, lost %d; first %#x last %#x",
+				gen, got, r.Lost, m.First(), m.Last())
+		}
+	}
+}

@@ -491,10 +491,12 @@ func (r *Reader) Next(m *layout.Mem, dst []byte) (layout.FrameHeader, Status) {
 			r.resync(&v, m)
 			break
 		}
-		if wasLapped && h.Len >= layout.MinFrame && r.numbered && readBefore(h.Seq, r.seq) {
+		if wasLapped && r.numbered && readBefore(h.Seq, r.seq) && !restartsAt(data, &v, pos, &h) {
 			// Read before: the lap was damage, not writers
 			// (docs/protocol.md §9.6). Past the whole record,
-			// keeping the newest number read.
+			// keeping the newest number read: an empty record
+			// too, the dummy at 0 (number 0) of a bus that never
+			// wrapped included.
 			off, wrap2 := skip(off, h.Len)
 			seq := r.seq
 			r.consume(pos, &h, off, wrap || wrap2)
@@ -507,7 +509,7 @@ func (r *Reader) Next(m *layout.Mem, dst []byte) (layout.FrameHeader, Status) {
 			// tells what was lost as exactly as a frame would.
 			r.countLost(h.Seq)
 			wasLapped = false
-		} else if wasLapped && h.Len < layout.MinFrame && pos == 0 && h.Seq == 1 && restarted(data, &v) {
+		} else if wasLapped && restartsAt(data, &v, pos, &h) {
 			// A ring reset that could not find the newest number
 			// starts the numbers again, at 1: the records after it
 			// are new, not ones read before, and at least one
@@ -680,6 +682,13 @@ func (r *Reader) TryNext(m *layout.Mem, dst []byte, h *layout.FrameHeader) bool 
 	r.numbered = h.Seq == r.seq+1
 	r.consume(r.next, h, off, wrap || wrap2)
 	return true
+}
+
+// restartsAt reports whether the record at pos, with header h, is the
+// first of a ring reset that could not number its records after the
+// newest: they number again from 1 (docs/protocol.md §9.8).
+func restartsAt(data []byte, v *view, pos uint32, h *layout.FrameHeader) bool {
+	return h.Len < layout.MinFrame && pos == 0 && h.Seq == 1 && restarted(data, v)
 }
 
 // restarted reports whether the ring starts as a reset leaves it: two empty

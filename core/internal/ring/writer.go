@@ -83,7 +83,19 @@ func NewWriter(m *layout.Mem) Writer {
 	} else {
 		w.next, w.emptyFirst = w.last, true
 	}
-	if (w.first == dataSize && w.gen != 0) || (ok && inside(w.first, w.last, w.next)) {
+	switch {
+	case w.first == dataSize && w.gen != 0:
+		// "Nothing overwritten yet" on a bus whose gen says it
+		// wrapped: one of them is damage. Records from 0 that lead
+		// to the newest say the ring never wrapped (a stranger wrote
+		// gen): they all stay; otherwise first was damaged, and the
+		// newest record is the oldest known to be whole.
+		if meets, _ := walkTo(w.data, 0, w.last); meets {
+			w.first = 0
+		} else {
+			w.first = w.last
+		}
+	case ok && inside(w.first, w.last, w.next):
 		w.first = w.last
 	}
 	return w

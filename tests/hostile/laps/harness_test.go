@@ -246,7 +246,10 @@ func (b *bus) records() []uint32 {
 		off = 0
 	}
 	var out []uint32
-	for i := 0; i < maxRecords+2 && off != next; i++ {
+	// first == next: the ring is full, the oldest record starts where the
+	// next one goes; walk the whole lap.
+	full := off == next
+	for i := 0; i < maxRecords+2 && (off != next || (i == 0 && full)); i++ {
 		h := b.header(off)
 		if h.Len > maxFrame {
 			break

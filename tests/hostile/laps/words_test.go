@@ -132,22 +132,22 @@ var wordDamages = []wordDamage{
 		b.setGen(v)
 		return fmt.Sprintf("gen=%d", v)
 	}},
-	{name: "young-gen-random", genOnly: true, young: true, defect: "gen-on-young-bus", do: func(b *bus, rng *rand.Rand) string {
+	{name: "young-gen-random", genOnly: true, young: true, do: func(b *bus, rng *rand.Rand) string {
 		v := rng.Uint64()
 		b.setGen(v)
 		return fmt.Sprintf("gen=%#x", v)
 	}},
-	{name: "young-gen-minus-one", genOnly: true, young: true, defect: "gen-on-young-bus", do: func(b *bus, rng *rand.Rand) string {
+	{name: "young-gen-minus-one", genOnly: true, young: true, do: func(b *bus, rng *rand.Rand) string {
 		v := b.gen() - 1
 		b.setGen(v)
 		return fmt.Sprintf("gen=%d", v)
 	}},
-	{name: "young-gen-plus-one", genOnly: true, young: true, defect: "gen-on-young-bus", do: func(b *bus, rng *rand.Rand) string {
+	{name: "young-gen-plus-one", genOnly: true, young: true, do: func(b *bus, rng *rand.Rand) string {
 		v := b.gen() + 1
 		b.setGen(v)
 		return fmt.Sprintf("gen=%d", v)
 	}},
-	{name: "young-gen-plus-two", genOnly: true, young: true, defect: "gen-on-young-bus", do: func(b *bus, rng *rand.Rand) string {
+	{name: "young-gen-plus-two", genOnly: true, young: true, do: func(b *bus, rng *rand.Rand) string {
 		v := b.gen() + 2
 		b.setGen(v)
 		return fmt.Sprintf("gen=%d", v)
