@@ -94,9 +94,10 @@ func killStorm(t *testing.T, losslessMs int, modes []string, incarnations int) {
 	if got := rr.value("writers"); got != "" {
 		n, _ := strconv.Atoi(got)
 		// A check that the storm reached the reader at all: on a
-		// quiet machine about 40 % of the writers get a frame through
-		// before they are killed, under heavy load about 20 %.
-		if n < incarnations/8 {
+		// quiet machine about 45 % of the writers get a frame through
+		// before they are killed, under heavy load about 20 %, and 9 %
+		// once in make test, three test packages at a time on two CPUs.
+		if n < incarnations/20 {
 			t.Errorf("only %d of %d writers got a frame to the reader: the storm did not storm", n, incarnations)
 		}
 	}
