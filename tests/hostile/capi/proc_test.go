@@ -24,12 +24,13 @@ type proc struct {
 	all    []string
 	stderr strings.Builder
 	done   chan struct{}
+	eof    chan struct{} // closed when the output has been read to its end
 }
 
 // startProc starts bin; it is killed and reaped at the end of the test.
 func startProc(t *testing.T, env []string, bin string, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(bin, args...), lines: make(chan string, 1024), done: make(chan struct{})}
+	p := &proc{cmd: exec.Command(bin, args...), lines: make(chan string, 1024), done: make(chan struct{}), eof: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), env...)
 	var err error
 	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
@@ -44,6 +45,7 @@ func startProc(t *testing.T, env []string, bin string, args ...string) *proc {
 		t.Fatal(err)
 	}
 	go func() {
+		defer close(p.eof)
 		defer close(p.lines)
 		s := bufio.NewScanner(out)
 		for s.Scan() {
@@ -96,14 +98,27 @@ func (p *proc) output() string {
 	return strings.Join(p.all, "\n") + "\nstderr:\n" + p.stderr.String()
 }
 
+// outputGrace bounds the wait for the end of a process's output once the
+// caller waits for the process to end.
+const outputGrace = 30 * time.Second
+
 // kill sends SIGKILL (the process may be gone already).
 func (p *proc) kill() { p.cmd.Process.Signal(syscall.SIGKILL) }
 
-// wait reaps the process once and returns its wait status.
+// wait reaps the process once and returns its wait status. It first
+// reads its output to the end: Wait closes the pipe, and what the process
+// wrote last (its DONE line) would be lost if the reading had not got
+// there yet, as under load it may not have.
 func (p *proc) wait() syscall.WaitStatus {
 	select {
 	case <-p.done:
 	default:
+		select {
+		case <-p.eof:
+		case <-time.After(outputGrace):
+			// Someone else holds the pipe open (a child the
+			// process left behind): reap it anyway.
+		}
 		p.cmd.Wait()
 		select {
 		case <-p.done:
