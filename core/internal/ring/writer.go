@@ -49,7 +49,12 @@ const epochBytes = dataSize / 4
 // inside the newest record) is moved to the newest record, which drops the
 // older records from the ring for readers that had not read them: they
 // count them lost, as after an overrun.
-func NewWriter(m *layout.Mem) Writer {
+func NewWriter(m *layout.Mem) Writer { return newWriter(m, true) }
+
+// newWriter is NewWriter; mayReset allows the reset for a last moved into
+// an older record, which a writer makes once (a stranger at work may damage
+// the fresh ring again at once).
+func newWriter(m *layout.Mem, mayReset bool) Writer {
 	if !headerSane(m) {
 		// Number the reset after the newest record when last still
 		// names one (only first was damaged).
@@ -64,7 +69,7 @@ func NewWriter(m *layout.Mem) Writer {
 	w := Writer{data: m.Data(), m: m, first: m.First(), gen: m.Gen(), last: m.Last()}
 	w.storedFirst = w.first
 	prev, _, _, ok := readHeader(w.data, w.last)
-	if !ok {
+	if !ok && mayReset {
 		if _, over := walkTo(w.data, w.first%dataSize, w.last); over {
 			// A damaged newest record inside a record of the
 			// chain from first: a stranger moved last into an
@@ -74,7 +79,7 @@ func NewWriter(m *layout.Mem) Writer {
 			// after it: the ring starts afresh, and no number can
 			// be trusted (docs/protocol.md §9.8).
 			reset(m, 0)
-			return NewWriter(m)
+			return newWriter(m, false)
 		}
 	}
 	w.seq = prev.Seq
