@@ -11,7 +11,8 @@ package laps_test
 //     (SIGSTOP 0-8 ms, run 0-8 ms), so that the writers lap them;
 //   - a stranger that, without the bus lock, rewrites the padding
 //     (sequence) word of records in the half ring behind the write
-//     position (mode pad), the generation word (mode gen), or both.
+//     position (mode pad; padslow: one a millisecond), the generation
+//     word (mode gen), or both.
 //
 // Every child reads its orders from the environment, prints "ready",
 // runs until its standard input is closed, then prints one JSON report
@@ -408,7 +409,7 @@ func stormStranger(path, mode string, rng *rand.Rand, stop *atomic.Bool) (any, e
 	ready()
 	for !stop.Load() {
 		observe()
-		doPad := mode == "pad" || (mode == "both" && rng.IntN(2) == 0)
+		doPad := mode == "pad" || mode == "padslow" || (mode == "both" && rng.IntN(2) == 0)
 		if !doPad {
 			g := b.gen()
 			var ng uint64
@@ -474,6 +475,9 @@ func stormStranger(path, mode string, rng *rand.Rand, stop *atomic.Bool) (any, e
 		nw := old&^(uint64(0xffffffff)<<sh) | uint64(v)<<sh
 		if atomic.CompareAndSwapUint64(w, old, nw) {
 			rep.Pads++
+			if mode == "padslow" {
+				time.Sleep(time.Millisecond)
+			}
 		} else {
 			rep.Failed++
 		}
@@ -575,7 +579,7 @@ func tail(s string) string {
 }
 
 type stormConfig struct {
-	stranger string // "", "pad", "gen", "both"
+	stranger string // "", "pad", "padslow", "gen", "both"
 	netbsd   bool   // a NetBSD-order writer as third writer
 	dur      time.Duration
 }
