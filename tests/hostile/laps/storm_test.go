@@ -817,7 +817,9 @@ func TestStormStrangerGen(t *testing.T) {
 	lossBalance(t, res)
 }
 
-func stormGen(t *testing.T) stormResult { return storm(t, stormConfig{stranger: "gen", dur: stormDur()}) }
+func stormGen(t *testing.T) stormResult {
+	return storm(t, stormConfig{stranger: "gen", dur: stormDur()})
+}
 
 // TestStormStrangerBoth: padding words and gen, interleaved.
 func TestStormStrangerBoth(t *testing.T) {
