@@ -100,10 +100,24 @@ func (r *Reader) anchorAt(m *layout.Mem, off uint32) {
 	// Without a frame to anchor on, NetBSD's rule places the reader.
 }
 
-// intact reports whether the anchor's header is unchanged.
+// intact reports whether the anchor's header is unchanged, but for its
+// number (sameRecord).
 func (r *Reader) intact(data []byte) bool {
 	h, _, _, _ := readHeader(data, r.anchorOff)
-	return h == r.anchor
+	return sameRecord(&h, &r.anchor)
+}
+
+// sameRecord reports whether two headers at one offset are those of one
+// record: the same length, time stamp and sender. The number is left out:
+// it is a NetBSD writer's padding word, which anyone may rewrite without
+// changing the record, and a reader that took such a write for a lap would
+// go back and read the ring again, by numbers that are now wrong. Writers
+// that came round cannot write the same three again: a lap takes longer
+// than a time stamp's tick (a microsecond; NetBSD's 10 ms tick lets its
+// records, which shift along the ring from lap to lap, meet an old one at
+// the same place only hundreds of laps later).
+func sameRecord(a, b *layout.FrameHeader) bool {
+	return a.Len == b.Len && a.Sec == b.Sec && a.Usec == b.Usec && a.Sender == b.Sender
 }
 
 // damagedAnchor reports whether the anchor changed in a way that only a
@@ -117,7 +131,7 @@ func (r *Reader) intact(data []byte) bool {
 // §9.6).
 func (r *Reader) damagedAnchor(v *view, data []byte) bool {
 	h, _, _, sane := readHeader(data, r.anchorOff)
-	return h != r.anchor && !sane && (r.anchorOff == inRing(v.last) || v.meets(data, r.next))
+	return !sameRecord(&h, &r.anchor) && !sane && (r.anchorOff == inRing(v.last) || v.meets(data, r.next))
 }
 
 // Start positions the reader at the newest record on the bus, as NetBSD does
@@ -310,9 +324,29 @@ const (
 // (docs/protocol.md §3.4, §9.6).
 func (r *Reader) check(v *view, data []byte) position {
 	if r.anchored && r.damagedAnchor(v, data) {
-		// Damage tells nothing: NetBSD's rule places the reader
-		// until it has read a frame, the next anchor.
-		r.anchored = false
+		// A stranger's damage, or writers that stopped just short of
+		// the reader's position. A reader behind the writers whose
+		// records are numbered one after another stands on a record
+		// from which a sound chain meets the next write position: if
+		// that record's number follows the newest it read and
+		// NetBSD's rule agrees that the reader was not lapped, it is
+		// the next one, and the reader anchors on it, as a reader
+		// placed there would (writers that come round must overwrite
+		// it before anything after it). Otherwise writers came round
+		// (their chain may start where it stands, or a sender may
+		// have made its bytes look so), or gen is damaged too: the
+		// changed anchor means a lap, which the numbers then count
+		// exactly. A reader caught up, or of records without numbers
+		// (NetBSD's), is placed by NetBSD's rule until it has read a
+		// frame, the next anchor.
+		h, _, _, ok := readHeader(data, r.next)
+		switch {
+		case inRing(r.next) == v.next || !r.numbered:
+			r.anchored = false
+		case ok && h.Seq == r.seq+1 && r.position(v) == valid:
+			r.anchored = false
+			r.setAnchor(r.next, &h)
+		}
 	}
 	p, gen := r.place(v, data)
 	r.gen = gen

@@ -713,7 +713,7 @@ func storm(t *testing.T, cfg stormConfig) stormResult {
 	return res
 }
 
-func stormDur() time.Duration { return pick(2500*time.Millisecond, 20*time.Second) }
+func stormDur() time.Duration { return pick(1500*time.Millisecond, 20*time.Second) }
 
 func dups(res stormResult) (dup, reorder uint64) {
 	for _, r := range res.receivers {
@@ -779,20 +779,40 @@ func TestStormBaseline(t *testing.T) {
 
 // TestStormStrangerPad: a stranger rewrites, without the lock, the
 // padding (sequence) word of random records in the half ring behind the
-// write position. Duplicates and the loss balance are logged, not
-// asserted: the README promises nothing about them for this word.
+// write position. No frame may be delivered twice or out of order (this
+// test's reading of §9.6: the word is not part of a record's identity).
+// Lapped receivers delivered 200,000-330,000 frames twice per 2.5 s storm,
+// every storm, while a rewritten number in a reader's anchor made it take
+// itself for lapped; the loss balance is logged (the numbers that count
+// losses are the ones rewritten).
 func TestStormStrangerPad(t *testing.T) {
-	res := storm(t, stormConfig{stranger: "pad", dur: stormDur()})
-	d, o := dups(res)
-	t.Logf("pad storm: %d frames delivered twice, %d out of order (counted, not asserted)", d, o)
+	noDups(t, storm(t, stormConfig{stranger: "pad", dur: stormDur()}))
+}
+
+// TestStormStrangerPadSlow: the same with one padding-word write a
+// millisecond (a few writes made 33,000-35,000 duplicates per storm).
+func TestStormStrangerPadSlow(t *testing.T) {
+	noDups(t, storm(t, stormConfig{stranger: "padslow", dur: stormDur()}))
+}
+
+// noDups fails for every frame a receiver delivered twice.
+func noDups(t *testing.T, res stormResult) {
+	t.Helper()
+	for i, r := range res.receivers {
+		if r.Dup > 0 || r.Reorder > 0 {
+			t.Errorf("receiver%d: %d frames delivered twice, %d out of order (%d corrupt, %d lost)", i+1, r.Dup, r.Reorder, r.Corrupt, r.Lost)
+		}
+	}
 	lossBalance(t, res)
 }
 
 // TestStormStrangerGen: a stranger rewrites gen without the lock. README:
 // a stranger's write to gen makes no reader deliver a frame again or count
 // frames as lost that were not overwritten. Asserted: no duplicate, and
-// received + Lost <= sent. That the sum is exactly sent (§9.4) is not
-// asserted here: see TestDefectStormGenLossExact.
+// received + Lost = sent exactly (§9.4). (The sum fell short by 2,600 to
+// 6,300 in about one 2.5 s storm in eight, with Corrupt 1 or 2: a reader
+// whose anchor the writers had overwritten up to its very position took
+// that for damage and let NetBSD's rule, which reads gen, place it.)
 func TestStormStrangerGen(t *testing.T) {
 	res := stormGen(t)
 	d, o := dups(res)
@@ -814,7 +834,7 @@ func TestStormStrangerGen(t *testing.T) {
 				i+1, got, r.Lost, sent)
 		}
 	}
-	lossBalance(t, res)
+	exactLoss(t, res)
 }
 
 func stormGen(t *testing.T) stormResult {
