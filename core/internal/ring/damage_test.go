@@ -489,3 +489,36 @@ func TestYoungBusGenDamageLosesNothing(t *testing.T) {
 		}
 	}
 }
+
+// A stranger rewrites the number (padding word) of a reader's anchor: the
+// record is the same, and the reader must not take itself for lapped and
+// read the ring again (docs/protocol.md §9.6).
+func TestRewrittenNumberIsNoLap(t *testing.T) {
+	for _, wrapped := range []bool{false, true} {
+		m := newBus(t)
+		seq := uint32(0)
+		write := func(k int) {
+			for range k {
+				seq++
+				appendFrame(m, frame(200+int(seq)%900, seq), 1)
+			}
+		}
+		var r Reader
+		r.Skip(m)
+		last := uint32(0)
+		if wrapped {
+			for range 20 {
+				write(100)
+				drainAll(t, &r, m, &last)
+			}
+		}
+		write(30)
+		drainAll(t, &r, m, &last)
+		off := m.Last() + layout.OffSeq
+		layout.NativeEndian.PutUint32(m.Data()[off:], 0x5eed)
+		write(3)
+		if got := drainAll(t, &r, m, &last); got != 3 || r.Lost != 0 || r.Overruns != 0 {
+			t.Fatalf("wrapped %v: received %d of 3, lost %d, overruns %d", wrapped, got, r.Lost, r.Overruns)
+		}
+	}
+}
