@@ -48,7 +48,11 @@ func TestTwoBridgesBetweenTheSameBuses(t *testing.T) {
 		if on2[a] == 0 || on1[b] == 0 {
 			t.Fatalf("frame %d did not cross: %d copies on bus2 from bus1, %d on bus1 from bus2", i, on2[a], on1[b])
 		}
-		if all[a] > 3 || all[b] > 3 {
+		// Three at most while both bridges run within the repeat
+		// window (20 ms) of each other; a bridge descheduled for
+		// longer (make test's race pass beside other packages) lets a
+		// copy round once more. A storm would not stop at six.
+		if all[a] > 6 || all[b] > 6 {
 			t.Fatalf("frame %d: %d and %d copies", i, all[a], all[b])
 		}
 	}
