@@ -29,7 +29,7 @@ func TestAnchorInsaneByStrangerYoungBus(t *testing.T) { anchorInsane(t, true) }
 // ones.
 func anchorInsane(t *testing.T, young bool) {
 	s := seed(t)
-	trials := pick(60, 300)
+	trials := pick(30, 300)
 	fails := map[string]int{}
 	runs := map[string]int{}
 	var firstMsg []string

@@ -26,8 +26,13 @@ import (
 //     (Where the bytes read as an insane header the writer resets the
 //     ring, and these pass.)
 //
-// first-random and last-next-write miss the first frame in about 1 of 200
-// trials here.
+//   - sane-last-moved-forward (last-next-write, about 1 in 100 trials):
+//     last moved to the next write position, where a record of the lap
+//     before still reads as sane: a reader caught up reads that old
+//     record as new (one frame delivered twice), and the first frame
+//     after the damage can be lost.
+//
+// first-random misses the first frame in about 1 of 200 trials here.
 func TestDefectHeaderWordDamage(t *testing.T) { headerWordDamage(t, true) }
 
 // TestDefectCraftedLapHeldGen: the crafted lap of craftedLap, and a

@@ -713,7 +713,7 @@ func storm(t *testing.T, cfg stormConfig) stormResult {
 	return res
 }
 
-func stormDur() time.Duration { return pick(time.Second, 20*time.Second) }
+func stormDur() time.Duration { return pick(700*time.Millisecond, 20*time.Second) }
 
 // stressOnly skips a storm in make test, which runs the three that each
 // guard a promise (baseline, padding words, gen): storms take both CPUs,
