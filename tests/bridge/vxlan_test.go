@@ -243,7 +243,16 @@ func checkVXLANCounters(t testing.TB, p *proc, n int) {
 	if b := v["bytes"]; len(b) != 2 || b[0] < int64(n) || b[1] < int64(n) {
 		t.Errorf("want at least %d bytes each way: %s", n, c)
 	}
-	for _, k := range []string{"small", "big", "errors", "lost", "corrupt", "rx_malformed", "rx_wrong_vni",
+	// lost is not among them: the bus is lossy by design, and a bridge
+	// descheduled for longer than the ring lasts (13 ms of this TCP
+	// stream; make test beside two CPU-bound loops lost 13 frames once)
+	// counts what it missed, which TCP sends again.
+	if l := v["lost"]; len(l) == 0 {
+		t.Errorf("no counter lost: %s", c)
+	} else if l[0] != 0 {
+		t.Logf("lost=%d (frames the bridge missed on the bus; TCP sent them again)", l[0])
+	}
+	for _, k := range []string{"small", "big", "errors", "corrupt", "rx_malformed", "rx_wrong_vni",
 		"rx_unknown_peer", "rx_static_conflict", "tx_too_big", "tx_no_dest", "tx_malformed", "tx_errors"} {
 		if len(v[k]) == 0 {
 			t.Errorf("no counter %s: %s", k, c)
