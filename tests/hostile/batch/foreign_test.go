@@ -49,10 +49,11 @@ func TestNetBSDWriterMix(t *testing.T) {
 // that gen does not show, so no receiver may deliver a torn frame. (One
 // did in one round of two to six here, while an anchor that writers had
 // overwritten with frame bytes counted as a stranger's damage and left
-// the lap to NetBSD's rule, which reads gen.) make stress runs eight
-// rounds.
+// the lap to NetBSD's rule, which reads gen.) Eight rounds, in make
+// stress; make test has the ring's TestLapWritesFrameBytesOverTheAnchor.
 func TestStrangerGenFreeze(t *testing.T) {
-	for round := 0; round < pick(1, 8) && !t.Failed(); round++ {
+	longForm(t)
+	for round := 0; round < 8 && !t.Failed(); round++ {
 		exact(t, []string{"batch256", "batch4", "randn", "recv"}, 2, 150000, 8*time.Millisecond,
 			func(bin, bus string, s uint64) (int, func()) {
 				_, sw := strangerRun(t, "genfreeze", 4000)(bin, bus, s)
@@ -68,9 +69,10 @@ func TestStrangerGenFreeze(t *testing.T) {
 // every kind, stopped at random for up to 8 ms, stream a backlog and get
 // lapped. gen places no record, so every record on the bus stays whole and
 // no receiver may deliver a torn frame (as in TestStrangerGenFreeze).
-// make stress runs eight rounds.
+// Eight rounds, in make stress.
 func TestStrangerGen(t *testing.T) {
-	for round := 0; round < pick(1, 8) && !t.Failed(); round++ {
+	longForm(t)
+	for round := 0; round < 8 && !t.Failed(); round++ {
 		exact(t, []string{"batch256", "batch4", "randn", "recv"}, 2, 150000, 8*time.Millisecond,
 			strangerRun(t, "gen", 4000))
 	}
