@@ -184,7 +184,7 @@ func TestHeaderWordDamage(t *testing.T) { headerWordDamage(t, false) }
 
 func headerWordDamage(t *testing.T, defects bool) {
 	s := seed(t)
-	trials := pick(20, 200)
+	trials := pick(10, 200)
 	for ci, dmg := range wordDamages {
 		if dmg.defect != "" && !defects {
 			continue
