@@ -312,13 +312,8 @@ func TestKeepPreventsLaps(t *testing.T) {
 func TestMistakenLapSkipsWholeRecords(t *testing.T) {
 	for _, n := range []int{1, 2, 40} {
 		m := newBus(t)
-		seq := uint32(0)
-		write := func(k int) {
-			for range k {
-				seq++
-				appendFrame(m, frame(60+int(seq)%700, seq), 1)
-			}
-		}
+		w := numberedWriter{m: m, size: func(seq uint32) int { return 60 + int(seq)%700 }}
+		write := w.write
 		var r Reader
 		r.Skip(m)
 		last := uint32(0)
@@ -330,8 +325,8 @@ func TestMistakenLapSkipsWholeRecords(t *testing.T) {
 		}
 		write(n)
 		drainAll(t, &r, m, &last)
-		if m.Gen() == 0 || last != seq {
-			t.Fatalf("setup: gen %d, received up to %d of %d", m.Gen(), last, seq)
+		if m.Gen() == 0 || last != w.seq {
+			t.Fatalf("setup: gen %d, received up to %d of %d", m.Gen(), last, w.seq)
 		}
 		h, _, _, _ := readHeader(m.Data(), m.Last())
 		h.Sec++
@@ -353,13 +348,8 @@ func TestMistakenLapSkipsWholeRecords(t *testing.T) {
 func TestLapOntoArbitraryNumber(t *testing.T) {
 	for _, below := range []uint32{maxRecords, 1 << 20, 1 << 31} {
 		m := newBus(t)
-		seq := uint32(0)
-		write := func(k int) {
-			for range k {
-				seq++
-				appendFrame(m, frame(300, seq), 1)
-			}
-		}
+		w := numberedWriter{m: m, size: func(seq uint32) int { return 300 }}
+		write := w.write
 		var r Reader
 		r.Skip(m)
 		last := uint32(0)
@@ -395,13 +385,8 @@ func TestLapWritesFrameBytesOverTheAnchor(t *testing.T) {
 	for _, extra := range []int{0, 1, 7, 300, 1000} {
 		for _, dgen := range []uint64{0, 1, 2} {
 			m := newBus(t)
-			seq := uint32(0)
-			write := func(k int) {
-				for range k {
-					seq++
-					appendFrame(m, frame(600+int(seq*37)%900, seq), 1)
-				}
-			}
+			w := numberedWriter{m: m, size: func(seq uint32) int { return 600 + int(seq*37)%900 }}
+			write := w.write
 			var r Reader
 			r.Skip(m)
 			last := uint32(0)
@@ -436,13 +421,8 @@ func TestLapWritesFrameBytesOverTheAnchor(t *testing.T) {
 func TestYoungBusDamagedAnchorDeliversNothingTwice(t *testing.T) {
 	for _, n := range []int{1, 5, 45} {
 		m := newBus(t)
-		seq := uint32(0)
-		write := func(k int) {
-			for range k {
-				seq++
-				appendFrame(m, frame(60+int(seq)%300, seq), 1)
-			}
-		}
+		w := numberedWriter{m: m, size: func(seq uint32) int { return 60 + int(seq)%300 }}
+		write := w.write
 		var r Reader
 		r.Skip(m)
 		last := uint32(0)
@@ -496,13 +476,8 @@ func TestYoungBusGenDamageLosesNothing(t *testing.T) {
 func TestRewrittenNumberIsNoLap(t *testing.T) {
 	for _, wrapped := range []bool{false, true} {
 		m := newBus(t)
-		seq := uint32(0)
-		write := func(k int) {
-			for range k {
-				seq++
-				appendFrame(m, frame(200+int(seq)%900, seq), 1)
-			}
-		}
+		w := numberedWriter{m: m, size: func(seq uint32) int { return 200 + int(seq)%900 }}
+		write := w.write
 		var r Reader
 		r.Skip(m)
 		last := uint32(0)
@@ -520,5 +495,20 @@ func TestRewrittenNumberIsNoLap(t *testing.T) {
 		if got := drainAll(t, &r, m, &last); got != 3 || r.Lost != 0 || r.Overruns != 0 {
 			t.Fatalf("wrapped %v: received %d of 3, lost %d, overruns %d", wrapped, got, r.Lost, r.Overruns)
 		}
+	}
+}
+
+// numberedWriter appends frames numbered 1, 2, ... (their payloads carry
+// the number, checkFrame reads it), each size(number) bytes long.
+type numberedWriter struct {
+	m    *layout.Mem
+	seq  uint32
+	size func(seq uint32) int
+}
+
+func (w *numberedWriter) write(k int) {
+	for range k {
+		w.seq++
+		appendFrame(w.m, frame(w.size(w.seq), w.seq), 1)
 	}
 }

@@ -18,6 +18,7 @@ import (
 //     them carries a number a reader has read already, and a reader that
 //     the overwriting sends back to the oldest record skips it as read
 //     before. The frames after it arrive.
+//
 //   - last-inside-record (last-inside-older-record and last-inside-newest
 //     1-3 of 40, last-zero 18-22 of 40): last moved inside a record, at
 //     bytes that read as a sane header (a length of 0 or 1, say): the

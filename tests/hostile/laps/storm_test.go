@@ -591,6 +591,22 @@ type stormResult struct {
 	ok        bool
 }
 
+// totalSent is the frames every writer sent.
+func (res stormResult) totalSent() (n uint64) {
+	for _, k := range res.sent {
+		n += k
+	}
+	return n
+}
+
+// received is the distinct frames the receiver got, of every writer.
+func (r receiverReport) received() (n uint64) {
+	for _, k := range r.Got {
+		n += k
+	}
+	return n
+}
+
 // storm runs one storm and checks the promises every storm shares.
 func storm(t *testing.T, cfg stormConfig) stormResult {
 	s := seed(t)
@@ -742,15 +758,9 @@ func exactLoss(t *testing.T, res stormResult) {
 	if !res.ok {
 		return
 	}
-	var sent uint64
-	for _, n := range res.sent {
-		sent += n
-	}
+	sent := res.totalSent()
 	for i, r := range res.receivers {
-		var got uint64
-		for _, n := range r.Got {
-			got += n
-		}
+		got := r.received()
 		if got+r.Lost != sent {
 			t.Errorf("receiver%d: %d received + %d counted lost = %d, but %d were sent (%+d)",
 				i+1, got, r.Lost, got+r.Lost, sent, int64(got+r.Lost)-int64(sent))
@@ -762,15 +772,9 @@ func exactLoss(t *testing.T, res stormResult) {
 // frames were counted lost that were delivered, negative when frames went
 // missing uncounted.
 func lossBalance(t *testing.T, res stormResult) {
-	var sent uint64
-	for _, n := range res.sent {
-		sent += n
-	}
+	sent := res.totalSent()
 	for i, r := range res.receivers {
-		var got uint64
-		for _, n := range r.Got {
-			got += n
-		}
+		got := r.received()
 		t.Logf("receiver%d: received + lost - sent = %+d", i+1, int64(got+r.Lost)-int64(sent))
 	}
 }
@@ -834,15 +838,9 @@ func TestStormStrangerGen(t *testing.T) {
 		t.Errorf("a stranger writing gen made readers deliver %d frames again (%d out of order)", d, o)
 	}
 	t.Logf("gen storm: %d delivered twice, %d out of order", d, o)
-	var sent uint64
-	for _, n := range res.sent {
-		sent += n
-	}
+	sent := res.totalSent()
 	for i, r := range res.receivers {
-		var got uint64
-		for _, n := range r.Got {
-			got += n
-		}
+		got := r.received()
 		if got+r.Lost > sent {
 			t.Errorf("receiver%d: %d received + %d counted lost > %d sent: a stranger writing gen made it count frames lost that it received",
 				i+1, got, r.Lost, sent)
