@@ -1,6 +1,7 @@
 package bridge_test
 
 import (
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -100,7 +101,14 @@ func TestVDE(t *testing.T) {
 	cmd.Stdin = in
 	startCmd(t, cmd)
 	in.Close()
-	waitPath(t, filepath.Join(sw, "ctl"))
+	// The switch binds ctl before it listens: wait until it accepts.
+	waitFor(t, "vde_switch", func() bool {
+		c, err := net.Dial("unix", filepath.Join(sw, "ctl"))
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
 	ns := nstest.New(t)
 	tap := nstest.Name("tp")
 	start(t, ns, "vde_plug", "vde://"+sw, "tap://"+tap)

@@ -201,9 +201,3 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
-
-// waitPath waits for a file to appear.
-func waitPath(t testing.TB, path string) {
-	t.Helper()
-	waitFor(t, path, func() bool { _, err := os.Lstat(path); return err == nil })
-}

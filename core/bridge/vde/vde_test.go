@@ -68,8 +68,10 @@ func TestThroughSwitch(t *testing.T) {
 	}
 	in.Close()
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	// The switch binds ctl before it listens: wait until it accepts.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if _, err := os.Stat(filepath.Join(dir, "ctl")); err == nil {
+		if c, err := net.Dial("unix", filepath.Join(dir, "ctl")); err == nil {
+			c.Close()
 			break
 		}
 		if time.Now().After(deadline) {
