@@ -344,11 +344,9 @@ func (i *Interface) recvOnce(frames []Frame, timeout time.Duration, deadline *ti
 	if i.poll != nil {
 		// Clear the poll descriptor only after finding nothing, then
 		// look again: what arrives later signals it anew. (read clears
-		// it under rx, so that a poll group's look, which takes rx too,
-		// cannot fall between the clearing and the look and set it for
-		// what this look will find.)
+		// it, and sets it again if it finds frames, under rx, as a poll
+		// group looks and sets: see setIfChanged.)
 		if n, idle, err = look(true); n > 0 || err != nil {
-			i.poll.ready.Set()
 			return n, err
 		}
 	}
@@ -442,6 +440,13 @@ func (i *Interface) read(frames []Frame, limit buslock.Limit, clearPoll bool) (n
 	defer i.rx.Unlock()
 	if clearPoll {
 		i.poll.ready.Clear()
+		// Runs before the unlock: frames found, or a look that
+		// failed, leave the descriptor readable.
+		defer func() {
+			if n > 0 || err != nil {
+				i.poll.ready.Set()
+			}
+		}()
 	}
 	var c rxCount
 	// Polling an idle bus must not take the lock: that would stall

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -547,5 +548,58 @@ func TestUnacceptedLargeFrameDoesNotBlock(t *testing.T) {
 	n, err := b.Recv(buf, time.Second)
 	if err != nil || !strings.HasSuffix(string(buf[:n]), "small") {
 		t.Fatalf("got %q %v", buf[:n], err)
+	}
+}
+
+// A receive that finds nothing leaves the poll descriptor quiet, also when
+// the bus's listener looked at the interface before that receive took the
+// frame and signals after it: the listener looks and signals under the
+// receive lock. (CI saw the descriptor readable after a drain, the
+// listener woken by the send's wake-up write late under load.)
+func TestPollFdQuietAfterDrainRacingTheListener(t *testing.T) {
+	a, b := openPair(t)
+	fd, err := b.PollFd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var armed atomic.Bool
+	looked := make(chan struct{}, 1)
+	hook := func() {
+		if armed.CompareAndSwap(true, false) {
+			looked <- struct{}{}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	testHookPollLooked.Store(&hook)
+	t.Cleanup(func() { testHookPollLooked.Store(nil) })
+	buf := make([]byte, 1514)
+	drain := func() {
+		for {
+			if _, err := b.Recv(buf, 0); errors.Is(err, unix.EAGAIN) {
+				return
+			} else if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	readable := func(ms int) bool {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, _ := unix.Poll(fds, ms)
+		return n == 1
+	}
+	drain()
+	for round := range 3 {
+		armed.Store(true)
+		sent := make(chan struct{})
+		go func() {
+			a.Send(frameTo(broadcast, a.MAC(), "race"))
+			close(sent)
+		}()
+		<-looked // a listener saw the frame waiting
+		drain()
+		<-sent
+		if readable(50) {
+			t.Fatalf("round %d: readable after a drain with nothing sent since", round)
+		}
 	}
 }

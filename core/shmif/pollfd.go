@@ -2,6 +2,7 @@ package shmif
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libshmif/libshmif/core/internal/bus"
@@ -95,9 +96,35 @@ func (g *pollGroup) changed() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for p := range g.members {
-		if p.i.mayHaveFrames(g.b) {
-			p.ready.Set()
-		}
+		p.setIfChanged(g.b)
+	}
+}
+
+// testHookPollLooked, if set, runs between a poll group's look and its
+// setting of the descriptor; tests widen that window with it.
+var testHookPollLooked atomic.Pointer[func()]
+
+// setIfChanged sets the descriptor if the bus changed since the interface
+// last caught up. It looks and sets under rx, as a receive that finds
+// nothing clears and looks: set outside rx, a look made before a receive
+// took the last frame could set the descriptor after that receive had
+// cleared it, leaving it readable with nothing to read. b is the
+// interface's bus: it stays attached while the interface is a member of
+// b's group.
+func (p *poller) setIfChanged(b *bus.Bus) {
+	i := p.i
+	i.rx.Lock()
+	defer i.rx.Unlock()
+	idle := false
+	b.Guard(func(m *layout.Mem) error {
+		idle = i.unchanged(m)
+		return nil
+	})
+	if hook := testHookPollLooked.Load(); hook != nil {
+		(*hook)()
+	}
+	if !idle {
+		p.ready.Set()
 	}
 }
 
@@ -121,18 +148,4 @@ func (p *poller) retire() {
 	p.ready.Set()
 	ready := p.ready
 	time.AfterFunc(retireDelay, func() { ready.Close() })
-}
-
-// mayHaveFrames reports whether the bus changed since the reader last
-// caught up. b is the interface's bus: it stays attached while the
-// interface is a member of b's group.
-func (i *Interface) mayHaveFrames(b *bus.Bus) bool {
-	i.rx.Lock()
-	defer i.rx.Unlock()
-	idle := false
-	b.Guard(func(m *layout.Mem) error {
-		idle = i.unchanged(m)
-		return nil
-	})
-	return !idle
 }
