@@ -32,6 +32,8 @@ func TestPasst(t *testing.T) {
 	sock := filepath.Join(dir, "passt.sock")
 	passt := start(t, inside, "passt", "-f", "-1", "-e", "-s", sock, "-a", "10.77.0.50", "-n", "24", "-g", "10.77.0.2")
 	passt.waitLine(t, "bound")
+	// passt says "bound" before it listens.
+	waitListening(t, inside, sock)
 	bus := filepath.Join(t.TempDir(), "bus")
 	br := startBridge(t, "", bus, "stream://unix:"+sock)
 	out := shmifNode(t, bus, "10.77.0.50/24", "udpping", "10.77.0.3", "5")
@@ -71,6 +73,7 @@ func TestSlirp4netns(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "bess.sock")
 	slirp := start(t, inside, "slirp4netns", "--target-type=bess", sock)
 	slirp.waitLine(t, "Waiting for connection")
+	waitListening(t, inside, sock)
 	bus := filepath.Join(t.TempDir(), "bus")
 	br := startBridge(t, "", bus, "seqpacket://unix:"+sock)
 	out := shmifNode(t, bus, "10.0.2.100/24", "ping", "10.0.2.2", "3")

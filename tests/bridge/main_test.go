@@ -201,3 +201,24 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// waitListening waits until the unix socket at path, in namespace ns,
+// listens. Its file appears at bind, and programs may say so before they
+// listen (passt does): a connection in between is refused. This looks in
+// /proc/net/unix rather than connecting, which would take the one client
+// that passt -1 and slirp4netns serve.
+func waitListening(t testing.TB, ns, path string) {
+	t.Helper()
+	waitFor(t, path+" listening", func() bool {
+		var b []byte
+		nstest.Do(t, ns, func() { b, _ = os.ReadFile("/proc/thread-self/net/unix") })
+		for _, l := range strings.Split(string(b), "\n") {
+			// Num RefCount Protocol Flags Type St Inode Path: flag
+			// __SO_ACCEPTCON (00010000) marks a listening socket.
+			if f := strings.Fields(l); len(f) == 8 && f[7] == path && f[3] == "00010000" {
+				return true
+			}
+		}
+		return false
+	})
+}

@@ -41,12 +41,14 @@ func exchange(t *testing.T, bus1, bus2 string, count int) {
 }
 
 // Two buses joined by a UDP tunnel: one frame per datagram, as VDE's udp
-// plug.
+// plug. The fixed ports are those of a namespace of the test's own: on the
+// host's loopback another program (or another run) may hold them.
 func TestUDPTunnel(t *testing.T) {
+	ns := nstest.New(t)
 	dir := t.TempDir()
 	bus1, bus2 := filepath.Join(dir, "bus1"), filepath.Join(dir, "bus2")
-	a := startBridge(t, "", bus1, "udp://127.0.0.1:45801->127.0.0.1:45802")
-	b := startBridge(t, "", bus2, "udp://45802->127.0.0.1:45801")
+	a := startBridge(t, ns, bus1, "udp://127.0.0.1:45801->127.0.0.1:45802")
+	b := startBridge(t, ns, bus2, "udp://45802->127.0.0.1:45801")
 	exchange(t, bus1, bus2, 100)
 	a.stop(t)
 	b.stop(t)
