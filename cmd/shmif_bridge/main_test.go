@@ -142,23 +142,22 @@ func TestHelp(t *testing.T) {
 func TestSignals(t *testing.T) {
 	dir := t.TempDir()
 	bus1, bus2 := filepath.Join(dir, "bus1"), filepath.Join(dir, "bus2")
-	cmd := exec.Command(bin, bus1, "shmif://"+bus2, "-learning", "-ageing", "10")
+	cmd := exec.Command(bin, "-v", "-interval", "1h", bus1, "shmif://"+bus2, "-learning", "-ageing", "10")
 	var stderr testlib.SyncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if _, err := os.Stat(bus2); err == nil {
-			break
-		}
+	// The endpoint's bus2 is made first and bus1 after it: a frame sent
+	// before the bridge is attached to bus1 is not forwarded. "bridging"
+	// says it is.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(stderr.String(), "bridging"); {
 		if time.Now().After(deadline) {
-			t.Fatal("no bus made")
+			t.Fatalf("the bridge did not start:\n%s", stderr.String())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	time.Sleep(100 * time.Millisecond)
 	a, err := shmif.Open(bus1, -1)
 	if err != nil {
 		t.Fatal(err)
@@ -313,18 +312,40 @@ func TestImpairControl(t *testing.T) {
 			a.Send(f)
 		}
 	}
-	recv := func() int {
+	// recv receives until want frames came (10 s at most), then until
+	// quiet for 300 ms, so that extra frames are seen too.
+	recv := func(want int) int {
 		buf := make([]byte, 1514)
 		n := 0
+		deadline := time.Now().Add(10 * time.Second)
 		for {
-			if _, err := b.Recv(buf, 300*time.Millisecond); err != nil {
+			wait := 300 * time.Millisecond
+			if n < want {
+				wait = max(time.Until(deadline), time.Millisecond)
+			}
+			if _, err := b.Recv(buf, wait); err != nil {
 				return n
 			}
 			n++
 		}
 	}
+	// waitIn waits until the stage has taken n frames: those sent before
+	// the loss is changed must meet the loss they were sent under.
+	waitIn := func(n int) {
+		want := fmt.Sprintf("LR in=%d/", n)
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			r := control("counters LR")
+			if strings.HasPrefix(r, want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the stage did not take %d frames: %q", n, r)
+			}
+		}
+	}
 	send(10)
-	if got := recv(); got != 0 {
+	waitIn(10)
+	if got := recv(0); got != 0 {
 		t.Errorf("%d frames crossed a link that loses all", got)
 	}
 	if r := control("set LR loss 0%"); r != "ok\n" {
@@ -334,7 +355,7 @@ func TestImpairControl(t *testing.T) {
 		t.Errorf("a malformed command: %q", r)
 	}
 	send(10)
-	if got := recv(); got != 10 {
+	if got := recv(10); got != 10 {
 		t.Errorf("%d of 10 frames crossed after the loss was removed", got)
 	}
 	if r := control("counters LR"); !strings.HasPrefix(r, "LR in=20/1200 out=10/600 queued=0/0 lost=10/600 ") {
