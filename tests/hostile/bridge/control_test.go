@@ -233,8 +233,7 @@ func TestControlMalformedCommands(t *testing.T) {
 		!strings.Contains(rest, "LR none\nok\n") || strings.Contains(rest, "RL none") {
 		t.Errorf("pipelined commands: got %q", all)
 	}
-	time.Sleep(50 * time.Millisecond)
-	if cb.rx.count() <= fwd0 {
+	if !cb.rx.waitFor(10*time.Second, func(rs []received) bool { return len(rs) > fwd0 }) {
 		t.Errorf("no frame crossed the bridge while it answered %d commands", len(malformedCommands))
 	}
 	if cb.br.exited() {
@@ -350,8 +349,7 @@ func TestControlHostileConnections(t *testing.T) {
 		break
 	}
 	t.Logf("300 concurrent show with 50 hogs: %d failed, %v", bad.Load(), elapsed.Round(time.Millisecond))
-	time.Sleep(50 * time.Millisecond)
-	if cb.rx.count() <= fwd0 {
+	if !cb.rx.waitFor(10*time.Second, func(rs []received) bool { return len(rs) > fwd0 }) {
 		t.Errorf("nothing crossed the bridge during the assault")
 	}
 	if s := ctl(t, cb.ctlPath, "show"); s != show0 {

@@ -358,21 +358,48 @@ func startProc(t testing.TB, setup func(*exec.Cmd), name string, args ...string)
 // (it says so with -v, which startBridge adds with a long interval).
 func startBridge(t testing.TB, setup func(*exec.Cmd), args ...string) *proc {
 	t.Helper()
+	p, err := tryStartBridge(t, setup, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func tryStartBridge(t testing.TB, setup func(*exec.Cmd), args ...string) (*proc, error) {
+	t.Helper()
 	all := append([]string{"-v", "-interval", "1h"}, args...)
 	p := startProc(t, setup, bridgeBin, all...)
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(p.stderr.String(), "bridging") {
 		select {
 		case <-p.done:
-			t.Fatalf("shmif_bridge %q exited: %v\n%s", args, p.err, p.stderr.String())
+			return p, fmt.Errorf("shmif_bridge %q exited: %v\n%s", args, p.err, p.stderr.String())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("shmif_bridge %q did not start:\n%s", args, p.stderr.String())
+			return p, fmt.Errorf("shmif_bridge %q did not start:\n%s", args, p.stderr.String())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	return p
+	return p, nil
+}
+
+// startBridgeUDP starts a bridge on a free UDP port, which args puts in
+// its arguments. The port is free when freeUDPPort looks, but another
+// program may bind it before the bridge does: a bridge that finds it taken
+// is started again on another.
+func startBridgeUDP(t testing.TB, args func(port int) []string) (*proc, int) {
+	t.Helper()
+	for try := 1; ; try++ {
+		port := freeUDPPort(t)
+		p, err := tryStartBridge(t, nil, args(port)...)
+		if err == nil {
+			return p, port
+		}
+		if try == 5 || !strings.Contains(p.stderr.String(), "address already in use") {
+			t.Fatal(err)
+		}
+	}
 }
 
 func (p *proc) pid() int { return p.cmd.Process.Pid }
@@ -434,22 +461,43 @@ func procCPU(pid int) time.Duration {
 // counters asks the bridge for its counters (SIGUSR1) and parses the line
 // it prints: keys "LR.frames", "RL.small", "bus.lost", "ep.foreign", and,
 // with an impairment stage, "impLR.in" (frames) and "impLR.in.bytes".
+//
+// A report is a counters line, then the impairment lines, written one
+// after the other: the test may see the first before the rest. So it asks
+// twice, the second time once the first report has begun, and parses the
+// first, which is whole once the second has begun (the bridge makes one
+// report after the other).
 func (p *proc) counters() map[string]uint64 {
 	p.t.Helper()
-	before := strings.Count(p.stderr.String(), "->bus frames=")
-	p.cmd.Process.Signal(syscall.SIGUSR1)
-	deadline := time.Now().Add(5 * time.Second)
+	const mark = "->bus frames="
+	before := strings.Count(p.stderr.String(), mark)
+	deadline := time.Now().Add(10 * time.Second)
+	for k := 1; k <= 2; k++ {
+		p.cmd.Process.Signal(syscall.SIGUSR1)
+		for strings.Count(p.stderr.String(), mark) < before+k {
+			if time.Now().After(deadline) || p.exited() {
+				p.t.Fatalf("no counters from shmif_bridge:\n%s", p.stderr.String())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	s := p.stderr.String()
+	i := strings.LastIndex(s, mark)
+	return parseCounters(s[:strings.LastIndex(s[:i], "\n")+1])
+}
+
+// countersWhen asks for the counters until cond holds of them, for 10 s at
+// most, and returns the last. A frame is counted once it is written: a
+// receiver may have it before the counter has it.
+func (p *proc) countersWhen(cond func(map[string]uint64) bool) map[string]uint64 {
+	p.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
 	for {
-		s := p.stderr.String()
-		if strings.Count(s, "->bus frames=") > before {
-			// Wait a moment for the impairment lines that follow.
-			time.Sleep(20 * time.Millisecond)
-			return parseCounters(p.stderr.String())
+		m := p.counters()
+		if cond(m) || time.Now().After(deadline) {
+			return m
 		}
-		if time.Now().After(deadline) || p.exited() {
-			p.t.Fatalf("no counters from shmif_bridge:\n%s", s)
-		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
