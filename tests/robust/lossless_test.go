@@ -198,7 +198,9 @@ func TestLosslessReaderDeathReleasesWriters(t *testing.T) {
 	case at := <-done:
 		d := at.Sub(killed)
 		t.Logf("the writer went on %v after the lossless reader was killed", d)
-		if d > time.Second {
+		// Milliseconds as a rule; 2 s allows for a loaded machine
+		// (the race pass beside other packages).
+		if d > 2*time.Second {
 			t.Errorf("held back %v after the reader died", d)
 		}
 	case <-time.After(10 * time.Second):
