@@ -169,17 +169,24 @@ func TestCaptureFollowingStreams(t *testing.T) {
 		}
 		first <- err
 	}()
-	time.Sleep(200 * time.Millisecond)
-	send(t, a, frame(broadcast, macOf(t, a), 100, "streamed"))
-	select {
-	case err := <-first:
-		if err != nil {
-			t.Fatalf("reading the stream: %v", err)
+	// The capture sees frames written once it has attached, which the
+	// test cannot see: send until one comes through the pipe.
+	timeout := time.After(2 * time.Second)
+wait:
+	for {
+		send(t, a, frame(broadcast, macOf(t, a), 100, "streamed"))
+		select {
+		case err := <-first:
+			if err != nil {
+				t.Fatalf("reading the stream: %v", err)
+			}
+			break wait
+		case rc := <-done:
+			t.Fatalf("the capture ended (%s) before its first frame was read", errName(rc))
+		case <-timeout:
+			t.Fatal("the first frame did not come through the pipe while the capture ran")
+		case <-time.After(50 * time.Millisecond):
 		}
-	case rc := <-done:
-		t.Fatalf("the capture ended (%s) before its first frame was read", errName(rc))
-	case <-time.After(2 * time.Second):
-		t.Fatal("the first frame did not come through the pipe while the capture ran")
 	}
 	must(t, "shmif_capture", <-done)
 }
