@@ -69,8 +69,11 @@ func TestSidecarPlanted(t *testing.T) {
 			}
 			rd := startProc(t, nil, rbin, bus, "0")
 			rd.expect(t, "ready", 10*time.Second)
-			run(t, 20*time.Second, nil, wbin, bus, "single", "1", "2000")
-			fmt.Fprintf(rd.stdin, "end 1 2000\n")
+			// 1000 of the writer's frames fill 0.79 MB of the ring
+			// (2000 filled 1.6 MB: a lossy reader kept off the CPU
+			// was lapped on a loaded machine and lost the first 679).
+			run(t, 20*time.Second, nil, wbin, bus, "single", "1", "1000")
+			fmt.Fprintf(rd.stdin, "end 1 1000\n")
 			rd.finish(t, 20*time.Second, "reader")
 		})
 	}
