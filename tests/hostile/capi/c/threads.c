@@ -399,7 +399,7 @@ struct waiter {
 	pthread_t th;
 	int ifnum, kind, tmo, rc;
 	int64_t returned;
-	atomic_int done;
+	atomic_int started, done;
 };
 
 static void *
@@ -410,6 +410,7 @@ waiter_thread(void *arg)
 	size_t len, got = 99;
 	struct shmif_frame f = { .data = buf, .cap = sizeof buf };
 
+	atomic_store(&w->started, 1);
 	switch (w->kind) {
 	case RK_RECV:
 		w->rc = shmif_recv(w->ifnum, buf, sizeof buf, &len, w->tmo);
@@ -434,6 +435,7 @@ struct poller {
 	short revents;
 	int rc;
 	int64_t returned;
+	atomic_int started;
 };
 
 static void *
@@ -442,6 +444,7 @@ poller_thread(void *arg)
 	struct poller *p = arg;
 	struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
 
+	atomic_store(&p->started, 1);
 	p->rc = poll(&pfd, 1, 10000);
 	p->revents = pfd.revents;
 	p->returned = now_ns();
@@ -476,6 +479,30 @@ joined(pthread_t th, const char *what)
 
 static int hung;
 
+/*
+ * cancel_until_returned cancels n again every 100 ms, for 3 s at most, until
+ * the k waiters have returned: a receive that begins after a cancel is not
+ * affected by it (rump.h), and on a loaded machine a waiter may begin its
+ * receive after the first cancel, whatever the test slept before. The last
+ * cancel also leaves the poll descriptor readable, should a late waiter's
+ * receive have found nothing and cleared it.
+ */
+static void
+cancel_until_returned(int n, struct waiter *w, int k)
+{
+	for (int tries = 0; tries < 30; tries++) {
+		for (int ms = 0; ms < 100; ms++) {
+			int done = 0;
+			for (int i = 0; i < k; i++)
+				done += atomic_load(&w[i].done);
+			if (done == k)
+				return;
+			sleep_us(1000);
+		}
+		EXPECT_RC(shmif_cancel(n), 0);
+	}
+}
+
 static void
 wake(void)
 {
@@ -506,6 +533,18 @@ wake(void)
 				}
 				if (t != 1)
 					pthread_create(&p.th, NULL, poller_thread, &p);
+				/* Every thread has begun (a loaded machine may start
+				 * one late: a poll begun after destroy closed the
+				 * descriptor would see POLLNVAL), and had 30 ms to
+				 * block in its call. */
+				for (int ms = 0; ms < 10000; ms++) {
+					int started = t == 1 || atomic_load(&p.started);
+					for (int i = 0; i < 4; i++)
+						started &= atomic_load(&w[i].started);
+					if (started)
+						break;
+					sleep_us(1000);
+				}
 				sleep_us(30000);
 				for (int i = 0; i < 4; i++)
 					CHECK(!atomic_load(&w[i].done), "%s(timeout %d) returned %s before any release",
@@ -516,6 +555,8 @@ wake(void)
 				case 1: EXPECT_RC(shmif_down(n), 0); break;
 				case 2: EXPECT_RC(shmif_cancel(n), 0); break;
 				}
+				if (t == 2)
+					cancel_until_returned(n, w, 4);
 				for (int i = 0; i < 4; i++) {
 					snprintf(what, sizeof what, "%s(timeout %d) released by %s", rkname[k], tmos[ti], term[t]);
 					if (!joined(w[i].th, what)) {
@@ -542,6 +583,8 @@ wake(void)
 				}
 				if (t != 0)
 					EXPECT_RC(shmif_destroy(n), 0);
+				if (hung)
+					return; /* a thread still blocked owns w and p */
 			}
 		}
 	}
@@ -560,6 +603,8 @@ wake(void)
 		 * away once more by a receive that finds nothing is not possible on
 		 * a down interface, so only check that poll returns. */
 		pthread_create(&p.th, NULL, poller_thread, &p);
+		for (int ms = 0; ms < 10000 && !atomic_load(&p.started); ms++)
+			sleep_us(1000);
 		sleep_us(30000);
 		EXPECT_RC(shmif_unset_linkstr(n), 0);
 		if (joined(p.th, "poll released by unset_linkstr"))
