@@ -107,13 +107,27 @@ func TestDeadWriterMidRecord(t *testing.T) {
 			// Each on its own bus: the two 2 s takeovers overlap.
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
-				deadWriter(t, mode, pid, bound)
+				// A takeover that waits too long does so every
+				// time; a loaded machine only now and then.
+				for try := 1; ; try++ {
+					recovery := deadWriter(t, mode, pid)
+					if recovery <= bound {
+						break
+					}
+					if try == 3 {
+						t.Errorf("recovery took %v, want under %v (three tries)", recovery, bound)
+						break
+					}
+					t.Logf("recovery took %v, over %v: again", recovery, bound)
+				}
 			})
 		}
 	}
 }
 
-func deadWriter(t *testing.T, mode string, pid bool, bound time.Duration) {
+// deadWriter runs the test once and returns the time from SIGKILL to the
+// first successful send.
+func deadWriter(t *testing.T, mode string, pid bool) time.Duration {
 	path := filepath.Join(t.TempDir(), "bus")
 	a, c, s := openIface(t, path), openIface(t, path), openIface(t, path)
 	rng := rand.New(rand.NewPCG(5, 6))
@@ -161,9 +175,6 @@ func deadWriter(t *testing.T, mode string, pid bool, bound time.Duration) {
 	}
 	recovery := sentAt.Sub(killed)
 	t.Logf("%s: recovery from SIGKILL to first successful send: %v", mode, recovery)
-	if recovery > bound {
-		t.Errorf("recovery took %v, want under %v", recovery, bound)
-	}
 
 	for seq := uint32(2); seq < frames; seq++ {
 		if err := s.Send(frame(seq)); err != nil {
@@ -217,6 +228,7 @@ collect:
 	if err := <-aErr; !errors.Is(err, unix.ENXIO) {
 		t.Errorf("a: blocked Recv ended with %v after Destroy, want ENXIO", err)
 	}
+	return recovery
 }
 
 // checkAfterDamage checks what a receiver got: frames 0..n-1 of sender, in
