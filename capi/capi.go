@@ -18,6 +18,7 @@ package main
 #include <rump/rump.h>
 
 void libshmif_restore_nofile(void);
+void libshmif_restore_sigpipe(void);
 */
 import "C"
 
@@ -37,8 +38,10 @@ func init() {
 	// with getenv(3), so that a C host's setenv(3) is seen.
 	shmif.Getenv = getenv
 	// Go's syscall package has raised RLIMIT_NOFILE for itself by now;
-	// give the host its own limit back (limits.c).
+	// give the host its own limit back (limits.c). And its SIG_IGN for
+	// SIGPIPE, which the runtime's handler replaced (sigpipe.c).
 	C.libshmif_restore_nofile()
+	C.libshmif_restore_sigpipe()
 }
 
 // getenv is getenv(3), so that a C host's setenv(3) is seen.

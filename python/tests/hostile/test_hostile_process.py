@@ -56,15 +56,11 @@ def test_load_keeps_python_signal_handlers_and_mask():
 
 
 def test_load_keeps_sigpipe_ignored_for_exec_children():
-    # DEFECT: loading libshmif replaces the SIG_IGN disposition of SIGPIPE
-    # (which Python sets) with the Go runtime's handler. In this process the
-    # handler forwards to SIG_IGN, but a handler is reset to SIG_DFL by
-    # execve(2) while SIG_IGN is inherited: after `import shmif` a child
-    # started with os.posix_spawn/os.execv (no restore_signals) dies of
-    # SIGPIPE where it did not before. The brief's rule (library code never
-    # changes signal dispositions behind the caller's back) and README "A Go
-    # library inside a C process" (handlers only "for the signals it needs",
-    # chaining) are broken; SIGPIPE is not named there.
+    # Loading libshmif must leave the SIG_IGN disposition of SIGPIPE (which
+    # Python sets) in place: the Go runtime installs a handler there, which
+    # execve(2) would reset to SIG_DFL while SIG_IGN is inherited, so a child
+    # started with os.posix_spawn/os.execv (no restore_signals) would die of
+    # SIGPIPE where it did not before. libshmif puts SIG_IGN back.
     r = run_py("""
         import os
         def ignored():
