@@ -166,6 +166,7 @@ func TestStressKillStorm(t *testing.T) {
 		err               error
 	}
 	followDone := make(chan followed, 1)
+	sawEnd := make(chan struct{})
 	go func() {
 		var f followed
 		r, err := pcap.NewReader(bufio.NewReader(pcapOut))
@@ -183,13 +184,18 @@ func TestStressKillStorm(t *testing.T) {
 				break
 			}
 			f.received++
-			if _, _, ok := parseFrame(rec.Data); !ok {
+			if s, _, ok := parseFrame(rec.Data); !ok {
 				f.garbage++
+			} else if s == stormEnd {
+				close(sawEnd)
 			}
 		}
 		followDone <- f
 	}()
-	for !strings.Contains(text.String(), "bus version ") {
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(text.String(), "bus version "); {
+		if time.Now().After(deadline) {
+			t.Fatalf("shmif_dumpbus -f not attached in 30 s: %s", text.String())
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
 
@@ -245,11 +251,15 @@ func TestStressKillStorm(t *testing.T) {
 		}
 		t.Logf("reader %d: received %d, lost %d, of %d sent", i, rep.Received, rep.Stats.Lost, sent)
 	}
-	// The follower: the end marker is the last frame; SIGINT ends it.
-	for time.Sleep(200 * time.Millisecond); ; time.Sleep(50 * time.Millisecond) {
-		if text.String() != "" {
-			break
-		}
+	// The follower: the end marker is the last frame; once it has passed
+	// it on (a loaded machine may delay it by far more than a fixed
+	// sleep), SIGINT ends it.
+	select {
+	case <-sawEnd:
+	case <-followDone:
+		t.Fatalf("shmif_dumpbus -f ended before the end marker: %s", text.String())
+	case <-time.After(time.Minute):
+		t.Errorf("shmif_dumpbus -f: no end marker within a minute")
 	}
 	follower.Process.Signal(os.Interrupt)
 	f := <-followDone
