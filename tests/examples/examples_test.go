@@ -89,15 +89,15 @@ func start(t *testing.T, ready, name string, args ...string) *background {
 		cancel()
 		<-b.done
 	})
-	deadline := time.After(5 * time.Second)
+	deadline := time.After(processTimeout)
 	for !strings.Contains(b.stdout.String(), ready) {
 		select {
 		case <-b.done:
 			t.Fatalf("%s %v exited before %q: %v\nstdout:\n%sstderr:\n%s",
 				name, args, ready, b.err, b.stdout.String(), b.stderr.String())
 		case <-deadline:
-			t.Fatalf("%s %v: no %q within 5 s\nstdout:\n%sstderr:\n%s",
-				name, args, ready, b.stdout.String(), b.stderr.String())
+			t.Fatalf("%s %v: no %q within %v\nstdout:\n%sstderr:\n%s",
+				name, args, ready, processTimeout, b.stdout.String(), b.stderr.String())
 		case <-time.After(2 * time.Millisecond):
 		}
 	}
