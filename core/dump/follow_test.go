@@ -38,18 +38,20 @@ type follower struct {
 	done     chan error
 	cancel   context.CancelFunc
 	gate     chan struct{} // if not nil, the first frame waits for it
+	gated    chan struct{} // closed when the first frame waits at gate
 }
 
 func startFollow(t *testing.T, path string, oldest bool, gate chan struct{}) *follower {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &follower{attached: make(chan Header, 1), done: make(chan error, 1), cancel: cancel, gate: gate}
+	f := &follower{attached: make(chan Header, 1), done: make(chan error, 1), cancel: cancel, gate: gate, gated: make(chan struct{})}
 	go func() {
 		f.done <- Follow(ctx, path, FollowOptions{
 			FromOldest: oldest,
 			Attached:   func(h Header) { f.attached <- h },
 			Frame: func(r *Record) error {
 				if f.gate != nil {
+					close(f.gated)
 					<-f.gate
 					f.gate = nil
 				}
@@ -211,7 +213,11 @@ func TestFollowReportsLost(t *testing.T) {
 	f := startFollow(t, path, false, gate)
 	const n = 2000 // more than a ring of 1514-byte frames holds
 	a.Send(seqFrame(0, 1514))
-	time.Sleep(50 * time.Millisecond) // the follower takes frame 0 and blocks
+	select { // the follower takes frame 0 and blocks
+	case <-f.gated:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the follower did not take frame 0")
+	}
 	for i := 1; i < n; i++ {
 		a.Send(seqFrame(i, 1514))
 	}
