@@ -225,6 +225,8 @@ def _timeout_deadline(timeout: Optional[float]) -> Optional[float]:
         return None
     if not timeout >= 0:  # also NaN
         raise ValueError(f"timeout must be None or >= 0 seconds, not {timeout!r}")
+    if math.isinf(timeout):
+        return None  # waits without limit, as None does
     return time.monotonic() + timeout
 
 
@@ -1003,7 +1005,12 @@ def create(unit: Optional[int] = None) -> Interface:
     """Create an interface without a bus, down (`ifconfig shmifN create`);
     unit None takes the lowest free unit. Attach a bus with attach(), then
     up(). EEXIST: the unit exists; EINVAL: unit outside 0..32767."""
-    unit = -1 if unit is None else _c_int(unit, "unit")
+    if unit is None:
+        unit = -1
+    else:
+        unit = _c_int(unit, "unit")
+        if unit == -1:  # what the C call takes for "the lowest free unit"
+            raise _error(errno.EINVAL, "shmif_create", "unit -1")
     n = ctypes.c_int()
     lib = _lib.load()
     with _units_lock:
@@ -1128,11 +1135,14 @@ def capture(bus: PathLike, file: Any, follow: Optional[float] = None) -> Capture
     from a copy taken under the bus lock; with follow > 0 the frames written
     from the call on, as they come, for follow seconds (the call blocks that
     long: in the main thread, signal handlers run after it returns). The bus
-    file is never created or changed (the lock word excepted); an empty file
-    and a bus that never carried a frame give a pcap file without records.
+    file is never created or changed (the lock word excepted). A snapshot of
+    an empty file or of a bus that never carried a frame is a pcap file
+    without records; following needs a bus some interface has attached to:
+    an empty file is ENOEXEC (as shmif_capture in rump.h).
     Returns Capture(frames, lost). Errors are OSError: FileNotFoundError,
     PermissionError (a snapshot needs read, following needs write
-    permission), ENOEXEC (not a bus), EIO (damaged), EBADF, EPIPE, ...
+    permission), ENOEXEC (not a bus; following: not yet one), EIO
+    (damaged), EBADF, EPIPE, ...
     """
     p = _encode_path(bus)
     if follow is None:

@@ -89,16 +89,19 @@ def test_capture_special_files(tmp_path):
 
 @pytest.mark.parametrize("follow", [None, 0.1])
 def test_capture_empty_file(tmp_path, follow):
-    # capture() docstring: "an empty file and a bus that never carried a
-    # frame give a pcap file without records" (said of both forms), and
-    # shmif_dumpbus(1) -f reports an empty file with exit status 0.
-    # DEFECT (follow=0.1): a following capture of an empty file raises
-    # ENOEXEC. rump.h says so for shmif_capture, python/README.md and the
-    # docstring do not: one of them is wrong.
+    # capture() docstring: a snapshot of an empty file is a pcap file without
+    # records; following needs a bus some interface has attached to: an
+    # empty file is ENOEXEC (as shmif_capture in rump.h). The file stays
+    # empty either way.
     (tmp_path / "empty").write_bytes(b"")
     out = io.BytesIO()
-    assert shmif.capture(tmp_path / "empty", out, follow=follow) == (0, 0)
-    assert len(out.getvalue()) == 24
+    if follow is None:
+        assert shmif.capture(tmp_path / "empty", out, follow=follow) == (0, 0)
+        assert len(out.getvalue()) == 24
+    else:
+        with pytest.raises(OSError) as e:
+            shmif.capture(tmp_path / "empty", out, follow=follow)
+        assert e.value.errno == errno.ENOEXEC
     assert (tmp_path / "empty").stat().st_size == 0
 
 

@@ -66,9 +66,8 @@ def test_wake_many_blocked_receivers(tmp_path, how, exc, err):
 def test_huge_timeouts_wait(tmp_path, timeout):
     # README: "Timeouts are seconds: None waits without limit, 0 only
     # looks"; the checks say "timeout must be None or >= 0 seconds".
-    # DEFECT (math.inf only): recv(timeout=float("inf")) raises
-    # OverflowError("cannot convert float infinity to integer") instead of
-    # waiting (1e300 waits) or a ValueError as for nan and negatives.
+    # math.inf waits without limit, as None and 1e300 do (it raised
+    # OverflowError("cannot convert float infinity to integer") once).
     with shmif.open(tmp_path / "bus", start="next") as ifc:
         ts, results = _blocked_receivers(ifc, 1, timeout=timeout)
         ifc.cancel()
@@ -88,8 +87,8 @@ def test_bad_timeouts_are_value_errors(tmp_path, timeout):
 
 def test_create_unit_outside_range_is_einval():
     # create() docstring: "EINVAL: unit outside 0..32767".
-    # DEFECT: create(-1) makes an interface (the C API's "-1 takes the
-    # lowest free unit" leaks through) instead of raising EINVAL.
+    # create(-1) is no exception (it once made an interface: the C call's
+    # "-1 takes the lowest free unit" leaked through).
     with pytest.raises((OverflowError, ValueError, OSError)):
         shmif.create(1 << 31)                   # not even a C int
     for unit in (-2, 32768, -1):
