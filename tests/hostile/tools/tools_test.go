@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/libshmif/libshmif/internal/testlib"
 )
 
 var ctl, dumpbus, pcapin string
@@ -241,20 +243,40 @@ func TestSpecialFiles(t *testing.T) {
 	}
 }
 
-// startFollow starts shmif_dumpbus -f -p out bus.
-func startFollow(t *testing.T, bus, out string, extra ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
+// startFollow starts shmif_dumpbus -f -p out bus and waits until it has
+// attached (its header line is printed once it has).
+func startFollow(t *testing.T, bus, out string, extra ...string) (*exec.Cmd, *testlib.SyncBuffer, *testlib.SyncBuffer) {
 	t.Helper()
 	cmd := exec.Command(dumpbus, append(append([]string{"-f"}, extra...), "-p", out, bus)...)
-	var o, e bytes.Buffer
+	var o, e testlib.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// Wait for the header line: it is printed once attached.
-	for i := 0; i < 200 && !strings.Contains(o.String(), "bus version"); i++ {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitUntil(t, "the follower's header line", func() bool { return strings.Contains(o.String(), "bus version") })
 	return cmd, &o, &e
+}
+
+// waitUntil waits for cond, 20 s at most: a loaded machine may be slow,
+// a hang is not.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// lostReported sums the "lost n frames" reports on a follower's stderr.
+func lostReported(stderr string) int {
+	sum := 0
+	for _, part := range strings.Split(stderr, "lost ")[1:] {
+		var n int
+		fmt.Sscanf(part, "%d", &n)
+		sum += n
+	}
+	return sum
 }
 
 func waitBounded(t *testing.T, cmd *exec.Cmd, bound time.Duration) syscall.WaitStatus {
@@ -286,7 +308,7 @@ func TestFollowStopSignals(t *testing.T) {
 			fs = append(fs, frame(14+k*30, byte(k)))
 		}
 		inject(t, bus, fs...)
-		time.Sleep(300 * time.Millisecond)
+		waitUntil(t, "50 packet lines", func() bool { return strings.Count(o.String(), "\npacket ") == 50 })
 		cmd.Process.Signal(sig)
 		ws := waitBounded(t, cmd, 10*time.Second)
 		if ws.ExitStatus() != 0 || ws.Signaled() {
@@ -312,15 +334,16 @@ func TestFollowStopSignals(t *testing.T) {
 	}
 	inject(t, bus, fs...)
 	cmd.Process.Signal(syscall.SIGCONT)
-	time.Sleep(500 * time.Millisecond)
+	waitUntil(t, "2000 frames printed or reported lost", func() bool {
+		return strings.Count(o.String(), "\npacket ")+lostReported(e.String()) >= 2000
+	})
 	cmd.Process.Signal(syscall.SIGINT)
 	if ws := waitBounded(t, cmd, 10*time.Second); ws.ExitStatus() != 0 {
 		t.Errorf("after STOP/CONT: %v %q", ws, e.String())
 	}
 	data, _ := os.ReadFile(out)
 	n := pcapRecords(t, data)
-	var lost int
-	fmt.Sscanf(e.String()[strings.Index(e.String(), "lost ")+5:], "%d", &lost)
+	lost := lostReported(e.String())
 	if !strings.Contains(e.String(), "shmif_dumpbus: lost ") || n+lost != 2000 || n != strings.Count(o.String(), "\npacket ") {
 		t.Errorf("STOP/CONT: %d records + %d lost, want 2000; stderr %q", n, lost, e.String())
 	}
