@@ -188,7 +188,15 @@ def test_truncated_under_following_capture_is_eio(tmp_path):
     r = run_py(f"""
         import os, threading, time, shmif, io
         def cut():
-            time.sleep(0.3)
+            # Once the capture has the bus mapped (a late start would find
+            # a file too short to be a bus: ENOEXEC, not this test).
+            real = os.path.realpath({str(bus)!r})
+            for _ in range(2000):
+                with open("/proc/self/maps") as m:
+                    if real in m.read():
+                        break
+                time.sleep(0.005)
+            time.sleep(0.1)
             os.truncate({str(bus)!r}, 4096)
             with open({str(bus)!r}, "r+b") as f:
                 f.seek(200); f.write(b"x" * 10)
