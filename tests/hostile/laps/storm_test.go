@@ -282,12 +282,15 @@ func stormReceiver(path string, rng *rand.Rand, stop *atomic.Bool) (any, error) 
 		rep.Got[id]++
 	}
 
-	// Watchdog: a receive call that does not return is a hang.
+	// Watchdog: a receive call that does not return is a hang. Times are
+	// kept on the monotonic clock (time.Since(base)): a wall-clock step
+	// is no hang.
 	var inCall atomic.Int64
+	base := time.Now()
 	go func() {
 		for {
 			time.Sleep(100 * time.Millisecond)
-			if t0 := inCall.Load(); t0 != 0 && time.Since(time.Unix(0, t0)) > recvHang {
+			if t0 := inCall.Load(); t0 != 0 && time.Since(base)-time.Duration(t0) > recvHang {
 				fmt.Fprintf(os.Stderr, "receiver: a receive with a 20 ms timeout did not return in %v\n", recvHang)
 				os.Exit(3)
 			}
@@ -300,7 +303,7 @@ func stormReceiver(path string, rng *rand.Rand, stop *atomic.Bool) (any, error) 
 	buf := make([]byte, maxFrame)
 	ready()
 	recv := func(timeout time.Duration) (int, error) {
-		inCall.Store(time.Now().UnixNano())
+		inCall.Store(int64(max(time.Since(base), 1)))
 		defer inCall.Store(0)
 		rep.Calls++
 		if rng.IntN(2) == 0 {
@@ -552,8 +555,14 @@ func (c *child) finish(t *testing.T, rep any) bool {
 	select {
 	case r = <-ch:
 	case <-time.After(childExit):
-		c.cmd.Process.Signal(syscall.SIGQUIT) // a goroutine dump on stderr
-		time.Sleep(time.Second)
+		// A goroutine dump on stderr; the child exits once it is
+		// written (its output then ends), or is killed 10 s on.
+		c.cmd.Process.Signal(syscall.SIGCONT)
+		c.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+		}
 		c.cmd.Process.Kill()
 		c.cmd.Wait()
 		t.Errorf("%s did not exit within %v of being told to stop (a hang); stderr: %s", c.role, childExit, tail(c.stderr.String()))
