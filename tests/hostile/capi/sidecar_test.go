@@ -137,6 +137,11 @@ func sidecarDamage(t *testing.T, how string) {
 			if maxMs > 300+1700 {
 				t.Errorf("a send took %.1f ms with a lossless receiver of max_wait_ms 300", maxMs)
 			}
+			// The lossy reader may still be up to a ring behind the
+			// first writer's frames: had it not caught up, the second
+			// writer's 0.79 MB could lap it and its first frames be lost.
+			fmt.Fprintf(rd.stdin, "sync\n")
+			rd.expect(t, "synced", 30*time.Second)
 			w2 := startProc(t, nil, wbin, bus, "single", "2", "1000")
 			w2.finish(t, 30*time.Second, "second writer")
 			t.Logf("writer: %s", res.value("sent"))

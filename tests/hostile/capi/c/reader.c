@@ -8,6 +8,10 @@
  * LOSSLESS_MS > 0), prints "ready", and receives until a line "end ID
  * COUNT" arrives on standard input and the bus then stays quiet for 300 ms;
  * writer ID must have delivered frames 0..COUNT-1 (ID 0: no such check).
+ * A line "sync" is answered "synced" once a receive has timed out after
+ * it: the reader has then read everything written before the line (a
+ * lossy reader still behind the frames of earlier writers could be lapped
+ * by the writer whose every frame the "end" check wants).
  * With "stall" it never receives: it only holds lossless writers back
  * until it is killed or stopped.
  *
@@ -30,7 +34,7 @@
 static const char *bus;
 static uint32_t *lastseq; /* last seq + 1 per writer id, 0 if none */
 static uint32_t *firstseq;
-static atomic_int ending;
+static atomic_int ending, syncing;
 static uint32_t end_id, end_count;
 
 /* newest_seq reads the number in the padding word of the newest record. */
@@ -63,6 +67,10 @@ stdin_thread(void *arg)
 
 	(void)arg;
 	while (fgets(line, sizeof line, stdin) != NULL) {
+		if (strcmp(line, "sync\n") == 0) {
+			atomic_store(&syncing, 1);
+			continue;
+		}
 		if (sscanf(line, "end %u %u", &end_id, &end_count) == 2) {
 			atomic_store(&ending, 1);
 			return NULL;
@@ -117,6 +125,8 @@ main(int argc, char **argv)
 			fr[i] = (struct shmif_frame){ .data = buf + i * SHMIF_MAXFRAME, .cap = SHMIF_MAXFRAME };
 		rc = shmif_recv_batch(n, fr, 256, &k, 50);
 		if (rc == ETIMEDOUT) {
+			if (atomic_exchange(&syncing, 0))
+				printf("synced\n");
 			if (atomic_load(&ending)) {
 				if (quiet_since == 0)
 					quiet_since = now_ns();
