@@ -96,7 +96,12 @@ func TestStoppedLockHolder(t *testing.T) {
 	held := false
 	for range 2000 {
 		w.cmd.Process.Signal(stopSignal)
-		time.Sleep(2 * time.Millisecond) // let the stop take effect
+		// The header is read once the writer is stopped: a writer
+		// still running (a signal takes effect when it next runs)
+		// would release the lock and leave nothing to test.
+		if !waitStopped(w.cmd.Process.Pid, 10*time.Second) {
+			t.Fatalf("the writer did not stop within 10 s of SIGSTOP")
+		}
 		if h, err := readHeader(bus); err == nil && h[0] == 1 && int(h[1]) == w.cmd.Process.Pid {
 			held = true
 			break

@@ -2,9 +2,11 @@ package hostile_test
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -170,3 +172,32 @@ const (
 	stopSignal = syscall.SIGSTOP
 	contSignal = syscall.SIGCONT
 )
+
+// waitStopped waits until every thread of process pid is in the stopped
+// state, as SIGSTOP leaves it (each thread stops when it next runs); false
+// if not within bound.
+func waitStopped(pid int, bound time.Duration) bool {
+	deadline := time.Now().Add(bound)
+	dir := "/proc/" + strconv.Itoa(pid) + "/task/"
+	for time.Now().Before(deadline) {
+		tasks, err := os.ReadDir(dir)
+		if err != nil {
+			return false
+		}
+		stopped := true
+		for _, task := range tasks {
+			b, err := os.ReadFile(dir + task.Name() + "/stat")
+			// pid (comm) state ...: comm may hold spaces and parentheses.
+			i := bytes.LastIndexByte(b, ')')
+			if err == nil && (i < 0 || i+2 >= len(b) || b[i+2] != 'T') {
+				stopped = false
+				break
+			}
+		}
+		if stopped {
+			return true
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	return false
+}
