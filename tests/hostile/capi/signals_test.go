@@ -1,6 +1,7 @@
 package hostile_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -30,8 +31,49 @@ func TestSignalStorm(t *testing.T) {
 				if flags == "none" || flags == "restart" {
 					args = []string{busPath(t), flags, when, itoa(ms), "512", "warm"}
 				}
-				run(t, time.Duration(ms)*time.Millisecond+30*time.Second, nil, program(t, "signals"), args...)
+				bin, bound := program(t, "signals"), time.Duration(ms)*time.Millisecond+30*time.Second
+				for try := 1; ; try++ {
+					r := runRaw(t, bound, nil, bin, args...)
+					if try == 3 || !starved(r) {
+						verdict(t, r, "signals "+strings.Join(args, " "))
+						break
+					}
+					t.Logf("run %d was kept off the CPU (%s): again", try, firstFail(r))
+				}
 			})
 		}
 	}
+}
+
+// starved reports whether a storm run failed only in the ways a process
+// kept off the CPU fails (a loaded machine stalled one for 2.8 s: 53 of
+// some 2,500 SIGALRM handled, one receive 2.7 s late), and otherwise ended
+// cleanly. Such a run says nothing either way; a crash, a hang, a wrong
+// result or a failure that comes back three times is a failure.
+func starved(r *result) bool {
+	if r.hung || r.status.Signaled() {
+		return false
+	}
+	fails := 0
+	for _, l := range r.lines {
+		if !strings.HasPrefix(l, "FAIL") {
+			continue
+		}
+		fails++
+		if !strings.Contains(l, "signals extended it") && !strings.Contains(l, " handled") &&
+			!strings.Contains(l, "frames received") {
+			return false
+		}
+	}
+	return fails > 0
+}
+
+// firstFail is a run's first FAIL line.
+func firstFail(r *result) string {
+	for _, l := range r.lines {
+		if strings.HasPrefix(l, "FAIL") {
+			return l
+		}
+	}
+	return ""
 }
