@@ -33,7 +33,11 @@ func spinFromEnv() time.Duration {
 
 // recheck is the longest a receiver blocks before it looks at the bus again
 // even without a wake-up: a safety net, since NetBSD never relies on timing.
-const recheck = time.Second
+// Tests lengthen it, so that a missed wake-up shows as a wait for the
+// timeout instead of a second's delay.
+var recheck atomic.Int64
+
+func init() { recheck.Store(int64(time.Second)) }
 
 // lookGrace is how long a receive with timeout 0 waits for a bus lock held
 // by someone else: holders hold it for microseconds, so a lock taken for
@@ -359,7 +363,7 @@ func (i *Interface) recvOnce(frames []Frame, timeout time.Duration, deadline *ti
 	if timeout > 0 && deadline.IsZero() {
 		*deadline = now.Add(timeout)
 	}
-	until := now.Add(recheck)
+	until := now.Add(time.Duration(recheck.Load()))
 	if timeout > 0 {
 		if !now.Before(*deadline) {
 			return 0, unix.ETIMEDOUT
