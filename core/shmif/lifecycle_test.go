@@ -579,8 +579,10 @@ func TestPollFdQuietAfterDrainRacingTheListener(t *testing.T) {
 	}
 	var armed atomic.Bool
 	looked := make(chan struct{}, 1)
-	hook := func() {
-		if armed.CompareAndSwap(true, false) {
+	// Only a look that saw the frame: a late listener of the round
+	// before may look before this round's frame is written.
+	hook := func(idle bool) {
+		if !idle && armed.CompareAndSwap(true, false) {
 			looked <- struct{}{}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -610,9 +612,17 @@ func TestPollFdQuietAfterDrainRacingTheListener(t *testing.T) {
 			a.Send(frameTo(broadcast, a.MAC(), "race"))
 			close(sent)
 		}()
-		<-looked // a listener saw the frame waiting
+		select {
+		case <-looked: // a listener saw the frame waiting
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: no listener looked at the bus", round)
+		}
 		drain()
-		<-sent
+		select {
+		case <-sent:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: the send did not return", round)
+		}
 		if readable(50) {
 			t.Fatalf("round %d: readable after a drain with nothing sent since", round)
 		}

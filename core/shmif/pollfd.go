@@ -101,8 +101,9 @@ func (g *pollGroup) changed() {
 }
 
 // testHookPollLooked, if set, runs between a poll group's look and its
-// setting of the descriptor; tests widen that window with it.
-var testHookPollLooked atomic.Pointer[func()]
+// setting of the descriptor, with what the look found; tests widen that
+// window with it.
+var testHookPollLooked atomic.Pointer[func(idle bool)]
 
 // setIfChanged sets the descriptor if the bus changed since the interface
 // last caught up. It looks and sets under rx, as a receive that finds
@@ -121,7 +122,7 @@ func (p *poller) setIfChanged(b *bus.Bus) {
 		return nil
 	})
 	if hook := testHookPollLooked.Load(); hook != nil {
-		(*hook)()
+		(*hook)(idle)
 	}
 	if !idle {
 		p.ready.Set()
