@@ -7,14 +7,13 @@ from __future__ import annotations
 import subprocess
 import textwrap
 
+import pytest
+
 import shmif
 
 from .hutil import PY, child_env
 
 INNER = ("-p", "shmif.pytest_plugin", "-p", "no:faulthandler", "-p", "no:cacheprovider")
-
-
-import pytest
 
 
 @pytest.fixture(autouse=True)
