@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -167,6 +168,7 @@ func TestStressKillStorm(t *testing.T) {
 	}
 	followDone := make(chan followed, 1)
 	sawEnd := make(chan struct{})
+	var endOnce sync.Once // the end marker may be seen more than once
 	go func() {
 		var f followed
 		r, err := pcap.NewReader(bufio.NewReader(pcapOut))
@@ -187,7 +189,7 @@ func TestStressKillStorm(t *testing.T) {
 			if s, _, ok := parseFrame(rec.Data); !ok {
 				f.garbage++
 			} else if s == stormEnd {
-				close(sawEnd)
+				endOnce.Do(func() { close(sawEnd) })
 			}
 		}
 		followDone <- f

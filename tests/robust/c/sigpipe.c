@@ -56,6 +56,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: sigpipe CHILD LIBRARY\n");
 		return 2;
 	}
+	/* Only a host that has not loaded libshmif yet tests the load. */
+	if (dlopen(argv[2], RTLD_NOW | RTLD_NOLOAD) != NULL) {
+		printf("FAIL libshmif was loaded before dlopen\n");
+		return 1;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	void *lib = dlopen(argv[2], RTLD_NOW);
 	if (lib == NULL) {
