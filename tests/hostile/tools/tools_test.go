@@ -58,16 +58,7 @@ func run(t *testing.T, bound time.Duration, prog string, args ...string) result 
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(bound):
-		cmd.Process.Kill()
-		<-done
-		t.Fatalf("%s %q hung for %v; stderr %q", filepath.Base(prog), args, bound, e.String())
-	}
-	ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	ws := waitBounded(t, cmd, bound)
 	r := result{code: ws.ExitStatus(), signaled: ws.Signaled(), stdout: o.String(), stderr: e.String()}
 	if ws.Signaled() || strings.Contains(r.stderr, "panic:") || strings.Contains(r.stderr, "goroutine ") {
 		t.Errorf("%s %q crashed: %v\n%s", filepath.Base(prog), args, ws, r.stderr)
@@ -279,6 +270,7 @@ func lostReported(stderr string) int {
 	return sum
 }
 
+// waitBounded waits for a started tool: one that outlives bound is a hang.
 func waitBounded(t *testing.T, cmd *exec.Cmd, bound time.Duration) syscall.WaitStatus {
 	t.Helper()
 	done := make(chan struct{})
@@ -288,7 +280,11 @@ func waitBounded(t *testing.T, cmd *exec.Cmd, bound time.Duration) syscall.WaitS
 	case <-time.After(bound):
 		cmd.Process.Kill()
 		<-done
-		t.Fatalf("%q did not end within %v", cmd.Args, bound)
+		stderr := ""
+		if s, ok := cmd.Stderr.(fmt.Stringer); ok {
+			stderr = s.String()
+		}
+		t.Fatalf("%q did not end within %v (a hang); stderr %q", cmd.Args, bound, stderr)
 	}
 	return cmd.ProcessState.Sys().(syscall.WaitStatus)
 }
