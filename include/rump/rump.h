@@ -55,7 +55,10 @@
  *     them. (Go's runtime raises the soft RLIMIT_NOFILE for itself when it
  *     starts; libshmif gives the host its limit back, the one it had when
  *     the library was loaded or, if the host changed it before the first
- *     libshmif call, the one it had then.)
+ *     libshmif call, the one it had then. The runtime also puts a handler
+ *     for SIGPIPE in place of SIG_IGN, which exec would reset to the
+ *     default for the programs the host runs; libshmif puts SIG_IGN back
+ *     while the library loads.)
  *   - The Go runtime reserves about 800 MiB of address space when it loads,
  *     and starts threads when it needs them (each with a stack of
  *     RLIMIT_STACK). Under an address-space limit (ulimit -v) below about
