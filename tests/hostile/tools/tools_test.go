@@ -23,24 +23,13 @@ import (
 	"github.com/libshmif/libshmif/internal/testlib"
 )
 
+// ctl, dumpbus and pcapin are the tools make builds (testlib.Path); each
+// test sets them with tools before it runs one.
 var ctl, dumpbus, pcapin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "hostile-tools")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	ctl, dumpbus, pcapin = filepath.Join(dir, "shmifctl"), filepath.Join(dir, "shmif_dumpbus"), filepath.Join(dir, "shmif_pcapin")
-	for out, pkg := range map[string]string{ctl: "../../../cmd/shmifctl", dumpbus: "../../../cmd/shmif_dumpbus", pcapin: "../../../cmd/shmif_pcapin"} {
-		if b, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", pkg, err, b)
-			os.Exit(1)
-		}
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+func tools(t *testing.T) {
+	t.Helper()
+	ctl, dumpbus, pcapin = testlib.Path(t, "shmifctl"), testlib.Path(t, "shmif_dumpbus"), testlib.Path(t, "shmif_pcapin")
 }
 
 type result struct {
@@ -154,6 +143,7 @@ func withHdr(b []byte, off int, v uint32) []byte {
 // file byte for byte as it was (shmif_dumpbus(1): damaged buses are errors;
 // shmifctl(1) show copies the bus).
 func TestReadersLeaveHostileFilesAlone(t *testing.T) {
+	tools(t)
 	dir := t.TempDir()
 	_, good := newBus(t, dir, 5)
 	last := binary.LittleEndian.Uint32(good[20:])
@@ -211,6 +201,7 @@ func randomBytes(n int) []byte {
 // errors at once (no tool opens a FIFO and waits for a writer), and a
 // missing bus is never created by a reader.
 func TestSpecialFiles(t *testing.T) {
+	tools(t)
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "fifo")
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
@@ -294,6 +285,7 @@ func waitBounded(t *testing.T, cmd *exec.Cmd, bound time.Duration) syscall.WaitS
 // followed is a line and a pcap record. SIGSTOP and SIGCONT in the middle
 // lose frames to the ring only, said on stderr as "lost n frames".
 func TestFollowStopSignals(t *testing.T) {
+	tools(t)
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		dir := t.TempDir()
 		bus, _ := newBus(t, dir, 3)
@@ -349,6 +341,7 @@ func TestFollowStopSignals(t *testing.T) {
 // moments (it takes the bus lock to read) never wedges the bus: the next
 // writer and shmifctl show get through, and the lock reads free.
 func TestFollowKilledAtRandom(t *testing.T) {
+	tools(t)
 	dir := t.TempDir()
 	bus, _ := newBus(t, dir, 1)
 	rnd := rand.New(rand.NewPCG(1, 2))
@@ -391,6 +384,7 @@ func TestFollowKilledAtRandom(t *testing.T) {
 // writes a torn pcap file (shmif_dumpbus(1): damaged buses are errors;
 // README: truncation is EIO, never SIGBUS).
 func TestFollowGarbageAndTruncation(t *testing.T) {
+	tools(t)
 	for _, truncate := range []bool{false, true} {
 		dir := t.TempDir()
 		bus, _ := newBus(t, dir, 3)
@@ -443,6 +437,7 @@ func TestFollowGarbageAndTruncation(t *testing.T) {
 // bytes and whole, the file checked completely before anything is written,
 // the bad record reported with its number, the bus unchanged.
 func TestPcapinRefusesAndLeavesBus(t *testing.T) {
+	tools(t)
 	dir := t.TempDir()
 	bus, _ := newBus(t, dir, 5)
 	before := digest(t, bus)
@@ -489,6 +484,7 @@ func TestPcapinRefusesAndLeavesBus(t *testing.T) {
 // with the documented message), malformed timeouts and counts are exit 2,
 // and "Killed by a signal, shmifctl writes no cursor".
 func TestWaitArgumentsAndSignals(t *testing.T) {
+	tools(t)
 	dir := t.TempDir()
 	bus, _ := newBus(t, dir, 2)
 	r := run(t, 5*time.Second, ctl, "wait", "-t", "0", bus)
